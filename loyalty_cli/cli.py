@@ -1,0 +1,640 @@
+"""The command line: parse, call the core, render. Nothing else.
+
+This module is imported for ``--help``, so it imports no database or rich
+code at the top: commands that need the ledger import ``db``, ``ledger`` and
+``reports`` inside the function. It is also the one place that turns errors
+into exit codes: a LoyaltyError is ``Error: <message>`` and exit 1; click's
+usage errors exit 2; anything unexpected is a one-line internal error, exit 3.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from functools import wraps
+
+import click
+
+from loyalty_cli import __version__
+from loyalty_cli.config import Programme, load
+from loyalty_cli.dates import now, parse_date, parse_datetime
+from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.money import format_amount, parse_amount, parse_points
+from loyalty_cli.render import FORMATS, Col, View, bar, emit, emit_json
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class LoyaltyGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LoyaltyError as e:
+            raise click.ClickException(str(e)) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except BrokenPipeError:
+            # `loyalty balance | head`: the reader left; say nothing.
+            sys.stderr.close()
+            raise SystemExit(0)
+        except Exception as e:  # a bug, not the user's input: one line, not a traceback
+            if os.environ.get("LOYALTY_DEBUG"):
+                raise
+            click.echo(f"Error: internal error ({type(e).__name__}: {e}); "
+                       "run again with LOYALTY_DEBUG=1 for a traceback and please report it", err=True)
+            raise SystemExit(3) from None
+
+
+@click.group(cls=LoyaltyGroup, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="loyalty", message="%(prog)s %(version)s")
+def cli():
+    """A loyalty ledger for a small shop: points, tiers and rewards described
+    in one TOML file, every point movement in one SQLite ledger.
+
+    \b
+    Start here:
+      loyalty init                      write loyalty.toml and create the ledger
+      loyalty enroll anna --name "Anna Tamm" --email anna@example.com
+      loyalty purchase anna 12.50       record a sale; prints the points earned
+      loyalty show anna                 balance, tier, progress, history
+      loyalty balance                   everyone's points
+
+    Config: --config or LOYALTY_CONFIG (default ./loyalty.toml). Ledger: --db or
+    LOYALTY_DB (default: [ledger] database in the config). Output: --format
+    table|csv|json or LOYALTY_FORMAT.
+    """
+
+
+def main() -> None:
+    try:
+        cli(prog_name="loyalty")
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(0)
+
+
+# ---------------------------------------------------------------------------
+# shared options
+# ---------------------------------------------------------------------------
+
+
+def ledger_options(f):
+    f = click.option("--db", "db", envvar="LOYALTY_DB", metavar="PATH|URL",
+                     help="Ledger file or SQLAlchemy URL [env LOYALTY_DB; default: the config's [ledger] database].")(f)
+    f = click.option("--config", "config", envvar="LOYALTY_CONFIG", default="loyalty.toml", show_default=True,
+                     metavar="PATH", help="Programme file [env LOYALTY_CONFIG].")(f)
+    return f
+
+
+def format_option(f):
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), envvar="LOYALTY_FORMAT", default="table",
+                        show_default=True, help="Output format [env LOYALTY_FORMAT].")(f)
+
+
+def date_option(f):
+    return click.option("--date", "when", metavar="DATE",
+                        help="When it happened: YYYY-MM-DD or YYYY-MM-DDTHH:MM, in the programme's timezone [default: now].")(f)
+
+
+def as_of_option(f):
+    return click.option("--as-of", "as_of", metavar="DATE",
+                        help="Report as of this date or date-time (a date means the end of that day) [default: now].")(f)
+
+
+def _write_at(prog: Programme, text: str | None):
+    current = now(prog.timezone)
+    if text is None:
+        return current
+    at = parse_datetime(text, prog.timezone, "--date")
+    if at.date() > current.date():
+        raise LoyaltyError(f"--date {text} is in the future (today is {current.date().isoformat()})")
+    return at
+
+
+def _as_of(prog: Programme, text: str | None):
+    if text is None:
+        return now(prog.timezone)
+    return parse_datetime(text, prog.timezone, "--as-of", end_of_day=True)
+
+
+@contextmanager
+def ledger_session(config: str, db_url: str | None, *, write: bool):
+    """Load the programme, open the ledger, run one transaction."""
+    from loyalty_cli import db
+
+    prog = load(config)
+    engine = db.engine_for(prog.database_url(db_url))
+    try:
+        with db.transaction(engine, write=write) as conn:
+            yield prog, conn
+    finally:
+        engine.dispose()
+
+
+def money(prog: Programme, minor: int | None) -> str | None:
+    return None if minor is None else format_amount(minor, prog.currency.decimals)
+
+
+def examples(*lines: str):
+    """Append an Examples section to a command's help."""
+    def deco(f):
+        text = "\n\n\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+        f.__doc__ = (f.__doc__ or "").rstrip() + text
+        return f
+    return deco
+
+
+# ---------------------------------------------------------------------------
+# setup: init, check, program
+# ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing programme file (the ledger is never touched).")
+@click.option("--name", default="My Shop", show_default=True, help="Programme name.")
+@click.option("--currency", default="EUR", show_default=True, help="ISO 4217 currency code.")
+@click.option("--timezone", "tz", default="UTC", show_default=True, help="IANA timezone, e.g. Europe/Tallinn.")
+@ledger_options
+@examples("loyalty init", "loyalty init --name 'Corner Coffee' --currency EUR --timezone Europe/Tallinn",
+          "loyalty init --config shop/loyalty.toml")
+def init(force, name, currency, tz, config, db):
+    """Write a starter programme file and create the ledger.
+
+    An existing programme file is kept unless --force; an existing ledger is
+    never overwritten or emptied."""
+    from pathlib import Path
+
+    from loyalty_cli import config as cfg
+    from loyalty_cli import db as dbm
+    from loyalty_cli.dates import zone
+    from loyalty_cli.money import currency_decimals
+
+    path = Path(config)
+    wrote = False
+    if path.exists() and not force:
+        if path.is_dir():
+            raise LoyaltyError(f"{path} is a folder, not a programme file")
+        click.echo(f"Keeping existing {path} (use --force to overwrite it).", err=True)
+    else:
+        currency_decimals(currency.upper())
+        zone(tz)
+        if not path.parent.is_dir():
+            raise LoyaltyError(f"cannot write {path}: folder {path.parent} does not exist")
+        text = cfg.starter(name, currency.upper(), tz)
+        cfg.parse(__import__("tomllib").loads(text), path)  # what we write must load
+        path.write_text(text, encoding="utf-8")
+        wrote = True
+        click.echo(f"Wrote {path}.", err=True)
+    prog = load(path)
+    engine = dbm.engine_for(prog.database_url(db), create=True)
+    try:
+        created = dbm.create(engine)
+    finally:
+        engine.dispose()
+    where = prog.database_url(db).removeprefix("sqlite:///")
+    if created:
+        click.echo(f"Created ledger {where}.", err=True)
+    elif not wrote:
+        raise LoyaltyError(f"already set up: {path} and ledger {where} exist (--force rewrites the programme file)")
+    else:
+        click.echo(f"Ledger {where} already exists; kept it.", err=True)
+
+
+@cli.command()
+@ledger_options
+@examples("loyalty check && echo clean", "loyalty check --db backup.db")
+def check(config, db):
+    """Validate the programme file and the ledger's integrity.
+
+    Silent with exit 0 when everything is sound; otherwise one line per problem
+    on stdout and exit 1. Checks: schema version, SQLite's integrity check,
+    every balance equals the sum of its entries, no lot spent beyond its
+    points, nothing redeemed that was not available, purchases add up."""
+    from loyalty_cli import reports
+
+    with ledger_session(config, db, write=False) as (prog, conn):
+        problems = reports.check(conn, prog)
+    for p in problems:
+        click.echo(p)
+    if problems:
+        raise LoyaltyError(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
+
+
+@cli.command()
+@format_option
+@click.option("--config", "config", envvar="LOYALTY_CONFIG", default="loyalty.toml", show_default=True,
+              metavar="PATH", help="Programme file [env LOYALTY_CONFIG].")
+@examples("loyalty program", "loyalty program --format json")
+def program(fmt, config):
+    """Show the rules in force: earning, actions, redemption, rewards, expiry, tiers, referral."""
+    prog = load(config)
+    m = lambda v: money(prog, v)  # noqa: E731
+    basis_min = (lambda v: m(v)) if prog.tier_basis == "spend" else (lambda v: v)
+    doc = {
+        "program": {"name": prog.name, "currency": prog.currency.code, "timezone": prog.timezone,
+                    "config": str(prog.path), "database": prog.database},
+        "earning": {"points_per_unit": prog.points_per_unit, "rounding": prog.rounding,
+                    "min_purchase": m(prog.min_purchase), "welcome_bonus": prog.welcome_bonus,
+                    "birthday_bonus": prog.birthday_bonus, "pending_days": prog.pending_days},
+        "actions": [{"name": a.name, "points": a.points, "limit": a.limit, "per": a.per} for a in prog.actions.values()],
+        "redemption": {"point_value": prog.point_value, "min_points": prog.min_points, "max_share": prog.max_share},
+        "rewards": [{"name": r.name, "points": r.points, "description": r.description} for r in prog.rewards],
+        "expiry": {"days": prog.expiry_days, "warn_days": prog.warn_days},
+        "tiers": {"basis": prog.tier_basis, "window": prog.tier_window, "downgrade": prog.downgrade,
+                  "levels": [{"name": lv.name, "min": basis_min(lv.min), "multiplier": lv.multiplier,
+                              "discount_percent": lv.discount_percent} for lv in prog.levels]},
+        "referral": {"referrer_points": prog.referrer_points, "referee_points": prog.referee_points,
+                     "min_purchase": m(prog.referral_min_purchase)},
+    }
+    if fmt == "json":
+        emit_json(doc)
+        return
+    kv = [Col("field", "Field"), Col("value", "Value")]
+
+    def kv_view(title, pairs):
+        return View(title, kv, [{"field": k, "value": v} for k, v in pairs], kv=True)
+
+    cur = prog.currency.code
+    views = [
+        kv_view(f"{prog.name}", [("currency", f"{cur} ({prog.currency.decimals} decimals)"),
+                                 ("timezone", prog.timezone), ("config", prog.path), ("ledger", prog.database)]),
+        kv_view("Earning", [
+            ("points", f"{prog.points_per_unit} per 1 {cur} of net spend, times the tier's multiplier"),
+            ("rounding", f"{prog.rounding}, once per purchase"),
+            ("minimum purchase", f"{m(prog.min_purchase)} {cur}"),
+            ("welcome bonus", prog.welcome_bonus), ("birthday bonus", prog.birthday_bonus),
+            ("pending", f"{prog.pending_days} days before earned points can be spent" if prog.pending_days else "none")]),
+        View("Actions (loyalty award MEMBER ACTION)", [Col("name", "Action"), Col("points", "Points", "right"),
+                                                        Col("limit", "Limit")],
+             [{"name": a.name, "points": a.points,
+               "limit": "none" if a.limit is None else f"{a.limit} per {a.per}" if a.per != "ever" else f"{a.limit} in all"}
+              for a in prog.actions.values()], empty="none configured"),
+        kv_view("Redemption", [("point value", f"{prog.point_value} {cur}"), ("minimum", f"{prog.min_points} points"),
+                               ("max share of a purchase", f"{(prog.max_share * 100).normalize():f}%")]),
+        View("Rewards (loyalty redeem MEMBER --reward NAME)", [Col("name", "Reward"), Col("points", "Points", "right"),
+                                                              Col("description", "Description")],
+             [{"name": r.name, "points": r.points, "description": r.description} for r in prog.rewards],
+             empty="none configured"),
+        kv_view("Expiry", [("points expire", f"{prog.expiry_days} days after they are earned" if prog.expiry_days else "never"),
+                           ("warn", f"{prog.warn_days} days ahead")]),
+        View(f"Tiers (by {'net spend' if prog.tier_basis == 'spend' else 'points earned'}, "
+             f"{prog.tier_window}, {'downgrade' if prog.downgrade else 'no downgrade'})",
+             [Col("name", "Tier"), Col("min", "From", "right"), Col("multiplier", "Multiplier", "right"),
+              Col("discount", "Discount", "right")],
+             [{"name": lv.name, "min": basis_min(lv.min), "multiplier": f"×{lv.multiplier}",
+               "discount": f"{lv.discount_percent}%" if lv.discount_percent else ""} for lv in prog.levels]),
+        kv_view("Referral", [("referrer gets", f"{prog.referrer_points} points"),
+                             ("friend gets", f"{prog.referee_points} points"),
+                             ("friend's first purchase from", f"{m(prog.referral_min_purchase)} {cur}")]),
+    ]
+    emit("table", doc, views)
+
+
+# ---------------------------------------------------------------------------
+# members
+# ---------------------------------------------------------------------------
+
+
+def _opt_date(text, what):
+    return None if text in (None, "") else parse_date(text, what)
+
+
+@cli.command()
+@click.argument("member_id", required=False)
+@click.option("--name", required=True, help="The member's name.")
+@click.option("--email", help="E-mail address (unique).")
+@click.option("--phone", help="Phone number (unique; spaces and dashes are ignored).")
+@click.option("--birthday", metavar="YYYY-MM-DD", help="Birthday, for the birthday bonus.")
+@click.option("--marketing/--no-marketing", default=False, show_default=True,
+              help="Consent to marketing by e-mail/SMS (recorded with its date).")
+@date_option
+@format_option
+@ledger_options
+@examples("loyalty enroll --name 'Anna Tamm'            # prints the generated id",
+          "loyalty enroll anna --name 'Anna Tamm' --email anna@example.com --birthday 1990-04-12 --marketing")
+def enroll(member_id, name, email, phone, birthday, marketing, when, fmt, config, db):
+    """Enrol a new member. Prints the member id (generated when none is given).
+
+    The welcome bonus, if the programme has one, is credited at once."""
+    from loyalty_cli import ledger
+
+    with ledger_session(config, db, write=True) as (prog, conn):
+        at = _write_at(prog, when)
+        r = ledger.enroll(conn, prog, at=at, name=name, member_id=member_id, email=email, phone=phone,
+                          birthday=_opt_date(birthday, "--birthday"), marketing=marketing)
+    if fmt == "json":
+        emit_json(r)
+    elif fmt == "csv":
+        emit("csv", r, [View("", [Col("member", ""), Col("name", ""), Col("points", "")], [r])])
+    else:
+        click.echo(r["member"])
+        bonus = f" with a welcome bonus of {r['points']} points" if r["points"] else ""
+        click.echo(f"Enrolled {r['name']} as {r['member']}{bonus}.", err=True)
+
+
+@cli.command()
+@click.argument("member")
+@click.option("--name", help="New name.")
+@click.option("--email", help="New e-mail ('' clears it).")
+@click.option("--phone", help="New phone ('' clears it).")
+@click.option("--birthday", metavar="YYYY-MM-DD", help="New birthday ('' clears it).")
+@click.option("--marketing/--no-marketing", default=None, help="Give or withdraw marketing consent.")
+@date_option
+@ledger_options
+@examples("loyalty edit anna --email anna.tamm@example.com", "loyalty edit anna --no-marketing",
+          "loyalty edit anna --phone ''")
+def edit(member, name, email, phone, birthday, marketing, when, config, db):
+    """Change a member's personal data. Points are never edited (use adjust)."""
+    from loyalty_cli import ledger
+
+    kwargs = {}
+    if name is not None:
+        kwargs["name"] = name
+    if email is not None:
+        kwargs["email"] = email
+    if phone is not None:
+        kwargs["phone"] = phone
+    if birthday is not None:
+        kwargs["birthday"] = _opt_date(birthday, "--birthday")
+    if marketing is not None:
+        kwargs["marketing"] = marketing
+    with ledger_session(config, db, write=True) as (prog, conn):
+        r = ledger.edit(conn, prog, member, at=_write_at(prog, when), **kwargs)
+    click.echo(f"Updated {r['member']}: {', '.join(r['changed'])}.", err=True)
+
+
+@cli.command()
+@click.option("--tier", help="Only members in this tier.")
+@click.option("--search", metavar="TEXT", help="Only members whose id, name, e-mail or phone contains TEXT.")
+@as_of_option
+@format_option
+@ledger_options
+@examples("loyalty members", "loyalty members --tier Gold --format csv", "loyalty members --search tamm")
+def members(tier, search, as_of, fmt, config, db):
+    """List members with their points and tier."""
+    from loyalty_cli import reports
+
+    with ledger_session(config, db, write=False) as (prog, conn):
+        rows = reports.member_list(conn, prog, _as_of(prog, as_of), tier=tier, search=search)
+    cols = [Col("member", "Member"), Col("name", "Name"), Col("email", "E-mail"), Col("phone", "Phone"),
+            Col("points", "Points", "right"), Col("tier", "Tier"), Col("enrolled", "Enrolled"),
+            Col("marketing", "Marketing")]
+    for r in rows:
+        r["enrolled"] = r["enrolled"].date()
+    emit(fmt, rows, [View("Members", cols, rows, empty="no members")])
+
+
+@cli.command()
+@click.argument("member")
+@as_of_option
+@format_option
+@ledger_options
+@examples("loyalty show anna", "loyalty show anna@example.com --format json", "loyalty show anna --as-of 2026-01-31")
+def show(member, as_of, fmt, config, db):
+    """A member at a glance: profile, points, tier, progress to the next tier,
+    points expiring soon and recent history."""
+    from loyalty_cli import reports
+
+    with ledger_session(config, db, write=False) as (prog, conn):
+        r = reports.show(conn, prog, member, _as_of(prog, as_of))
+    spend = prog.tier_basis == "spend"
+    q = (lambda v: money(prog, v)) if spend else (lambda v: v)
+    doc = {k: v for k, v in r.items() if k not in ("recent", "qualifying", "next_tier_min", "tier_min")}
+    doc.update(lifetime_spend=money(prog, r["lifetime_spend"]), to_next_tier=q(r["to_next_tier"]),
+               qualifying_total=q(r["qualifying"]), recent=r["recent"])
+    if fmt == "json":
+        emit_json(doc)
+        return
+    unit = prog.currency.code
+    if r["next_tier"]:
+        span = r["next_tier_min"] - r["tier_min"]
+        done = r["qualifying"] - r["tier_min"]
+        progress = (f"{bar(done, span, 20):<20} {q(r['to_next_tier'])}{' ' + unit if spend else ' points'} "
+                    f"to {r['next_tier']}")
+    else:
+        progress = "top tier"
+    pts = f"{r['points']}"
+    if r["pending"]:
+        pts += f" ({r['available']} available, {r['pending']} pending)"
+    rows = [("member", r["member"]), ("name", r["name"]), ("e-mail", r["email"]), ("phone", r["phone"]),
+            ("birthday", r["birthday"]), ("enrolled", r["enrolled"].date()),
+            ("marketing", f"yes, since {r['marketing_at']:%Y-%m-%d}" if r["marketing"] and r["marketing_at"] else "no"),
+            ("points", pts), ("tier", r["tier"]),
+            ("qualifying", f"{q(r['qualifying'])} {unit if spend else 'points'} ({prog.tier_window})"),
+            ("progress", progress), ("lifetime spend", f"{money(prog, r['lifetime_spend'])} {unit}")]
+    if r["expiring"]:
+        rows.append(("expiring soon", ", ".join(f"{e['points']} on {e['date']}" for e in r["expiring"])))
+    profile = View(f"{r['name']} ({r['member']})", [Col("field", "Field"), Col("value", "Value")],
+                   [{"field": k, "value": v} for k, v in rows if v not in (None, "")], kv=True)
+    hist = View("Recent history", _history_cols(), r["recent"], empty="no entries yet")
+    emit(fmt, doc, [profile, hist])
+
+
+def _history_cols():
+    return [Col("date", "Date"), Col("kind", "Kind"), Col("points", "Points", "right"),
+            Col("balance", "Balance", "right"), Col("order", "Order"), Col("note", "Note")]
+
+
+# ---------------------------------------------------------------------------
+# points: purchase, refund, redeem, adjust, award
+# ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("member")
+@click.argument("amount")
+@click.option("--order", "order_id", metavar="ID", help="The till's order id (unique; generated when omitted).")
+@click.option("--redeem", "redeem", metavar="POINTS", help="Pay part of the purchase with points.")
+@date_option
+@format_option
+@ledger_options
+@examples("loyalty purchase anna 12.50", "loyalty purchase anna 42.00 --order 10023 --redeem 300",
+          "loyalty purchase +3725551234 8.90 --date 2026-05-01 --format json")
+def purchase(member, amount, order_id, redeem, when, fmt, config, db):
+    """Record a sale: the member earns points on the net amount (after the
+    tier's discount and any part paid with points), at their tier's multiplier."""
+    from loyalty_cli import ledger
+
+    with ledger_session(config, db, write=True) as (prog, conn):
+        minor = parse_amount(amount, prog.currency.decimals, "amount")
+        pts = parse_points(redeem, "--redeem") if redeem is not None else 0
+        r = ledger.purchase(conn, prog, member, minor, at=_write_at(prog, when), order_id=order_id, redeem=pts)
+    doc = {"member": r["member"], "order": r["order"], "date": r["date"], "amount": money(prog, r["amount"]),
+           "discount": money(prog, r["discount"]), "paid_with_points": money(prog, r["points_paid"]),
+           "net": money(prog, r["net"]), "multiplier": r["multiplier"], "points_earned": r["points_earned"],
+           "points_redeemed": r["points_redeemed"], "points": r["points"], "tier": r["tier"]}
+    cols = [Col("member", "Member"), Col("order", "Order"), Col("amount", "Amount", "right"),
+            Col("discount", "Discount", "right"), Col("paid_with_points", "Paid w/ points", "right"),
+            Col("points_earned", "Earned", "right"), Col("points_redeemed", "Redeemed", "right"),
+            Col("points", "Balance", "right"), Col("tier", "Tier")]
+    emit(fmt, doc, [View("Purchase", cols, [doc])])
+    if fmt == "table" and r["tier"] != r["tier_before"]:
+        click.echo(f"{r['member']} is now {r['tier']} (was {r['tier_before']}).", err=True)
+
+
+@cli.command()
+@click.argument("order")
+@click.option("--amount", metavar="AMOUNT", help="Part of the order's amount to refund [default: all that is left].")
+@date_option
+@format_option
+@ledger_options
+@examples("loyalty refund 10023", "loyalty refund 10023 --amount 12.00")
+def refund(order, amount, when, fmt, config, db):
+    """Refund all or part of an order. The points it earned are taken back in
+    proportion to the refunded share of its amount (by the rounding in force
+    when they were earned); points that paid for it are given back likewise.
+    If the member has spent the points already, the balance may go below zero
+    and later earnings pay it back."""
+    from loyalty_cli import ledger
+
+    with ledger_session(config, db, write=True) as (prog, conn):
+        minor = parse_amount(amount, prog.currency.decimals, "--amount") if amount is not None else None
+        r = ledger.refund(conn, prog, order, at=_write_at(prog, when), amount=minor)
+    doc = {**r, "amount": money(prog, r["amount"]), "refunded_total": money(prog, r["refunded_total"]),
+           "order_amount": money(prog, r["order_amount"])}
+    cols = [Col("member", "Member"), Col("order", "Order"), Col("amount", "Refunded", "right"),
+            Col("points_taken_back", "Points back", "right"), Col("points_restored", "Restored", "right"),
+            Col("points", "Balance", "right"), Col("tier", "Tier")]
+    emit(fmt, doc, [View("Refund", cols, [doc])])
+
+
+@cli.command()
+@click.argument("member")
+@click.argument("points", required=False)
+@click.option("--reward", metavar="NAME", help="Redeem a reward from the programme's catalogue.")
+@click.option("--order", "order_id", metavar="ID", help="Order the points were spent on (for your records).")
+@date_option
+@format_option
+@ledger_options
+@examples("loyalty redeem anna 200", "loyalty redeem anna --reward 'Free coffee'")
+def redeem(member, points, reward, order_id, when, fmt, config, db):
+    """Spend points: a number of points, or a reward by name. Never more than
+    the member's available points; the soonest-expiring points go first."""
+    from loyalty_cli import ledger
+
+    if (points is None) == (reward is None):
+        raise click.UsageError("give either POINTS or --reward NAME")
+    with ledger_session(config, db, write=True) as (prog, conn):
+        pts = parse_points(points, "POINTS") if points is not None else None
+        r = ledger.redeem(conn, prog, member, at=_write_at(prog, when), points=pts, reward=reward, order_id=order_id)
+    cols = [Col("member", "Member"), Col("reward", "Reward"), Col("points_redeemed", "Redeemed", "right"),
+            Col("points", "Balance", "right")]
+    emit(fmt, r, [View("Redemption", cols, [r])])
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("member")
+@click.argument("points")
+@click.option("--reason", required=True, help="Why (kept in the ledger).")
+@date_option
+@format_option
+@ledger_options
+@examples("loyalty adjust anna 50 --reason 'sorry for the wait'", "loyalty adjust anna -20 --reason 'double-scanned receipt'")
+def adjust(member, points, reason, when, fmt, config, db):
+    """Add (positive) or take away (negative) points by hand, with a reason.
+    Taking away is limited to the member's balance."""
+    from loyalty_cli import ledger
+
+    with ledger_session(config, db, write=True) as (prog, conn):
+        pts = parse_points(points, "POINTS", signed=True)
+        r = ledger.adjust(conn, prog, member, pts, at=_write_at(prog, when), reason=reason)
+    cols = [Col("member", "Member"), Col("adjusted", "Points", "right"), Col("reason", "Reason"),
+            Col("points", "Balance", "right")]
+    emit(fmt, r, [View("Adjustment", cols, [r])])
+
+
+@cli.command()
+@click.argument("member")
+@click.argument("action")
+@date_option
+@format_option
+@ledger_options
+@examples("loyalty award anna review", "loyalty award anna feedback --date 2026-05-02")
+def award(member, action, when, fmt, config, db):
+    """Points for an action named in [earning.actions] (a review, feedback, ...),
+    within the action's limit per period."""
+    from loyalty_cli import ledger
+
+    with ledger_session(config, db, write=True) as (prog, conn):
+        r = ledger.award(conn, prog, member, action, at=_write_at(prog, when))
+    cols = [Col("member", "Member"), Col("action", "Action"), Col("points_awarded", "Awarded", "right"),
+            Col("points", "Balance", "right")]
+    emit(fmt, r, [View("Award", cols, [r])])
+
+
+# ---------------------------------------------------------------------------
+# reports: balance, history, tiers
+# ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("member", nargs=-1)
+@as_of_option
+@format_option
+@ledger_options
+@examples("loyalty balance", "loyalty balance anna bob --format json", "loyalty balance --as-of 2026-06-30 --format csv")
+def balance(member, as_of, fmt, config, db):
+    """Points and tier of the named members, or of every member."""
+    from loyalty_cli import reports
+
+    with ledger_session(config, db, write=False) as (prog, conn):
+        rows = reports.balances(conn, prog, _as_of(prog, as_of), list(member) or None)
+    cols = [Col("member", "Member"), Col("name", "Name"), Col("points", "Points", "right"), Col("tier", "Tier")]
+    emit(fmt, rows, [View("Balances", cols, rows, empty="no members")])
+
+
+@cli.command()
+@click.argument("member")
+@click.option("--since", metavar="DATE", help="Only entries from this date on (the running balance still counts all).")
+@as_of_option
+@format_option
+@ledger_options
+@examples("loyalty history anna", "loyalty history anna --since 2026-01-01 --format csv")
+def history(member, since, as_of, fmt, config, db):
+    """A member's ledger entries, oldest first, with the running balance."""
+    from loyalty_cli import reports
+
+    with ledger_session(config, db, write=False) as (prog, conn):
+        start = parse_datetime(since, prog.timezone, "--since") if since else None
+        rows = reports.history(conn, prog, member, _as_of(prog, as_of), since=start)
+    doc = [{k: r[k] for k in ("date", "at", "kind", "points", "balance", "order", "note")} for r in rows]
+    emit(fmt, doc, [View("History", _history_cols(), rows, empty="no entries")])
+
+
+@cli.command()
+@as_of_option
+@format_option
+@ledger_options
+@examples("loyalty tiers", "loyalty tiers --as-of 2026-12-31 --format json")
+def tiers(as_of, fmt, config, db):
+    """Tier report: members and qualifying total per tier, with a bar each,
+    and the members closest to their next tier."""
+    from loyalty_cli import reports
+
+    with ledger_session(config, db, write=False) as (prog, conn):
+        r = reports.tiers(conn, prog, _as_of(prog, as_of))
+    spend = prog.tier_basis == "spend"
+    q = (lambda v: money(prog, v)) if spend else (lambda v: v)
+    total_label = "Spend" if spend else "Points"
+    largest = max((t["members"] for t in r["tiers"]), default=0)
+    levels = [{**t, "min": q(t["min"]), "total": q(t["total"]), "bar": bar(t["members"], largest),
+               "share": f"{t['share_percent']}%"} for t in r["tiers"]]
+    closest = [{**c, "total": q(c["total"]), "to_next_tier": q(c["to_next_tier"])} for c in r["closest"]]
+    doc = {"as_of": r["as_of"], "basis": r["basis"], "window": r["window"], "members": r["members"],
+           "tiers": [{k: t[k] for k in ("tier", "min", "members", "total", "share_percent")} for t in levels],
+           "closest": closest}
+    if fmt == "json":
+        emit_json(doc)
+        return
+    unit = prog.currency.code if spend else "points"
+    views = [
+        View(f"Tiers as of {r['as_of']:%Y-%m-%d} ({r['members']} members; {r['basis']}, {r['window']})",
+             [Col("tier", "Tier"), Col("min", f"From ({unit})", "right"), Col("members", "Members", "right"),
+              Col("share", "Share", "right"), Col("total", f"{total_label} ({unit})", "right"), Col("bar", "")],
+             levels),
+        View("Closest to the next tier", [Col("member", "Member"), Col("name", "Name"), Col("tier", "Tier"),
+                                          Col("next_tier", "Next"), Col("to_next_tier", f"To go ({unit})", "right")],
+             closest, empty="nobody below the top tier"),
+    ]
+    emit(fmt, doc, views)

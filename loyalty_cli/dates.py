@@ -1,0 +1,69 @@
+"""Dates and times in the programme's timezone.
+
+Everything stored is a naive local date-time in the programme's timezone, at
+whole seconds; an input with an explicit offset is converted into it.
+A bare date given to ``--date`` means the start of that day; a bare date given
+to ``--as-of`` means the end of it (everything recorded that day counts).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+
+from loyalty_cli.errors import LoyaltyError
+
+_ISO = re.compile(
+    r"\d{4}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+)
+
+
+@lru_cache(maxsize=None)
+def zone(name: str):
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise LoyaltyError(f"unknown timezone {name!r} (expected an IANA name such as Europe/Tallinn)") from None
+
+
+def now(tz: str) -> datetime:
+    return datetime.now(zone(tz)).replace(tzinfo=None, microsecond=0)
+
+
+def parse_datetime(text: str, tz: str, what: str, *, end_of_day: bool = False) -> datetime:
+    """Parse an ISO date or date-time into a naive local datetime."""
+    s = str(text).strip()
+    if not _ISO.fullmatch(s):
+        raise LoyaltyError(f"{what} {text!r} is not an ISO date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM)")
+    try:
+        if len(s) == 10:
+            d = date.fromisoformat(s)
+            return datetime.combine(d, time(23, 59, 59) if end_of_day else time(0, 0))
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        raise LoyaltyError(f"{what} {text!r} is not a valid date") from None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(zone(tz)).replace(tzinfo=None)
+    return dt.replace(microsecond=0)
+
+
+def parse_date(text: str, what: str) -> date:
+    s = str(text).strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
+        raise LoyaltyError(f"{what} {text!r} is not an ISO date (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(s)
+    except ValueError:
+        raise LoyaltyError(f"{what} {text!r} is not a valid date") from None
+
+
+def end_of(d: date) -> datetime:
+    return datetime.combine(d, time(23, 59, 59))
+
+
+def days_later(d: date, days: int) -> date:
+    return d + timedelta(days=days)

@@ -1,0 +1,209 @@
+"""Opening the ledger, transactions and schema versions.
+
+Everything specific to SQLite lives here: pragmas on every connection (WAL,
+synchronous=FULL, foreign keys, busy timeout), BEGIN IMMEDIATE for writes, the
+triggers that make the ledger append-only, and the translation of SQLite's
+errors into one-line messages. The rest of the package speaks portable
+SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc, insert, inspect, select, text
+from sqlalchemy.engine import make_url
+
+from loyalty_cli import models
+from loyalty_cli.errors import LedgerError
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _create_v1(conn: Connection) -> None:
+    models.SQLModel.metadata.create_all(conn)
+    if conn.dialect.name == "sqlite":
+        for table in models.APPEND_ONLY:
+            for op in ("UPDATE", "DELETE"):
+                conn.exec_driver_sql(
+                    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+                )
+
+
+# Each migration is (version, name, function). A ledger records every version it
+# has been brought to; new ones run in order, in one transaction, when a write
+# command opens an older ledger.
+MIGRATIONS = [
+    (1, "initial schema: members, purchases, refunds, entries, allocations, tier changes", _create_v1),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def _sqlite_path(url: str) -> Path | None:
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite":
+        return None
+    if not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def engine_for(url: str, *, create: bool = False) -> Engine:
+    """An engine for the ledger at `url`. Refuses a missing SQLite file unless
+    `create`, and a path that is a folder."""
+    try:
+        u = make_url(url)
+    except exc.ArgumentError:
+        raise LedgerError(f"{url!r} is neither a file path nor a database URL") from None
+    path = _sqlite_path(url)
+    if path is not None:
+        if path.is_dir():
+            raise LedgerError(f"ledger {path} is a folder, not a ledger file")
+        if not path.exists():
+            if not create:
+                raise LedgerError(f"no ledger at {path}; run `loyalty init` to create one, or pass --db")
+            if not path.parent.is_dir():
+                raise LedgerError(f"cannot create ledger {path}: folder {path.parent} does not exist")
+            # Owner-only from the first byte: SQLite gives its -wal/-shm files the same mode.
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    try:
+        if u.get_backend_name() == "sqlite":
+            engine = create_engine(u, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+            event.listen(engine, "connect", _sqlite_on_connect)
+            event.listen(engine, "begin", _sqlite_on_begin)
+        else:
+            engine = create_engine(u)
+    except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as e:
+        raise LedgerError(f"cannot open ledger {url}: {e}") from None
+    return engine
+
+
+def _sqlite_on_connect(dbapi_conn, _record) -> None:
+    # Take transaction control from the driver: we emit BEGIN ourselves.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute("PRAGMA synchronous = FULL")
+    row = cur.execute("PRAGMA journal_mode").fetchone()
+    if row and row[0] != "wal":
+        cur.execute("PRAGMA journal_mode = WAL")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # Writers take the write lock up front, so a read-then-write never races
+    # another writer; readers get a consistent snapshot.
+    if conn.get_execution_options().get("loyalty_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _translate(e: exc.DBAPIError, where: str) -> LedgerError:
+    msg = str(e.orig) if getattr(e, "orig", None) is not None else str(e)
+    low = msg.lower()
+    if "locked" in low or "busy" in low:
+        return LedgerError(
+            f"the ledger {where} is busy: another loyalty process held it for over "
+            f"{BUSY_TIMEOUT_MS // 1000} s; nothing was written, try again"
+        )
+    if "not a database" in low or "malformed" in low or "disk image" in low:
+        return LedgerError(f"{where} is not a loyalty ledger, or is damaged ({msg})")
+    if "unable to open" in low:
+        return LedgerError(f"cannot open the ledger {where} ({msg})")
+    if "readonly" in low or "read-only" in low:
+        return LedgerError(f"the ledger {where} is read-only ({msg})")
+    if "append-only" in low:
+        return LedgerError(f"refused by the ledger {where}: {msg}")
+    return LedgerError(f"ledger {where}: {msg}")
+
+
+def _where(engine: Engine) -> str:
+    path = _sqlite_path(str(engine.url))
+    return str(path) if path is not None else engine.url.render_as_string(hide_password=True)
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    """One transaction: BEGIN IMMEDIATE for writes (SQLite), committed on
+    success and rolled back on any exception. The schema version is checked
+    first, and an older ledger is migrated by writers."""
+    where = _where(engine)
+    try:
+        with engine.connect() as conn:
+            conn = conn.execution_options(loyalty_write=write)
+            with conn.begin():
+                _check_version(conn, where, migrate=write)
+                yield conn
+    except exc.DBAPIError as e:
+        raise _translate(e, where) from None
+
+
+def _check_version(conn: Connection, where: str, *, migrate: bool) -> None:
+    names = inspect(conn).get_table_names()
+    if not names:
+        raise LedgerError(f"ledger {where} is empty; run `loyalty init` to set it up")
+    if "schema_version" not in names:
+        raise LedgerError(f"{where} is not a loyalty ledger (it has no schema_version table)")
+    current = conn.execute(select(models.schema_version.c.version).order_by(
+        models.schema_version.c.version.desc()).limit(1)).scalar()
+    if current is None or current > SCHEMA_VERSION:
+        raise LedgerError(
+            f"ledger {where} has schema version {current}, newer than this loyalty knows "
+            f"({SCHEMA_VERSION}); upgrade loyalty"
+        )
+    if current < SCHEMA_VERSION and migrate:
+        _migrate(conn, after=current)
+
+
+def _migrate(conn: Connection, after: int) -> None:
+    for version, name, fn in MIGRATIONS:
+        if version > after:
+            fn(conn)
+            conn.execute(
+                insert(models.schema_version).values(version=version, name=name, applied_at=datetime.now())
+            )
+
+
+def create(engine: Engine) -> bool:
+    """Create the schema in an empty ledger. Returns False if it already had one."""
+    where = _where(engine)
+    try:
+        with engine.connect() as conn:
+            conn = conn.execution_options(loyalty_write=True)
+            with conn.begin():
+                names = set(inspect(conn).get_table_names())
+                if "schema_version" in names:
+                    _check_version(conn, where, migrate=True)
+                    return False
+                if names:
+                    raise LedgerError(f"{where} already holds other tables; refusing to turn it into a ledger")
+                _migrate(conn, after=0)
+                return True
+    except exc.DBAPIError as e:
+        raise _translate(e, where) from None
+
+
+def schema_version(conn: Connection) -> int:
+    return conn.execute(text("SELECT max(version) FROM schema_version")).scalar_one()
+
+
+def lock_member(conn: Connection, member_id: str) -> None:
+    """Serialise writers on one member. SQLite's BEGIN IMMEDIATE already holds
+    the database's write lock; other databases lock the member's row."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(select(models.members.c.id).where(models.members.c.id == member_id).with_for_update())
+
+
+def sqlite_integrity(conn: Connection) -> list[str]:
+    """SQLite's own integrity check: [] when the file is sound."""
+    if conn.dialect.name != "sqlite":
+        return []
+    rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check").fetchall()]
+    return [] if rows == ["ok"] else rows

@@ -1,0 +1,569 @@
+"""Write operations on the ledger. Each runs inside one transaction that the
+caller opened with ``db.transaction(engine, write=True)``; any LoyaltyError
+raised here rolls the whole command back, so a refusal writes nothing.
+
+Points move only through ``_credit`` and ``_debit``: they write the entry, its
+allocations against lots (FIFO, soonest-expiring first) and the cached
+balance together.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+
+from loyalty_cli import rules
+from loyalty_cli.config import Level, Programme
+from loyalty_cli.db import lock_member
+from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.models import allocations, entries, members, purchases, refunds, tier_changes
+from loyalty_cli.money import format_amount
+
+# ---------------------------------------------------------------------------
+# members: lookup and personal data
+# ---------------------------------------------------------------------------
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_ORDER = re.compile(r"[^\s\x00-\x1f\x7f]{1,64}")
+
+
+def normalise_email(text: str) -> str:
+    s = text.strip().lower()
+    if not _EMAIL.fullmatch(s) or len(s) > 254:
+        raise LoyaltyError(f"e-mail {text!r} is not an e-mail address")
+    return s
+
+
+def normalise_phone(text: str) -> str:
+    """Keep a leading + and the digits; spaces, dots, hyphens and brackets go."""
+    s = text.strip()
+    plus = s.startswith("+")
+    body = s[1:] if plus else s
+    if not re.fullmatch(r"[0-9 ().\-/]+", body):
+        raise LoyaltyError(f"phone {text!r} is not a phone number (digits, spaces, +, -, brackets)")
+    digits = re.sub(r"\D", "", body)
+    if not 5 <= len(digits) <= 15:
+        raise LoyaltyError(f"phone {text!r} is not a phone number (expected 5 to 15 digits)")
+    return ("+" if plus else "") + digits
+
+
+def _clean_name(text: str) -> str:
+    s = " ".join(text.split())
+    if not s:
+        raise LoyaltyError("name must not be empty")
+    if len(s) > 200:
+        raise LoyaltyError("name is longer than 200 characters")
+    return s
+
+
+def _check_birthday(d: date, today: date) -> date:
+    if d > today:
+        raise LoyaltyError(f"birthday {d.isoformat()} is in the future")
+    if d.year < 1900:
+        raise LoyaltyError(f"birthday {d.isoformat()} is before 1900")
+    return d
+
+
+def find_member(conn: Connection, key: str):
+    """A member by id, or by an e-mail or phone number that matches exactly one member."""
+    key = key.strip()
+    row = conn.execute(select(members).where(members.c.id == key)).first()
+    if row is not None:
+        return row
+    candidates = []
+    if "@" in key:
+        try:
+            candidates = conn.execute(select(members).where(members.c.email == normalise_email(key))).all()
+        except LoyaltyError:
+            pass
+    elif re.fullmatch(r"\+?[0-9 ().\-/]{5,}", key):
+        try:
+            candidates = conn.execute(select(members).where(members.c.phone == normalise_phone(key))).all()
+        except LoyaltyError:
+            pass
+    if not candidates:
+        candidates = conn.execute(select(members).where(func.lower(members.c.id) == key.lower())).all()
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        raise LoyaltyError(f"{key!r} matches {len(candidates)} members; use the member id")
+    raise LoyaltyError(f"unknown member {key!r}")
+
+
+def _unique(conn: Connection, column, value, what: str, except_id: str | None = None) -> None:
+    q = select(members.c.id).where(column == value)
+    if except_id is not None:
+        q = q.where(members.c.id != except_id)
+    other = conn.execute(q).scalar()
+    if other is not None:
+        raise LoyaltyError(f"{what} {value} already belongs to member {other}")
+
+
+def _next_member_id(conn: Connection) -> str:
+    n = conn.execute(select(func.count()).select_from(members)).scalar_one() + 1001
+    while conn.execute(select(members.c.id).where(members.c.id == str(n))).first() is not None:
+        n += 1
+    return str(n)
+
+
+def enroll(
+    conn: Connection,
+    prog: Programme,
+    *,
+    at: datetime,
+    name: str,
+    member_id: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    birthday: date | None = None,
+    marketing: bool = False,
+) -> dict:
+    if member_id is not None:
+        member_id = member_id.strip()
+        if not _ID.fullmatch(member_id):
+            raise LoyaltyError(
+                f"member id {member_id!r} is not valid: use 1 to 64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        if conn.execute(select(members.c.id).where(func.lower(members.c.id) == member_id.lower())).first():
+            raise LoyaltyError(f"member {member_id} already exists")
+    else:
+        member_id = _next_member_id(conn)
+    values = {
+        "id": member_id,
+        "name": _clean_name(name),
+        "email": normalise_email(email) if email else None,
+        "phone": normalise_phone(phone) if phone else None,
+        "birthday": _check_birthday(birthday, at.date()) if birthday else None,
+        "enrolled_at": at,
+        "marketing": marketing,
+        "marketing_at": at if marketing else None,
+        "points": 0,
+    }
+    if values["email"]:
+        _unique(conn, members.c.email, values["email"], "e-mail")
+    if values["phone"]:
+        _unique(conn, members.c.phone, values["phone"], "phone")
+    conn.execute(insert(members).values(**values))
+    if prog.welcome_bonus:
+        _credit(conn, prog, member_id, at, "welcome", prog.welcome_bonus, note="welcome bonus")
+        if prog.tier_basis == "points":
+            _record_tier(conn, prog, member_id, at)
+    return {"member": member_id, "name": values["name"], "points": prog.welcome_bonus}
+
+
+UNSET = object()
+
+
+def edit(conn: Connection, prog: Programme, key: str, *, at: datetime, name=UNSET, email=UNSET,
+         phone=UNSET, birthday=UNSET, marketing=UNSET) -> dict:
+    """Change personal data. An empty string clears e-mail, phone or birthday."""
+    m = find_member(conn, key)
+    values: dict = {}
+    if name is not UNSET:
+        values["name"] = _clean_name(name)
+    if email is not UNSET:
+        values["email"] = normalise_email(email) if email else None
+        if values["email"]:
+            _unique(conn, members.c.email, values["email"], "e-mail", except_id=m.id)
+    if phone is not UNSET:
+        values["phone"] = normalise_phone(phone) if phone else None
+        if values["phone"]:
+            _unique(conn, members.c.phone, values["phone"], "phone", except_id=m.id)
+    if birthday is not UNSET:
+        values["birthday"] = _check_birthday(birthday, at.date()) if birthday else None
+    if marketing is not UNSET and bool(marketing) != bool(m.marketing):
+        values["marketing"] = bool(marketing)
+        values["marketing_at"] = at
+    if not values:
+        raise LoyaltyError("nothing to change: give at least one of --name, --email, --phone, --birthday, --marketing/--no-marketing")
+    conn.execute(update(members).where(members.c.id == m.id).values(**values))
+    return {"member": m.id, "changed": sorted(values.keys() - {"marketing_at"})}
+
+
+# ---------------------------------------------------------------------------
+# points: lots, credits and debits
+# ---------------------------------------------------------------------------
+
+
+def lots(conn: Connection, member_id: str, *, created_by: datetime, as_of: datetime | None = None) -> list[rules.Lot]:
+    """The member's credit entries with points left, created by `created_by`.
+    With `as_of`, only spending recorded up to then is subtracted (for reports);
+    without it, all spending is (for writes, which must never double-spend)."""
+    spent = select(func.coalesce(func.sum(allocations.c.points), 0)).where(allocations.c.credit_id == entries.c.id)
+    if as_of is not None:
+        debit = entries.alias("debit")
+        spent = (
+            select(func.coalesce(func.sum(allocations.c.points), 0))
+            .select_from(allocations.join(debit, debit.c.id == allocations.c.debit_id))
+            .where(allocations.c.credit_id == entries.c.id, debit.c.at <= as_of)
+        )
+    q = select(
+        entries.c.id,
+        (entries.c.points - spent.scalar_subquery()).label("remaining"),
+        entries.c.at,
+        entries.c.expires_on,
+        entries.c.available_on,
+    ).where(entries.c.member_id == member_id, entries.c.points > 0, entries.c.at <= created_by)
+    return [rules.Lot(r.id, r.remaining, r.at, r.expires_on, r.available_on) for r in conn.execute(q) if r.remaining > 0]
+
+
+def _live(lot: rules.Lot, on: date) -> bool:
+    return lot.expires_on is None or lot.expires_on > on
+
+
+def _spendable(lot: rules.Lot, on: date) -> bool:
+    return _live(lot, on) and (lot.available_on is None or lot.available_on <= on)
+
+
+@dataclass(frozen=True)
+class Available:
+    balance: int
+    available: int
+    pending: int
+
+
+def availability(conn: Connection, member_id: str, at: datetime) -> Available:
+    """Balance, spendable and pending points for a write at `at`."""
+    balance = conn.execute(select(members.c.points).where(members.c.id == member_id)).scalar_one()
+    live = [lot for lot in lots(conn, member_id, created_by=at) if _live(lot, at.date())]
+    available = sum(lot.remaining for lot in live if _spendable(lot, at.date()))
+    return Available(balance, available, sum(lot.remaining for lot in live) - available)
+
+
+def _add_balance(conn: Connection, member_id: str, points: int) -> None:
+    conn.execute(update(members).where(members.c.id == member_id).values(points=members.c.points + points))
+
+
+def _insert_entry(conn: Connection, member_id: str, at: datetime, kind: str, points: int, **extra) -> int:
+    return conn.execute(
+        insert(entries).values(member_id=member_id, at=at, kind=kind, points=points,
+                               recorded_at=datetime.now().replace(microsecond=0), **extra)
+    ).inserted_primary_key[0]
+
+
+def _credit(conn: Connection, prog: Programme, member_id: str, at: datetime, kind: str, points: int, *,
+            available_on: date | None = None, **extra) -> int:
+    """Add a lot. If the member owes points (a refund took back points already
+    spent), the new lot pays that debt first."""
+    entry_id = _insert_entry(conn, member_id, at, kind, points,
+                             expires_on=rules.expiry_date(at.date(), prog.expiry_days),
+                             available_on=available_on, **extra)
+    left = points
+    for debit_id, owed in _open_debits(conn, member_id):
+        take = min(owed, left)
+        conn.execute(insert(allocations).values(debit_id=debit_id, credit_id=entry_id, points=take))
+        left -= take
+        if left == 0:
+            break
+    _add_balance(conn, member_id, points)
+    return entry_id
+
+
+def _open_debits(conn: Connection, member_id: str) -> list[tuple[int, int]]:
+    """Debits not fully covered by lots (the member's debt), oldest first."""
+    covered = select(func.coalesce(func.sum(allocations.c.points), 0)).where(
+        allocations.c.debit_id == entries.c.id).scalar_subquery()
+    q = (select(entries.c.id, (-entries.c.points - covered).label("open"))
+         .where(entries.c.member_id == member_id, entries.c.points < 0).order_by(entries.c.at, entries.c.id))
+    balance = conn.execute(select(members.c.points).where(members.c.id == member_id)).scalar_one()
+    if balance >= 0:  # a debt leaves every lot empty, so it shows as a negative balance
+        return []
+    return [(r.id, r.open) for r in conn.execute(q) if r.open > 0]
+
+
+def _debit(conn: Connection, member_id: str, at: datetime, kind: str, points: int, *,
+           pool: str, first_lot: int | None = None, **extra) -> int:
+    """Take `points` (> 0) from the member's lots, soonest-expiring first
+    (`first_lot` before all others). `pool` says which lots may pay:
+    "spendable" (a redemption: created by `at`, not pending, not expired),
+    "live" (a correction: created by `at`, not expired), or "all" (a refund's
+    claw-back: every lot with points left; what none covers becomes a debt
+    that the next credits pay, so a debt means every lot is empty)."""
+    if pool == "all":
+        candidates = lots(conn, member_id, created_by=datetime.max)
+    else:
+        ok = _spendable if pool == "spendable" else _live
+        candidates = [lot for lot in lots(conn, member_id, created_by=at) if ok(lot, at.date())]
+    first = [lot for lot in candidates if lot.id == first_lot]
+    plan, short = rules.consume(first, points)
+    more, short = rules.consume([lot for lot in candidates if lot.id != first_lot], short)
+    if short and pool != "all":  # callers check first; this is the last line of defence
+        raise LoyaltyError(f"not enough points: {points} needed, {points - short} available")
+    entry_id = _insert_entry(conn, member_id, at, kind, -points, **extra)
+    for lot_id, take in plan + more:
+        conn.execute(insert(allocations).values(debit_id=entry_id, credit_id=lot_id, points=take))
+    _add_balance(conn, member_id, -points)
+    return entry_id
+
+
+# ---------------------------------------------------------------------------
+# tiers
+# ---------------------------------------------------------------------------
+
+
+def qualifying_totals(conn: Connection, prog: Programme, as_of: datetime, member_id: str | None = None) -> dict[str, int]:
+    """Each member's qualifying total as of a moment: spend net of refunds (minor
+    units) or points earned net of claw-backs, over the tier window. A refund
+    counts against the window of the purchase it refunds."""
+    start = rules.window_start(prog.tier_window, as_of.date())
+    start_at = datetime.combine(start, datetime.min.time()) if start else None
+
+    def in_window(col):
+        cond = col <= as_of
+        return and_(cond, col >= start_at) if start_at else cond
+
+    spend_col = purchases.c.net if prog.tier_basis == "spend" else purchases.c.points_earned
+    back_col = refunds.c.net if prog.tier_basis == "spend" else refunds.c.points
+    q1 = select(purchases.c.member_id, func.sum(spend_col)).where(in_window(purchases.c.at))
+    q2 = (select(purchases.c.member_id, func.sum(back_col))
+          .select_from(refunds.join(purchases, purchases.c.id == refunds.c.purchase_id))
+          .where(in_window(purchases.c.at), refunds.c.at <= as_of))
+    if member_id is not None:
+        q1, q2 = q1.where(purchases.c.member_id == member_id), q2.where(purchases.c.member_id == member_id)
+    totals: dict[str, int] = {}
+    for m, v in conn.execute(q1.group_by(purchases.c.member_id)):
+        totals[m] = totals.get(m, 0) + int(v or 0)
+    for m, v in conn.execute(q2.group_by(purchases.c.member_id)):
+        totals[m] = totals.get(m, 0) - int(v or 0)
+    if prog.tier_basis == "points":
+        q3 = select(entries.c.member_id, func.sum(entries.c.points)).where(
+            entries.c.kind.in_(EARNED_KINDS), in_window(entries.c.at))
+        if member_id is not None:
+            q3 = q3.where(entries.c.member_id == member_id)
+        for m, v in conn.execute(q3.group_by(entries.c.member_id)):
+            totals[m] = totals.get(m, 0) + int(v or 0)
+    return totals
+
+
+# Credits other than purchase earnings that count as "points earned" for a
+# points-based tier. Adjustments (corrections) and restored points do not.
+EARNED_KINDS = ("welcome", "award")
+
+
+def highest_reached(conn: Connection, prog: Programme, as_of: datetime, member_id: str | None = None) -> dict[str, Level]:
+    """The highest tier each member has been recorded reaching by `as_of`."""
+    q = select(tier_changes.c.member_id, tier_changes.c.to_tier).where(tier_changes.c.at <= as_of)
+    if member_id is not None:
+        q = q.where(tier_changes.c.member_id == member_id)
+    best: dict[str, Level] = {}
+    names = {lv.name: lv for lv in prog.levels}
+    for m, name in conn.execute(q):
+        lv = names.get(name)
+        if lv is not None:
+            best[m] = rules.higher(prog.levels, lv, best.get(m))
+    return best
+
+
+def tier_of(conn: Connection, prog: Programme, member_id: str, as_of: datetime) -> tuple[Level, int]:
+    """The tier a member holds at `as_of`, and their qualifying total."""
+    total = qualifying_totals(conn, prog, as_of, member_id).get(member_id, 0)
+    level = rules.tier_for(prog.levels, total)
+    if not prog.downgrade:
+        level = rules.higher(prog.levels, level, highest_reached(conn, prog, as_of, member_id).get(member_id))
+    return level, total
+
+
+def _record_tier(conn: Connection, prog: Programme, member_id: str, at: datetime) -> Level:
+    """Record a tier change caused by a write at `at`, if there is one."""
+    level, _ = tier_of(conn, prog, member_id, at)
+    last = conn.execute(
+        select(tier_changes.c.to_tier).where(tier_changes.c.member_id == member_id)
+        .order_by(tier_changes.c.at.desc(), tier_changes.c.id.desc()).limit(1)
+    ).scalar()
+    previous = last if last is not None else prog.levels[0].name
+    if level.name != previous:
+        conn.execute(insert(tier_changes).values(member_id=member_id, at=at, from_tier=previous, to_tier=level.name))
+    return level
+
+
+# ---------------------------------------------------------------------------
+# purchases, refunds, redemptions, adjustments, awards
+# ---------------------------------------------------------------------------
+
+
+def _check_order_id(order_id: str) -> str:
+    order_id = order_id.strip()
+    if not _ORDER.fullmatch(order_id):
+        raise LoyaltyError(f"order id {order_id!r} is not valid: use 1 to 64 characters without spaces")
+    return order_id
+
+
+def _next_order_id(conn: Connection) -> str:
+    n = (conn.execute(select(func.max(purchases.c.id))).scalar() or 0) + 1
+    while conn.execute(select(purchases.c.id).where(purchases.c.order_id == f"P{n:06d}")).first():
+        n += 1
+    return f"P{n:06d}"
+
+
+def _not_before_enrolment(m, at: datetime) -> None:
+    if at.date() < m.enrolled_at.date():
+        raise LoyaltyError(f"{at.date().isoformat()} is before member {m.id} enrolled ({m.enrolled_at.date().isoformat()})")
+
+
+def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: datetime,
+             order_id: str | None = None, redeem: int = 0) -> dict:
+    m = find_member(conn, key)
+    lock_member(conn, m.id)
+    _not_before_enrolment(m, at)
+    if order_id is not None:
+        order_id = _check_order_id(order_id)
+        prior = conn.execute(select(purchases.c.member_id, purchases.c.at).where(purchases.c.order_id == order_id)).first()
+        if prior is not None:
+            raise LoyaltyError(f"order {order_id} is already recorded (member {prior.member_id}, {prior.at:%Y-%m-%d})")
+    else:
+        order_id = _next_order_id(conn)
+    if redeem < 0:
+        raise LoyaltyError("--redeem must be a positive number of points")
+    level, _ = tier_of(conn, prog, m.id, at)
+    available = availability(conn, m.id, at).available if redeem else None
+    q = rules.quote_purchase(prog, amount, level, redeem, available)
+    now = datetime.now().replace(microsecond=0)
+    conn.execute(insert(purchases).values(
+        order_id=order_id, member_id=m.id, at=at, amount=q.amount, discount=q.discount,
+        points_redeemed=q.points_redeemed, points_paid=q.points_paid, net=q.net,
+        points_earned=q.points_earned, rounding=prog.rounding, recorded_at=now))
+    if q.points_redeemed:
+        _debit(conn, m.id, at, "redeem", q.points_redeemed, pool="spendable", order_id=order_id,
+               note=f"paid {format_amount(q.points_paid, prog.currency.decimals)} of order {order_id}")
+    if q.points_earned:
+        _credit(conn, prog, m.id, at, "earn", q.points_earned, order_id=order_id,
+                available_on=rules.available_date(at.date(), prog.pending_days))
+    after = _record_tier(conn, prog, m.id, at)
+    balance = conn.execute(select(members.c.points).where(members.c.id == m.id)).scalar_one()
+    return {
+        "member": m.id, "order": order_id, "date": at, "amount": q.amount, "discount": q.discount,
+        "points_paid": q.points_paid, "net": q.net, "tier_before": level.name,
+        "multiplier": q.multiplier, "points_earned": q.points_earned,
+        "points_redeemed": q.points_redeemed, "points": balance, "tier": after.name,
+    }
+
+
+def refund(conn: Connection, prog: Programme, order_id: str, *, at: datetime, amount: int | None = None) -> dict:
+    """Refund all or part of an order: take back the points it earned and give
+    back the points that paid for it, both in proportion to the refunded share
+    of the order's amount, by the rounding in force when it was earned."""
+    p = conn.execute(select(purchases).where(purchases.c.order_id == order_id.strip())).first()
+    if p is None:
+        raise LoyaltyError(f"unknown order {order_id!r}")
+    lock_member(conn, p.member_id)
+    if at < p.at:
+        raise LoyaltyError(f"refund date {at:%Y-%m-%d} is before the order's date ({p.at:%Y-%m-%d})")
+    done = conn.execute(select(func.coalesce(func.sum(refunds.c.amount), 0))
+                        .where(refunds.c.purchase_id == p.id)).scalar_one()
+    left = p.amount - done
+    dec = prog.currency.decimals
+    if left <= 0:
+        raise LoyaltyError(f"order {p.order_id} is already fully refunded")
+    if amount is None:
+        amount = left
+    if amount <= 0:
+        raise LoyaltyError("refund amount must be more than 0")
+    if amount > left:
+        raise LoyaltyError(f"cannot refund {format_amount(amount, dec)}: only {format_amount(left, dec)} "
+                           f"of order {p.order_id} is left to refund")
+
+    def share(total: int, rounding: str) -> int:
+        return (rules.proportional(total, done + amount, p.amount, rounding)
+                - rules.proportional(total, done, p.amount, rounding))
+
+    net_back = share(p.net, "floor")
+    points_back = share(p.points_earned, p.rounding)
+    restore = share(p.points_redeemed, "floor")
+    conn.execute(insert(refunds).values(
+        purchase_id=p.id, at=at, amount=amount, net=net_back, points=points_back,
+        points_restored=restore, recorded_at=datetime.now().replace(microsecond=0)))
+    if points_back:
+        earn_id = conn.execute(select(entries.c.id).where(
+            entries.c.order_id == p.order_id, entries.c.kind == "earn", entries.c.member_id == p.member_id)).scalar()
+        _debit(conn, p.member_id, at, "refund", points_back, pool="all", first_lot=earn_id, order_id=p.order_id, reverses=earn_id,
+               note=f"refund of {format_amount(amount, dec)} of order {p.order_id}")
+    if restore:
+        redeem_id = conn.execute(select(entries.c.id).where(
+            entries.c.order_id == p.order_id, entries.c.kind == "redeem", entries.c.member_id == p.member_id)).scalar()
+        _credit(conn, prog, p.member_id, at, "restore", restore, order_id=p.order_id, reverses=redeem_id,
+                note=f"points that paid for refunded order {p.order_id}")
+    after = _record_tier(conn, prog, p.member_id, at)
+    balance = conn.execute(select(members.c.points).where(members.c.id == p.member_id)).scalar_one()
+    return {"member": p.member_id, "order": p.order_id, "amount": amount, "refunded_total": done + amount,
+            "order_amount": p.amount, "points_taken_back": points_back, "points_restored": restore,
+            "points": balance, "tier": after.name}
+
+
+def redeem(conn: Connection, prog: Programme, key: str, *, at: datetime, points: int | None = None,
+           reward: str | None = None, order_id: str | None = None) -> dict:
+    m = find_member(conn, key)
+    lock_member(conn, m.id)
+    _not_before_enrolment(m, at)
+    note = None
+    if reward is not None:
+        r = prog.reward(reward)
+        points, note = r.points, r.name
+    elif points is None or points <= 0:
+        raise LoyaltyError("give a positive number of points or --reward NAME")
+    elif points < prog.min_points:
+        raise LoyaltyError(f"cannot redeem {points} points: the minimum is {prog.min_points}")
+    avail = availability(conn, m.id, at)
+    if points > avail.available:
+        pending = f", {avail.pending} more pending" if avail.pending else ""
+        raise LoyaltyError(f"cannot redeem {points} points: member {m.id} has {avail.available} available{pending}")
+    if order_id is not None:
+        order_id = _check_order_id(order_id)
+    _debit(conn, m.id, at, "redeem", points, pool="spendable", order_id=order_id, note=note)
+    balance = conn.execute(select(members.c.points).where(members.c.id == m.id)).scalar_one()
+    return {"member": m.id, "points_redeemed": points, "reward": note, "order": order_id, "points": balance}
+
+
+def adjust(conn: Connection, prog: Programme, key: str, points: int, *, at: datetime, reason: str) -> dict:
+    m = find_member(conn, key)
+    lock_member(conn, m.id)
+    _not_before_enrolment(m, at)
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise LoyaltyError("--reason must say why (it is kept in the ledger)")
+    if points == 0:
+        raise LoyaltyError("an adjustment of 0 points changes nothing")
+    if points > 0:
+        _credit(conn, prog, m.id, at, "adjust", points, note=reason)
+    else:
+        avail = availability(conn, m.id, at)
+        if -points > avail.available + avail.pending:
+            raise LoyaltyError(f"cannot take {-points} points from member {m.id}: the balance is {avail.balance}")
+        _debit(conn, m.id, at, "adjust", -points, pool="live", note=reason)
+    balance = conn.execute(select(members.c.points).where(members.c.id == m.id)).scalar_one()
+    return {"member": m.id, "adjusted": points, "reason": reason, "points": balance}
+
+
+def award(conn: Connection, prog: Programme, key: str, action: str, *, at: datetime) -> dict:
+    m = find_member(conn, key)
+    lock_member(conn, m.id)
+    _not_before_enrolment(m, at)
+    a = prog.actions.get(action.strip())
+    if a is None:
+        known = ", ".join(sorted(prog.actions)) or "none are configured in [earning.actions]"
+        raise LoyaltyError(f"unknown action {action!r} (actions: {known})")
+    if a.limit is not None:
+        q = select(func.count()).select_from(entries).where(
+            entries.c.member_id == m.id, entries.c.kind == "award", entries.c.action == a.name)
+        bounds = rules.period_bounds(a.per, at.date())
+        if bounds is not None:
+            start, end = (datetime.combine(d, datetime.min.time()) for d in bounds)
+            q = q.where(entries.c.at >= start, entries.c.at < end)
+        used = conn.execute(q).scalar_one()
+        if used >= a.limit:
+            period = "in all" if a.per == "ever" else f"per {a.per}"
+            raise LoyaltyError(f"{a.name} was already awarded to member {m.id} {used} time(s); "
+                               f"the limit is {a.limit} {period}")
+    _credit(conn, prog, m.id, at, "award", a.points, action=a.name, note=a.name)
+    if prog.tier_basis == "points":
+        _record_tier(conn, prog, m.id, at)
+    balance = conn.execute(select(members.c.points).where(members.c.id == m.id)).scalar_one()
+    return {"member": m.id, "action": a.name, "points_awarded": a.points, "points": balance}
+
+
+__all__ = ["enroll", "edit", "purchase", "refund", "redeem", "adjust", "award", "find_member",
+           "tier_of", "qualifying_totals", "highest_reached", "availability", "lots", "UNSET"]

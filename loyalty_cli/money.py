@@ -1,0 +1,135 @@
+"""Currencies and exact money.
+
+Amounts live as integers in the currency's minor units (cents for EUR, yen for
+JPY, fils for KWD). Text from the user is parsed with a strict grammar, never
+through float; Decimal is used only for rates (points per unit, multipliers,
+percentages, point values) and every product is rounded once, explicitly.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from loyalty_cli.errors import LoyaltyError
+
+# ISO 4217 codes whose minor unit is not 2 digits.
+_MINOR_UNITS = {
+    **dict.fromkeys(
+        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
+    ),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys("CLF UYW".split(), 4),
+}
+# Active ISO 4217 codes with 2 decimals.
+_TWO_DECIMALS = set(
+    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL
+    BSD BTN BWP BYN BZD CAD CDF CHE CHF CHW CNY COP COU CRC CUC CUP CVE CZK DKK DOP
+    DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HRK HTG HUF IDR
+    ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK
+    MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP
+    PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC
+    SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XCD XCG
+    YER ZAR ZMW ZWG""".split()
+)
+
+# Largest amount accepted: 12 digits before the point is far beyond any till.
+_MAX_INTEGER_DIGITS = 12
+_AMOUNT = re.compile(r"(\d+)(?:\.(\d+))?")
+
+
+def currency_decimals(code: str) -> int:
+    """Decimals of an ISO 4217 currency; LoyaltyError for an unknown code."""
+    if code in _MINOR_UNITS:
+        return _MINOR_UNITS[code]
+    if code in _TWO_DECIMALS:
+        return 2
+    raise LoyaltyError(f"unknown currency {code!r} (expected an ISO 4217 code such as EUR, USD, JPY)")
+
+
+def parse_amount(text: str, decimals: int, what: str = "amount") -> int:
+    """Parse '12.50' into minor units (1250 for 2 decimals). Refuses anything
+    that is not a plain non-negative decimal with at most `decimals` places."""
+    s = str(text).strip()
+    m = _AMOUNT.fullmatch(s)
+    if m is None:
+        raise LoyaltyError(f"{what} {text!r} is not an amount: {_why_not_amount(s, decimals)}")
+    whole, frac = m.group(1), m.group(2) or ""
+    if len(frac) > decimals:
+        allowed = "no decimals" if decimals == 0 else f"at most {decimals} decimal{'s' if decimals > 1 else ''}"
+        raise LoyaltyError(f"{what} {text!r} has too many decimals: the currency allows {allowed}")
+    if len(whole.lstrip("0")) > _MAX_INTEGER_DIGITS:
+        raise LoyaltyError(f"{what} {text!r} is too large")
+    return int(whole) * 10**decimals + (int(frac.ljust(decimals, "0")) if decimals else 0)
+
+
+def _why_not_amount(s: str, decimals: int) -> str:
+    low = s.lower()
+    example = "12" if decimals == 0 else "12." + "5".ljust(decimals, "0")
+    if not s:
+        return "it is empty"
+    if low.lstrip("+-") in {"nan", "inf", "infinity", "snan"}:
+        return "not a finite number"
+    if s.startswith("-"):
+        return "negative amounts are not accepted (record a refund with `loyalty refund`)"
+    if s.startswith("+"):
+        return f"write it without a sign, e.g. {example}"
+    if "e" in low and re.fullmatch(r"[0-9.]+e[-+]?[0-9]+", low):
+        return f"exponents are not accepted, write it out, e.g. {example}"
+    if "," in s or "_" in s or " " in s or "'" in s:
+        return f"use a plain number with a decimal point and no thousands separators, e.g. {example}"
+    return f"expected digits with an optional decimal point, e.g. {example}"
+
+
+def format_amount(minor: int, decimals: int) -> str:
+    """1250 -> '12.50'; negative amounts keep their sign."""
+    sign = "-" if minor < 0 else ""
+    minor = abs(minor)
+    if decimals == 0:
+        return f"{sign}{minor}"
+    q, r = divmod(minor, 10**decimals)
+    return f"{sign}{q}.{r:0{decimals}d}"
+
+
+def to_units(minor: int, decimals: int) -> Decimal:
+    """Minor units as an exact Decimal of currency units (1250 -> Decimal('12.50'))."""
+    return Decimal(minor).scaleb(-decimals)
+
+
+def parse_decimal(value: object, what: str) -> Decimal:
+    """A rate from config or the command line: int, TOML float or string.
+
+    A TOML float is read back through its shortest repr, which is exactly what
+    the file says (0.1 -> Decimal('0.1')), so no binary error enters the sums.
+    """
+    if isinstance(value, bool):
+        raise LoyaltyError(f"{what}: expected a number, got {value!r}")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        raise LoyaltyError(f"{what}: expected a number, got {value!r}")
+    if not re.fullmatch(r"\d+(\.\d+)?", text):
+        raise LoyaltyError(f"{what}: expected a non-negative decimal number such as 1.5, got {value!r}")
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the regex already guarantees a number
+        raise LoyaltyError(f"{what}: not a number: {value!r}") from None
+
+
+_POINTS = re.compile(r"-?\d{1,12}")
+
+
+def parse_points(text: str, what: str = "points", *, signed: bool = False) -> int:
+    """A whole number of points: digits only (a leading '-' when `signed`)."""
+    s = str(text).strip()
+    if not _POINTS.fullmatch(s) or (s.startswith("-") and not signed):
+        sign = "a whole number, optionally negative," if signed else "a positive whole number"
+        raise LoyaltyError(f"{what} {text!r} is not {sign} (points are whole numbers)")
+    value = int(s)
+    if value <= 0 and not signed:
+        raise LoyaltyError(f"{what} must be more than 0")
+    return value

@@ -1,0 +1,161 @@
+"""Output: one JSON document, CSV with a header row, or tables.
+
+A command builds plain data once and hands it here with a description of its
+tables; it never knows how it will be shown. Tables are rich tables on a
+terminal and plain, aligned, unwrapped, uncoloured text when piped. rich is
+imported only when a table is drawn on a terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Iterable
+
+FORMATS = ("table", "csv", "json")
+
+
+@dataclass
+class Col:
+    key: str
+    header: str
+    align: str = "left"  # left | right
+
+
+@dataclass
+class View:
+    """One table: a title (shown on a terminal, or when there are several),
+    columns, and rows of already-formatted values."""
+
+    title: str
+    cols: list[Col]
+    rows: list[dict[str, Any]]
+    empty: str = "nothing to show"
+    caption: str | None = None
+    kv: bool = False  # a two-column "field / value" table, drawn without a header
+    extra: dict = field(default_factory=dict)
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M") if (value.hour, value.minute, value.second) != (0, 0, 0) else value.strftime("%Y-%m-%d")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def emit_json(doc: Any, out=None) -> None:
+    out = out or sys.stdout
+    json.dump(jsonable(doc), out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+def emit_csv(view: View, out=None) -> None:
+    out = out or sys.stdout
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow([c.key for c in view.cols])
+    for row in view.rows:
+        w.writerow([cell(row.get(c.key)) for c in view.cols])
+
+
+def emit_tables(views: Iterable[View], out=None) -> None:
+    out = out or sys.stdout
+    views = list(views)
+    if _is_terminal(out):
+        _rich_tables(views, out)
+    else:
+        _plain_tables(views, out)
+
+
+def emit(fmt: str, doc: Any, views: list[View], csv_view: int = 0) -> None:
+    """Print `doc` as JSON, views[csv_view] as CSV, or every view as a table."""
+    if fmt == "json":
+        emit_json(doc)
+    elif fmt == "csv":
+        emit_csv(views[csv_view])
+    else:
+        emit_tables(views)
+
+
+def _is_terminal(out) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _plain_tables(views: list[View], out) -> None:
+    many = len(views) > 1
+    for i, v in enumerate(views):
+        if i:
+            out.write("\n")
+        if many:
+            out.write(f"{v.title}\n")
+        if not v.rows:
+            out.write(f"({v.empty})\n")
+            continue
+        grid = [[cell(r.get(c.key)) for c in v.cols] for r in v.rows]
+        if not v.kv:
+            grid.insert(0, [c.header for c in v.cols])
+        widths = [max(len(row[i]) for row in grid) for i in range(len(v.cols))]
+        for row in grid:
+            parts = [
+                text.rjust(w) if c.align == "right" else text.ljust(w)
+                for text, w, c in zip(row, widths, v.cols)
+            ]
+            out.write("  ".join(parts).rstrip() + "\n")
+        if v.caption:
+            out.write(f"{v.caption}\n")
+
+
+def _rich_tables(views: list[View], out) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich import box
+
+    console = Console(file=out, no_color="NO_COLOR" in os.environ, highlight=False)
+    for v in views:
+        if not v.rows:
+            console.print(f"[bold]{v.title}[/bold]: {v.empty}")
+            continue
+        t = Table(title=v.title, title_justify="left", title_style="bold", caption=v.caption,
+                  caption_justify="left", show_header=not v.kv, box=box.SIMPLE_HEAD if not v.kv else box.SIMPLE,
+                  header_style="bold")
+        for i, c in enumerate(v.cols):
+            style = "bold" if v.kv and i == 0 else None
+            t.add_column(c.header, justify=c.align, style=style, overflow="fold")
+        for r in v.rows:
+            t.add_row(*[cell(r.get(c.key)) for c in v.cols])
+        console.print(t)
+
+
+def bar(value: int, largest: int, width: int = 24) -> str:
+    """A horizontal bar, scaled so `largest` fills `width` cells (integer maths)."""
+    if largest <= 0 or value <= 0:
+        return ""
+    eighths = (value * width * 8 + largest - 1) // largest
+    full, part = divmod(eighths, 8)
+    return "█" * full + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[part]

@@ -1,0 +1,237 @@
+"""The read side: every figure a report prints, computed from the ledger as of
+a moment. Results are plain dicts and lists (money in minor units, points as
+ints); rendering them is the CLI's business.
+
+Everything here filters by ``at <= as_of``, so the same ledger and the same
+``--as-of`` give the same answer however much is recorded later for later dates.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Connection, func, select
+
+from loyalty_cli import db, ledger, rules
+from loyalty_cli.config import Level, Programme
+from loyalty_cli.models import allocations, entries, members, purchases, refunds
+
+RECENT = 10  # history lines in `show`
+CLOSEST = 10  # members listed as closest to their next tier
+
+
+def _tiers(conn: Connection, prog: Programme, as_of: datetime, member_id: str | None = None) -> tuple[dict[str, Level], dict[str, int]]:
+    totals = ledger.qualifying_totals(conn, prog, as_of, member_id)
+    reached = {} if prog.downgrade else ledger.highest_reached(conn, prog, as_of, member_id)
+    ids = [member_id] if member_id else conn.execute(select(members.c.id)).scalars().all()
+    levels = {}
+    for m in ids:
+        lv = rules.tier_for(prog.levels, totals.get(m, 0))
+        levels[m] = rules.higher(prog.levels, lv, reached.get(m))
+    return levels, totals
+
+
+def _points_as_of(conn: Connection, as_of: datetime, member_id: str | None = None) -> dict[str, int]:
+    q = select(entries.c.member_id, func.sum(entries.c.points)).where(entries.c.at <= as_of)
+    if member_id:
+        q = q.where(entries.c.member_id == member_id)
+    return {m: int(v) for m, v in conn.execute(q.group_by(entries.c.member_id))}
+
+
+def _spend_as_of(conn: Connection, member_id: str, as_of: datetime) -> int:
+    spent = conn.execute(select(func.coalesce(func.sum(purchases.c.net), 0))
+                         .where(purchases.c.member_id == member_id, purchases.c.at <= as_of)).scalar_one()
+    back = conn.execute(select(func.coalesce(func.sum(refunds.c.net), 0))
+                        .select_from(refunds.join(purchases, purchases.c.id == refunds.c.purchase_id))
+                        .where(purchases.c.member_id == member_id, refunds.c.at <= as_of)).scalar_one()
+    return int(spent) - int(back)
+
+
+def balances(conn: Connection, prog: Programme, as_of: datetime, keys: list[str] | None = None) -> list[dict]:
+    if keys:
+        rows = [ledger.find_member(conn, k) for k in keys]
+    else:
+        rows = conn.execute(select(members).where(members.c.enrolled_at <= as_of).order_by(members.c.id)).all()
+    points = _points_as_of(conn, as_of)
+    levels, _ = _tiers(conn, prog, as_of)
+    return [{"member": r.id, "name": r.name, "points": points.get(r.id, 0), "tier": levels[r.id].name} for r in rows]
+
+
+def member_list(conn: Connection, prog: Programme, as_of: datetime, tier: str | None = None,
+                search: str | None = None) -> list[dict]:
+    q = select(members).where(members.c.enrolled_at <= as_of).order_by(members.c.id)
+    if search:
+        like = f"%{search.strip().lower()}%"
+        q = q.where(func.lower(members.c.id).like(like) | func.lower(members.c.name).like(like)
+                    | members.c.email.like(like) | members.c.phone.like(like))
+    wanted = prog.level(tier).name if tier else None
+    points = _points_as_of(conn, as_of)
+    levels, _ = _tiers(conn, prog, as_of)
+    out = []
+    for r in conn.execute(q):
+        lv = levels[r.id].name
+        if wanted and lv != wanted:
+            continue
+        out.append({"member": r.id, "name": r.name, "email": r.email, "phone": r.phone,
+                    "birthday": r.birthday, "enrolled": r.enrolled_at, "marketing": bool(r.marketing),
+                    "points": points.get(r.id, 0), "tier": lv})
+    return out
+
+
+def _remaining(conn: Connection, member_id: str, as_of: datetime) -> list[rules.Lot]:
+    return ledger.lots(conn, member_id, created_by=as_of, as_of=as_of)
+
+
+def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
+    m = ledger.find_member(conn, key)
+    level, total = ledger.tier_of(conn, prog, m.id, as_of)
+    nxt = rules.next_level(prog.levels, level)
+    points = _points_as_of(conn, as_of, m.id).get(m.id, 0)
+    today = as_of.date()
+    live = [lot for lot in _remaining(conn, m.id, as_of) if lot.expires_on is None or lot.expires_on > today]
+    pending = sum(lot.remaining for lot in live if lot.available_on and lot.available_on > today)
+    horizon = today + timedelta(days=prog.warn_days)
+    expiring: dict[date, int] = {}
+    for lot in live:
+        if lot.expires_on is not None and lot.expires_on <= horizon:
+            expiring[lot.expires_on] = expiring.get(lot.expires_on, 0) + lot.remaining
+    return {
+        "member": m.id, "name": m.name, "email": m.email, "phone": m.phone, "birthday": m.birthday,
+        "enrolled": m.enrolled_at, "marketing": bool(m.marketing), "marketing_at": m.marketing_at,
+        "points": points, "available": max(0, min(points, sum(lot.remaining for lot in live) - pending)),
+        "pending": pending,
+        "tier": level.name, "tier_basis": prog.tier_basis, "tier_window": prog.tier_window,
+        "qualifying": total, "lifetime_spend": _spend_as_of(conn, m.id, as_of),
+        "next_tier": nxt.name if nxt else None,
+        "to_next_tier": max(0, nxt.min - total) if nxt else None,
+        "next_tier_min": nxt.min if nxt else None, "tier_min": level.min,
+        "expiring": [{"date": d, "points": p} for d, p in sorted(expiring.items())],
+        "recent": history(conn, prog, m.id, as_of)[-RECENT:],
+    }
+
+
+def history(conn: Connection, prog: Programme, key: str, as_of: datetime, since: datetime | None = None) -> list[dict]:
+    m = ledger.find_member(conn, key)
+    q = (select(entries).where(entries.c.member_id == m.id, entries.c.at <= as_of)
+         .order_by(entries.c.at, entries.c.id))
+    rows, running = [], 0
+    for e in conn.execute(q):
+        running += e.points
+        if since is not None and e.at < since:
+            continue
+        rows.append({"date": e.at.date(), "at": e.at, "kind": e.kind, "points": e.points, "balance": running,
+                     "order": e.order_id, "note": e.note, "id": e.id})
+    return rows
+
+
+def tiers(conn: Connection, prog: Programme, as_of: datetime) -> dict:
+    ids = conn.execute(select(members.c.id, members.c.name).where(members.c.enrolled_at <= as_of)).all()
+    levels, totals = _tiers(conn, prog, as_of)
+    per = {lv.name: {"tier": lv.name, "min": lv.min, "members": 0, "total": 0} for lv in prog.levels}
+    closest = []
+    for m, name in ids:
+        lv = levels[m]
+        row = per[lv.name]
+        row["members"] += 1
+        row["total"] += totals.get(m, 0)
+        nxt = rules.next_level(prog.levels, lv)
+        if nxt is not None:
+            closest.append({"member": m, "name": name, "tier": lv.name, "next_tier": nxt.name,
+                            "total": totals.get(m, 0), "to_next_tier": nxt.min - totals.get(m, 0)})
+    closest.sort(key=lambda r: (r["to_next_tier"], r["member"]))
+    n = len(ids)
+    out = list(per.values())
+    for row in out:
+        row["share_percent"] = rules.percent_share(row["members"], n)
+    return {"as_of": as_of, "basis": prog.tier_basis, "window": prog.tier_window, "members": n,
+            "tiers": out, "closest": closest[:CLOSEST]}
+
+
+# ---------------------------------------------------------------------------
+# check: each rule is a small function (conn, prog) -> [problems]
+# ---------------------------------------------------------------------------
+
+
+def _check_schema(conn: Connection, prog: Programme) -> list[str]:
+    v = db.schema_version(conn)
+    return [] if v == db.SCHEMA_VERSION else [f"schema: version {v}, expected {db.SCHEMA_VERSION}"]
+
+
+def _check_sqlite(conn: Connection, prog: Programme) -> list[str]:
+    return [f"sqlite: {line}" for line in db.sqlite_integrity(conn)]
+
+
+def _check_balances(conn: Connection, prog: Programme) -> list[str]:
+    sums = {m: int(v) for m, v in conn.execute(
+        select(entries.c.member_id, func.sum(entries.c.points)).group_by(entries.c.member_id))}
+    out = []
+    for m, cached in conn.execute(select(members.c.id, members.c.points).order_by(members.c.id)):
+        if sums.get(m, 0) != cached:
+            out.append(f"member {m}: balance is {cached}, but the entries sum to {sums.get(m, 0)}")
+    return out
+
+
+def _check_allocations(conn: Connection, prog: Programme) -> list[str]:
+    out = []
+    credit, debit = entries.alias("credit"), entries.alias("debit")
+    q = (select(allocations.c.id, credit.c.id.label("cid"), credit.c.points.label("cp"), credit.c.member_id.label("cm"),
+                credit.c.at.label("cat"), credit.c.available_on, credit.c.expires_on,
+                debit.c.id.label("did"), debit.c.points.label("dp"), debit.c.member_id.label("dm"),
+                debit.c.kind.label("dkind"), debit.c.at.label("dat"), allocations.c.points)
+         .select_from(allocations.join(credit, credit.c.id == allocations.c.credit_id)
+                      .join(debit, debit.c.id == allocations.c.debit_id)))
+    used: dict[int, int] = {}
+    covered: dict[int, int] = {}
+    for r in conn.execute(q):
+        if r.cp <= 0 or r.dp >= 0 or r.cm != r.dm:
+            out.append(f"allocation {r.id}: links entry {r.did} to entry {r.cid}, which is not a credit "
+                       "of the same member")
+            continue
+        used[r.cid] = used.get(r.cid, 0) + r.points
+        covered[r.did] = covered.get(r.did, 0) + r.points
+        if r.dkind == "redeem":
+            day = r.dat.date()
+            if r.cat > r.dat or (r.available_on and r.available_on > day) or (r.expires_on and r.expires_on <= day):
+                out.append(f"entry {r.did}: redemption on {day} spent points of entry {r.cid} "
+                           "that were not available then")
+    for r in conn.execute(select(entries.c.id, entries.c.points, entries.c.kind)):
+        if r.points > 0 and used.get(r.id, 0) > r.points:
+            out.append(f"entry {r.id}: {used[r.id]} points spent from a credit of {r.points}")
+        if r.points < 0:
+            got = covered.get(r.id, 0)
+            if got > -r.points:
+                out.append(f"entry {r.id}: debit of {-r.points} covered by {got} points")
+            elif got < -r.points and r.kind != "refund":
+                out.append(f"entry {r.id}: {r.kind} of {-r.points} points but only {got} were available "
+                           "(spent beyond the balance)")
+    return out
+
+
+def _check_purchases(conn: Connection, prog: Programme) -> list[str]:
+    out = []
+    earned = {o: int(v) for o, v in conn.execute(
+        select(entries.c.order_id, func.sum(entries.c.points)).where(entries.c.kind == "earn")
+        .group_by(entries.c.order_id))}
+    back = {p: (int(a), int(n)) for p, a, n in conn.execute(
+        select(refunds.c.purchase_id, func.sum(refunds.c.amount), func.sum(refunds.c.net)).group_by(refunds.c.purchase_id))}
+    for p in conn.execute(select(purchases)):
+        if p.net != p.amount - p.discount - p.points_paid or p.net < 0:
+            out.append(f"order {p.order_id}: net {p.net} is not amount {p.amount} - discount {p.discount} "
+                       f"- paid with points {p.points_paid}")
+        if earned.get(p.order_id, 0) != p.points_earned:
+            out.append(f"order {p.order_id}: earned {p.points_earned} points, but its entries credit "
+                       f"{earned.get(p.order_id, 0)}")
+        a, n = back.get(p.id, (0, 0))
+        if a > p.amount or n > p.net:
+            out.append(f"order {p.order_id}: refunded {a} of an amount of {p.amount}")
+    return out
+
+
+CHECKS = [_check_schema, _check_sqlite, _check_balances, _check_allocations, _check_purchases]
+
+
+def check(conn: Connection, prog: Programme) -> list[str]:
+    problems: list[str] = []
+    for fn in CHECKS:
+        problems.extend(fn(conn, prog))
+    return problems

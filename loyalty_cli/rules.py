@@ -1,0 +1,215 @@
+"""The arithmetic of the programme, as pure functions: no I/O, no clock.
+
+Money is integer minor units; rates are Decimals; every function that rounds
+says how, and rounds exactly once.
+"""
+
+from __future__ import annotations
+
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
+
+from loyalty_cli.config import Level, Programme
+from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.money import format_amount
+
+_ROUNDING = {"floor": ROUND_FLOOR, "half-up": ROUND_HALF_UP, "ceil": ROUND_CEILING}
+_PRECISION = 60  # far beyond any amount x rate product, so only the final rounding rounds
+
+
+def _round(value: Decimal, rounding: str) -> int:
+    return int(value.to_integral_value(rounding=_ROUNDING[rounding]))
+
+
+def earned_points(
+    net_minor: int, decimals: int, points_per_unit: Decimal, multiplier: Decimal, rounding: str
+) -> int:
+    """round(net amount x points_per_unit x multiplier), rounded once."""
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        raw = Decimal(net_minor).scaleb(-decimals) * points_per_unit * multiplier
+        return _round(raw, rounding)
+
+
+def percent_of(amount_minor: int, percent: Decimal) -> int:
+    """A percentage of an amount, in minor units, rounded half-up (commercial rounding)."""
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        return _round(Decimal(amount_minor) * percent / 100, "half-up")
+
+
+def points_value(points: int, point_value: Decimal, decimals: int) -> int:
+    """What `points` are worth when spent, in minor units, rounded half-up."""
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        return _round(Decimal(points) * point_value.scaleb(decimals), "half-up")
+
+
+def share_of(amount_minor: int, share: Decimal) -> int:
+    """The largest part of an amount a share allows, in minor units (rounded down)."""
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        return _round(Decimal(amount_minor) * share, "floor")
+
+
+def proportional(total: int, part: int, whole: int, rounding: str) -> int:
+    """round(total x part / whole): the share of `total` that `part` of `whole` stands for.
+    Callers apply it to cumulative parts, so the shares always add up to `total`."""
+    if whole == 0:
+        return total if part else 0
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        return _round(Decimal(total) * part / whole, rounding)
+
+
+def percent_share(part: int, whole: int) -> Decimal:
+    """part / whole as a percentage with one decimal, half-up (0 when whole is 0)."""
+    if whole == 0:
+        return Decimal("0.0")
+    return (Decimal(part * 100) / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+# --- tiers -------------------------------------------------------------------
+
+
+def tier_for(levels: tuple[Level, ...], total: int) -> Level:
+    """The highest level whose min the qualifying total reaches."""
+    held = levels[0]
+    for lv in levels:
+        if total >= lv.min:
+            held = lv
+    return held
+
+
+def higher(levels: tuple[Level, ...], a: Level, b: Level | None) -> Level:
+    """The higher of two levels (b may be None or a level no longer configured)."""
+    if b is None or b not in levels:
+        return a
+    return a if levels.index(a) >= levels.index(b) else b
+
+
+def next_level(levels: tuple[Level, ...], current: Level) -> Level | None:
+    i = levels.index(current)
+    return levels[i + 1] if i + 1 < len(levels) else None
+
+
+def window_start(window: str, as_of: date) -> date | None:
+    """First day counted by a tier window ending on `as_of` (None = since the start)."""
+    if window == "lifetime":
+        return None
+    if window == "calendar-year":
+        return date(as_of.year, 1, 1)
+    if window == "rolling-365":
+        return as_of - timedelta(days=364)  # the 365 days ending with as_of
+    raise ValueError(window)
+
+
+# --- points as lots ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lot:
+    """A credit entry with points still unspent."""
+
+    id: int
+    remaining: int
+    at: datetime
+    expires_on: date | None
+    available_on: date | None
+
+
+def lot_order(lot: Lot) -> tuple:
+    """Soonest to expire first; never-expiring last; then oldest first."""
+    return (lot.expires_on is None, lot.expires_on or date.max, lot.at, lot.id)
+
+
+def consume(lots: list[Lot], points: int) -> tuple[list[tuple[int, int]], int]:
+    """Take `points` from lots in FIFO order. Returns [(lot id, points taken)]
+    and the shortfall that no lot could cover."""
+    taken: list[tuple[int, int]] = []
+    left = points
+    for lot in sorted(lots, key=lot_order):
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        if take > 0:
+            taken.append((lot.id, take))
+            left -= take
+    return taken, left
+
+
+def expiry_date(on: date, days: int) -> date | None:
+    """The day points earned `on` expire (they are gone from that day on)."""
+    return on + timedelta(days=days) if days > 0 else None
+
+
+def available_date(on: date, pending_days: int) -> date | None:
+    """The day purchase points earned `on` become spendable (None = at once)."""
+    return on + timedelta(days=pending_days) if pending_days > 0 else None
+
+
+def period_bounds(per: str, on: date) -> tuple[date, date] | None:
+    """The calendar period (for an action's limit) containing `on`, as
+    [start, end); None for "ever". Weeks are ISO weeks, starting on Monday."""
+    if per == "ever":
+        return None
+    if per == "day":
+        return on, on + timedelta(days=1)
+    if per == "week":
+        start = on - timedelta(days=on.weekday())
+        return start, start + timedelta(days=7)
+    if per == "month":
+        start = on.replace(day=1)
+        return start, month_end(on) + timedelta(days=1)
+    if per == "year":
+        return on.replace(month=1, day=1), date(on.year + 1, 1, 1)
+    raise ValueError(per)
+
+
+def month_end(d: date) -> date:
+    return d.replace(day=monthrange(d.year, d.month)[1])
+
+
+# --- a purchase --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quote:
+    amount: int  # minor units, as rung up
+    discount: int  # minor units, the tier's standing discount
+    points_redeemed: int
+    points_paid: int  # minor units paid with those points
+    net: int  # amount - discount - points_paid: what earns and counts as spend
+    multiplier: Decimal
+    points_earned: int
+
+
+def quote_purchase(
+    prog: Programme, amount: int, level: Level, redeem: int = 0, available: int | None = None
+) -> Quote:
+    """Price a purchase for a member holding `level`: discount, points paid, net,
+    points earned. Raises LoyaltyError when the redemption breaks a rule."""
+    dec = prog.currency.decimals
+    discount = percent_of(amount, level.discount_percent)
+    payable = amount - discount
+    paid = 0
+    if redeem:
+        if redeem < prog.min_points:
+            raise LoyaltyError(f"cannot redeem {redeem} points: the minimum is {prog.min_points}")
+        if available is not None and redeem > available:
+            raise LoyaltyError(f"cannot redeem {redeem} points: only {available} available")
+        paid = points_value(redeem, prog.point_value, dec)
+        cap = share_of(payable, prog.max_share)
+        if paid > cap:
+            share = f"{(prog.max_share * 100).normalize():f}%"
+            raise LoyaltyError(
+                f"cannot redeem {redeem} points (worth {format_amount(paid, dec)}): points may pay "
+                f"at most {share} of this purchase ({format_amount(cap, dec)})"
+            )
+    net = payable - paid
+    earned = 0
+    if net > 0 and net >= prog.min_purchase:
+        earned = earned_points(net, dec, prog.points_per_unit, level.multiplier, prog.rounding)
+    return Quote(amount, discount, redeem, paid, net, level.multiplier, earned)
