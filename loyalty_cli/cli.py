@@ -163,6 +163,7 @@ def init(force, name, currency, tz, config, db):
 
     An existing programme file is kept unless --force; an existing ledger is
     never overwritten or emptied."""
+    import tomllib
     from pathlib import Path
 
     from loyalty_cli import config as cfg
@@ -171,34 +172,33 @@ def init(force, name, currency, tz, config, db):
     from loyalty_cli.money import currency_decimals
 
     path = Path(config)
-    wrote = False
-    if path.exists() and not force:
-        if path.is_dir():
-            raise LoyaltyError(f"{path} is a folder, not a programme file")
-        click.echo(f"Keeping existing {path} (use --force to overwrite it).", err=True)
-    else:
+    keep = path.exists() and not force
+    if keep and path.is_dir():
+        raise LoyaltyError(f"{path} is a folder, not a programme file")
+    if not keep:
         currency_decimals(currency.upper())
         zone(tz)
         if not path.parent.is_dir():
             raise LoyaltyError(f"cannot write {path}: folder {path.parent} does not exist")
         text = cfg.starter(name, currency.upper(), tz)
-        cfg.parse(__import__("tomllib").loads(text), path)  # what we write must load
-        path.write_text(text, encoding="utf-8")
-        wrote = True
-        click.echo(f"Wrote {path}.", err=True)
-    prog = load(path)
-    engine = dbm.engine_for(prog.database_url(db), create=True)
+        prog = cfg.parse(tomllib.loads(text), path)  # what we write must load
+    else:
+        prog = load(path)
+    url = prog.database_url(db)
+    where = url.removeprefix("sqlite:///")
+    engine = dbm.engine_for(url, create=True)
     try:
         created = dbm.create(engine)
     finally:
         engine.dispose()
-    where = prog.database_url(db).removeprefix("sqlite:///")
-    if created:
-        click.echo(f"Created ledger {where}.", err=True)
-    elif not wrote:
+    if keep and not created:
         raise LoyaltyError(f"already set up: {path} and ledger {where} exist (--force rewrites the programme file)")
+    if keep:
+        click.echo(f"Kept the existing {path} (--force overwrites it).", err=True)
     else:
-        click.echo(f"Ledger {where} already exists; kept it.", err=True)
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {path}.", err=True)
+    click.echo(f"{'Created' if created else 'Kept the existing'} ledger {where}.", err=True)
 
 
 @cli.command()

@@ -1,0 +1,118 @@
+"""Shared fixtures: a shop in a temporary folder, driven through the real CLI
+(click's CliRunner, in-process) against a real SQLite file.
+
+    def test_x(shop):
+        shop.run("enroll", "anna", "--name", "Anna")        # asserts exit 0
+        r = shop.fail("purchase", "anna", "-5")               # asserts exit 1, one-line error
+        data = shop.json("balance")                           # --format json, parsed
+
+Use ``make_shop(toml)`` for a programme of your own. ``shop.db`` is the
+ledger's path, for direct sqlite3 reads in assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from loyalty_cli.cli import cli
+
+BASE_TOML = """
+[program]
+name = "Test Shop"
+currency = "EUR"
+timezone = "Europe/Tallinn"
+
+[ledger]
+database = "loyalty.db"
+"""
+
+
+class Shop:
+    def __init__(self, folder: Path, toml: str):
+        self.folder = folder
+        self.config = folder / "loyalty.toml"
+        self.config.write_text(textwrap.dedent(toml), encoding="utf-8")
+        self.db = folder / "loyalty.db"
+        self.runner = CliRunner()
+        self.invoke("init")
+
+    def env(self) -> dict:
+        return {"LOYALTY_CONFIG": str(self.config), "LOYALTY_DB": None, "LOYALTY_FORMAT": None,
+                "NO_COLOR": None, "LOYALTY_DEBUG": None}
+
+    def invoke(self, *args: str, input: str | None = None):
+        return self.runner.invoke(cli, [str(a) for a in args], env=self.env(), input=input, catch_exceptions=False)
+
+    def run(self, *args: str, input: str | None = None):
+        r = self.invoke(*args, input=input)
+        assert r.exit_code == 0, f"loyalty {' '.join(map(str, args))} -> {r.exit_code}\n{r.stdout}\n{r.stderr}"
+        return r
+
+    def fail(self, *args: str, code: int = 1, contains: str | None = None):
+        """Run a command that must be refused: exit `code`, one `Error:` line
+        on stderr, no traceback."""
+        r = self.invoke(*args)
+        assert r.exit_code == code, f"expected exit {code}, got {r.exit_code}\n{r.stdout}\n{r.stderr}"
+        assert "Traceback" not in r.stderr + r.stdout
+        if code == 1:
+            lines = r.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
+        if contains is not None:
+            assert contains in r.stderr, r.stderr
+        return r
+
+    def json(self, *args: str):
+        return json.loads(self.run(*args, "--format", "json").stdout)
+
+    def sql(self, query: str, *params):
+        con = sqlite3.connect(self.db)
+        try:
+            return con.execute(query, params).fetchall()
+        finally:
+            con.close()
+
+    def snapshot(self) -> dict:
+        """Every row of every table: to assert that a refusal wrote nothing."""
+        con = sqlite3.connect(self.db)
+        try:
+            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+            return {t: con.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in tables}
+        finally:
+            con.close()
+
+
+@pytest.fixture
+def make_shop(tmp_path):
+    count = 0
+
+    def make(toml: str = BASE_TOML) -> Shop:
+        nonlocal count
+        count += 1
+        folder = tmp_path / f"shop{count}"
+        folder.mkdir()
+        return Shop(folder, toml)
+
+    return make
+
+
+@pytest.fixture
+def shop(make_shop) -> Shop:
+    return make_shop()
+
+
+def run_process(*args: str, env: dict | None = None, cwd: Path | None = None, input: str | None = None,
+                timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the installed console entry point as a real process."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "loyalty_cli", *map(str, args)], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, input=input, timeout=timeout)

@@ -1,0 +1,189 @@
+"""The command line as a whole: help, version, start-up weight, init, output
+formats, and the ledger's own guarantees (append-only, schema version, check)."""
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from loyalty_cli.cli import cli
+from tests.conftest import run_process
+
+
+def test_version_and_help():
+    r = CliRunner().invoke(cli, ["--version"])
+    assert r.exit_code == 0 and r.stdout.startswith("loyalty ")
+    r = CliRunner().invoke(cli, ["-h"])
+    assert r.exit_code == 0 and "purchase" in r.stdout
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_has_help_with_an_example(name):
+    r = CliRunner().invoke(cli, [name, "--help"])
+    assert r.exit_code == 0
+    assert "Examples:" in r.stdout and f"loyalty {name}" in r.stdout, r.stdout
+
+
+def test_help_does_not_import_the_database_or_rich():
+    code = ("import sys; from loyalty_cli.cli import main; sys.argv=['loyalty','--help'];\n"
+            "try: main()\nexcept SystemExit: pass\n"
+            "heavy=[m for m in ('sqlalchemy','sqlmodel','rich','pydantic') if m in sys.modules]\n"
+            "print('HEAVY', heavy, file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stderr
+
+
+def test_python_dash_m_runs_the_cli(tmp_path):
+    r = run_process("--version")
+    assert r.returncode == 0 and r.stdout.startswith("loyalty ")
+
+
+def test_init_writes_a_config_and_an_owner_only_ledger(tmp_path):
+    r = run_process("init", "--name", "Corner Coffee", "--currency", "eur", "--timezone", "Europe/Tallinn",
+                    cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "loyalty.toml").read_text()
+    assert 'name = "Corner Coffee"' in text and 'currency = "EUR"' in text
+    db = tmp_path / "loyalty.db"
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    con.close()
+    # A second init refuses; --force rewrites the config but keeps the ledger.
+    run_process("enroll", "anna", "--name", "Anna", cwd=tmp_path)
+    again = run_process("init", cwd=tmp_path)
+    assert again.returncode == 1 and again.stderr.startswith("Error: already set up")
+    forced = run_process("init", "--force", "--name", "Renamed", "--timezone", "Europe/Tallinn", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert 'name = "Renamed"' in (tmp_path / "loyalty.toml").read_text()
+    assert "anna" in run_process("balance", cwd=tmp_path).stdout
+
+
+def test_init_refuses_unknown_currency_and_timezone_and_writes_nothing(tmp_path):
+    r = run_process("init", "--currency", "XYZ", cwd=tmp_path)
+    assert r.returncode == 1 and "currency" in r.stderr
+    r = run_process("init", "--timezone", "Mars/Olympus", cwd=tmp_path)
+    assert r.returncode == 1 and "timezone" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_env_and_flags_choose_config_and_ledger(shop, tmp_path):
+    other = tmp_path / "elsewhere.db"
+    shop.run("init", "--db", other)  # config kept, a second ledger created
+    shop.run("enroll", "zed", "--name", "Zed", "--db", other)
+    assert shop.json("balance", "--db", other)[0]["member"] == "zed"
+    assert shop.json("balance") == []  # the config's own ledger is untouched
+    env = {**shop.env(), "LOYALTY_DB": str(other), "LOYALTY_FORMAT": "json"}
+    r = shop.runner.invoke(cli, ["balance"], env=env)
+    assert json.loads(r.stdout)[0]["member"] == "zed"
+    # A flag beats the environment.
+    r = shop.runner.invoke(cli, ["balance", "--db", str(shop.db)], env=env)
+    assert json.loads(r.stdout) == []
+
+
+def test_piped_tables_are_plain_text_and_csv_has_a_header(shop):
+    shop.run("enroll", "anna", "--name", "Anna Tamm", "--date", "2026-01-01")
+    out = shop.run("balance").stdout
+    assert "\x1b[" not in out and "│" not in out
+    assert out.splitlines() == ["Member  Name       Points  Tier", "anna    Anna Tamm       0  Member"]
+    assert shop.run("balance", "--format", "csv").stdout.splitlines() == ["member,name,points,tier",
+                                                                          "anna,Anna Tamm,0,Member"]
+
+
+def test_json_money_is_strings_and_points_are_integers(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    r = shop.json("purchase", "anna", "0.30", "--date", "2026-01-02")
+    assert r["amount"] == "0.30" and isinstance(r["points_earned"], int)
+    assert shop.json("show", "anna")["lifetime_spend"] == "0.30"
+
+
+def test_member_found_by_email_or_phone(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--email", "Anna@Example.COM", "--phone", "+372 555-1234",
+             "--date", "2026-01-01")
+    assert shop.json("show", "ANNA@example.com")["member"] == "anna"
+    assert shop.json("show", "+3725551234")["member"] == "anna"
+    assert shop.json("show", "Anna")["member"] == "anna"  # case-insensitive id when unambiguous
+
+
+def test_generated_member_ids_and_order_ids(shop):
+    assert shop.run("enroll", "--name", "First", "--date", "2026-01-01").stdout.strip() == "1001"
+    assert shop.json("enroll", "--name", "Second", "--date", "2026-01-01")["member"] == "1002"
+    assert shop.json("purchase", "1001", "5.00", "--date", "2026-01-02")["order"] == "P000001"
+
+
+def test_edit_changes_personal_data_and_records_consent_date(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--email", "a@example.com", "--date", "2026-01-01")
+    shop.run("edit", "anna", "--name", "Anna Tamm", "--email", "", "--marketing", "--date", "2026-02-01")
+    s = shop.json("show", "anna")
+    assert (s["name"], s["email"], s["marketing"], s["marketing_at"]) == ("Anna Tamm", None, True, "2026-02-01T00:00:00")
+
+
+# --- the ledger's guarantees ----------------------------------------------------
+
+
+def test_entries_cannot_be_updated_or_deleted(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    shop.run("purchase", "anna", "10.00", "--date", "2026-01-02")
+    shop.run("redeem", "anna", "5", "--date", "2026-01-02")  # so that allocations has a row
+    con = sqlite3.connect(shop.db)
+    for sql in ("UPDATE entries SET points = 1000", "DELETE FROM entries", "DELETE FROM allocations",
+                "UPDATE purchases SET amount = 1", "DELETE FROM schema_version"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            con.execute(sql)
+    con.close()
+
+
+def test_check_is_silent_on_a_clean_ledger(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    shop.run("purchase", "anna", "50.00", "--order", "o1", "--date", "2026-01-02")
+    shop.run("redeem", "anna", "20", "--date", "2026-01-03")
+    shop.run("refund", "o1", "--amount", "25.00", "--date", "2026-01-04")
+    r = shop.run("check")
+    assert r.stdout == "" and r.stderr == ""
+
+
+def _tamper(db, *statements):
+    con = sqlite3.connect(db)
+    for t in ("entries", "allocations", "purchases"):
+        for op in ("update", "delete"):
+            con.execute(f"DROP TRIGGER IF EXISTS {t}_no_{op}")
+    for s in statements:
+        con.execute(s)
+    con.commit()
+    con.close()
+
+
+@pytest.mark.parametrize("statements, expected", [
+    (["UPDATE entries SET points = 999 WHERE kind = 'earn'"], "entries sum to"),
+    (["UPDATE members SET points = points + 5"], "balance is"),
+    (["UPDATE allocations SET points = points + 30"], "debit of 20 covered by 50"),
+    (["UPDATE entries SET points = -60 WHERE kind = 'redeem'", "UPDATE members SET points = -10",
+      "UPDATE allocations SET points = 60"], "60 points spent from a credit of 50"),
+    (["UPDATE purchases SET net = net + 1"], "net"),
+    (["DELETE FROM allocations WHERE debit_id IN (SELECT id FROM entries WHERE kind = 'redeem')"],
+     "spent beyond the balance"),
+])
+def test_check_names_each_problem_and_exits_1(shop, statements, expected):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    shop.run("purchase", "anna", "50.00", "--order", "o1", "--date", "2026-01-02")
+    shop.run("redeem", "anna", "20", "--date", "2026-01-03")
+    _tamper(shop.db, *statements)
+    r = shop.invoke("check")
+    assert r.exit_code == 1
+    assert expected in r.stdout, r.stdout
+    assert r.stderr.startswith("Error: ") and "problem" in r.stderr
+
+
+def test_a_newer_schema_is_refused(shop):
+    con = sqlite3.connect(shop.db)
+    con.execute("DROP TRIGGER schema_version_no_update")
+    con.execute("INSERT INTO schema_version VALUES (99, 'future', '2030-01-01 00:00:00')")
+    con.commit()
+    con.close()
+    shop.fail("balance", contains="newer than this loyalty knows")
