@@ -441,7 +441,7 @@ def _history_cols():
 # ---------------------------------------------------------------------------
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": True})  # so "-5" reaches our refusal
 @click.argument("member")
 @click.argument("amount")
 @click.option("--order", "order_id", metavar="ID", help="The till's order id (unique; generated when omitted).")
@@ -499,7 +499,7 @@ def refund(order, amount, when, fmt, config, db):
     emit(fmt, doc, [View("Refund", cols, [doc])])
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": True})  # so "-5" reaches our refusal
 @click.argument("member")
 @click.argument("points", required=False)
 @click.option("--reward", metavar="NAME", help="Redeem a reward from the programme's catalogue.")

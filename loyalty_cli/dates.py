@@ -15,8 +15,8 @@ from functools import lru_cache
 from loyalty_cli.errors import LoyaltyError
 
 _ISO = re.compile(
-    r"\d{4}-\d{2}-\d{2}"
-    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
 )
 
 
@@ -53,7 +53,7 @@ def parse_datetime(text: str, tz: str, what: str, *, end_of_day: bool = False) -
 
 def parse_date(text: str, what: str) -> date:
     s = str(text).strip()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", s):
         raise LoyaltyError(f"{what} {text!r} is not an ISO date (YYYY-MM-DD)")
     try:
         return date.fromisoformat(s)

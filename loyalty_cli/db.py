@@ -90,10 +90,9 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:
     cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys = ON")
     cur.execute("PRAGMA synchronous = FULL")
-    row = cur.execute("PRAGMA journal_mode").fetchone()
-    if row and row[0] != "wal":
-        cur.execute("PRAGMA journal_mode = WAL")
     cur.close()
+    # journal_mode=WAL is persistent, so it is set once, by create(): opening a
+    # file that turns out not to be a ledger must leave it exactly as it was.
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
@@ -185,7 +184,13 @@ def create(engine: Engine) -> bool:
                 if names:
                     raise LedgerError(f"{where} already holds other tables; refusing to turn it into a ledger")
                 _migrate(conn, after=0)
-                return True
+        if engine.dialect.name == "sqlite":  # outside any transaction, on the driver's connection
+            raw = engine.raw_connection()
+            try:
+                raw.cursor().execute("PRAGMA journal_mode = WAL")
+            finally:
+                raw.close()
+        return True
     except exc.DBAPIError as e:
         raise _translate(e, where) from None
 

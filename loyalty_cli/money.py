@@ -35,7 +35,7 @@ _TWO_DECIMALS = set(
 
 # Largest amount accepted: 12 digits before the point is far beyond any till.
 _MAX_INTEGER_DIGITS = 12
-_AMOUNT = re.compile(r"(\d+)(?:\.(\d+))?")
+_AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 
 
 def currency_decimals(code: str) -> int:
@@ -105,6 +105,8 @@ def parse_decimal(value: object, what: str) -> Decimal:
     if isinstance(value, bool):
         raise LoyaltyError(f"{what}: expected a number, got {value!r}")
     if isinstance(value, int):
+        if value < 0:
+            raise LoyaltyError(f"{what}: must not be negative, got {value}")
         return Decimal(value)
     if isinstance(value, float):
         text = repr(value)
@@ -112,15 +114,16 @@ def parse_decimal(value: object, what: str) -> Decimal:
         text = value.strip()
     else:
         raise LoyaltyError(f"{what}: expected a number, got {value!r}")
-    if not re.fullmatch(r"\d+(\.\d+)?", text):
-        raise LoyaltyError(f"{what}: expected a non-negative decimal number such as 1.5, got {value!r}")
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
+        why = "must not be negative" if text.startswith("-") else "expected a decimal number such as 1.5"
+        raise LoyaltyError(f"{what}: {why}, got {value!r}")
     try:
         return Decimal(text)
     except InvalidOperation:  # pragma: no cover - the regex already guarantees a number
         raise LoyaltyError(f"{what}: not a number: {value!r}") from None
 
 
-_POINTS = re.compile(r"-?\d{1,12}")
+_POINTS = re.compile(r"-?[0-9]{1,12}")
 
 
 def parse_points(text: str, what: str = "points", *, signed: bool = False) -> int:

@@ -143,7 +143,7 @@ def _rich_tables(views: list[View], out) -> None:
             continue
         t = Table(title=v.title, title_justify="left", title_style="bold", caption=v.caption,
                   caption_justify="left", show_header=not v.kv, box=box.SIMPLE_HEAD if not v.kv else box.SIMPLE,
-                  header_style="bold")
+                  header_style="bold", min_width=len(v.title) + 2)
         for i, c in enumerate(v.cols):
             style = "bold" if v.kv and i == 0 else None
             t.add_column(c.header, justify=c.align, style=style, overflow="fold")

@@ -172,38 +172,46 @@ def _check_balances(conn: Connection, prog: Programme) -> list[str]:
 
 
 def _check_allocations(conn: Connection, prog: Programme) -> list[str]:
+    """Every allocation links a debit to a credit of the same member; no credit
+    is spent beyond its points; every debit but a refund's claw-back is fully
+    covered (nothing spent beyond the balance); a redemption only spent points
+    that existed, were no longer pending and had not expired on its day.
+    Each rule is one aggregate query returning only the offending rows."""
     out = []
     credit, debit = entries.alias("credit"), entries.alias("debit")
-    q = (select(allocations.c.id, credit.c.id.label("cid"), credit.c.points.label("cp"), credit.c.member_id.label("cm"),
-                credit.c.at.label("cat"), credit.c.available_on, credit.c.expires_on,
-                debit.c.id.label("did"), debit.c.points.label("dp"), debit.c.member_id.label("dm"),
-                debit.c.kind.label("dkind"), debit.c.at.label("dat"), allocations.c.points)
-         .select_from(allocations.join(credit, credit.c.id == allocations.c.credit_id)
-                      .join(debit, debit.c.id == allocations.c.debit_id)))
-    used: dict[int, int] = {}
-    covered: dict[int, int] = {}
-    for r in conn.execute(q):
-        if r.cp <= 0 or r.dp >= 0 or r.cm != r.dm:
-            out.append(f"allocation {r.id}: links entry {r.did} to entry {r.cid}, which is not a credit "
-                       "of the same member")
-            continue
-        used[r.cid] = used.get(r.cid, 0) + r.points
-        covered[r.did] = covered.get(r.did, 0) + r.points
-        if r.dkind == "redeem":
-            day = r.dat.date()
-            if r.cat > r.dat or (r.available_on and r.available_on > day) or (r.expires_on and r.expires_on <= day):
-                out.append(f"entry {r.did}: redemption on {day} spent points of entry {r.cid} "
-                           "that were not available then")
-    for r in conn.execute(select(entries.c.id, entries.c.points, entries.c.kind)):
-        if r.points > 0 and used.get(r.id, 0) > r.points:
-            out.append(f"entry {r.id}: {used[r.id]} points spent from a credit of {r.points}")
-        if r.points < 0:
-            got = covered.get(r.id, 0)
-            if got > -r.points:
-                out.append(f"entry {r.id}: debit of {-r.points} covered by {got} points")
-            elif got < -r.points and r.kind != "refund":
-                out.append(f"entry {r.id}: {r.kind} of {-r.points} points but only {got} were available "
-                           "(spent beyond the balance)")
+    linked = allocations.join(credit, credit.c.id == allocations.c.credit_id).join(
+        debit, debit.c.id == allocations.c.debit_id)
+    for r in conn.execute(select(allocations.c.id, debit.c.id.label("did"), credit.c.id.label("cid"))
+                          .select_from(linked)
+                          .where((credit.c.points <= 0) | (debit.c.points >= 0)
+                                 | (credit.c.member_id != debit.c.member_id))):
+        out.append(f"allocation {r.id}: links entry {r.did} to entry {r.cid}, which is not a credit "
+                   "of the same member")
+    used = func.sum(allocations.c.points)
+    for r in conn.execute(select(entries.c.id, entries.c.points, used.label("used"))
+                          .select_from(entries.join(allocations, allocations.c.credit_id == entries.c.id))
+                          .group_by(entries.c.id, entries.c.points).having(used > entries.c.points)):
+        out.append(f"entry {r.id}: {r.used} points spent from a credit of {r.points}")
+    covered = func.coalesce(func.sum(allocations.c.points), 0)
+    for r in conn.execute(select(entries.c.id, entries.c.kind, entries.c.points, covered.label("covered"))
+                          .select_from(entries.outerjoin(allocations, allocations.c.debit_id == entries.c.id))
+                          .where(entries.c.points < 0)
+                          .group_by(entries.c.id, entries.c.kind, entries.c.points)
+                          .having((covered > -entries.c.points)
+                                  | ((covered < -entries.c.points) & (entries.c.kind != "refund")))):
+        if r.covered > -r.points:
+            out.append(f"entry {r.id}: debit of {-r.points} covered by {r.covered} points")
+        else:
+            out.append(f"entry {r.id}: {r.kind} of {-r.points} points but only {r.covered} were available "
+                       "(spent beyond the balance)")
+    # Dates compare with date-times as "that day at 00:00" on SQLite and PostgreSQL alike.
+    for r in conn.execute(select(debit.c.id.label("did"), credit.c.id.label("cid"), debit.c.at)
+                          .select_from(linked)
+                          .where(debit.c.kind == "redeem",
+                                 (credit.c.at > debit.c.at) | (credit.c.available_on > debit.c.at)
+                                 | (credit.c.expires_on <= debit.c.at))):
+        out.append(f"entry {r.did}: redemption on {r.at:%Y-%m-%d} spent points of entry {r.cid} "
+                   "that were not available then")
     return out
 
 
