@@ -250,6 +250,10 @@ def program(fmt, config):
     if fmt == "json":
         emit_json(doc)
         return
+    if fmt == "csv":
+        rows = [{"section": sec, "key": k, "value": v} for sec, body in doc.items() for k, v in _flatten(body)]
+        emit("csv", doc, [View("", [Col("section", ""), Col("key", ""), Col("value", "")], rows)])
+        return
     kv = [Col("field", "Field"), Col("value", "Value")]
 
     def kv_view(title, pairs):
@@ -289,6 +293,19 @@ def program(fmt, config):
                              ("friend's first purchase from", f"{m(prog.referral_min_purchase)} {cur}")]),
     ]
     emit("table", doc, views)
+
+
+def _flatten(value, prefix=""):
+    """('levels.0.name', 'Bronze') pairs from nested dicts and lists."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        yield prefix, value
+        return
+    for k, v in items:
+        yield from _flatten(v, f"{prefix}.{k}" if prefix else str(k))
 
 
 # ---------------------------------------------------------------------------
@@ -415,8 +432,9 @@ def show(member, as_of, fmt, config, db):
     else:
         progress = "top tier"
     pts = f"{r['points']}"
-    if r["pending"]:
-        pts += f" ({r['available']} available, {r['pending']} pending)"
+    if r["available"] != r["points"]:
+        pending = f", {r['pending']} pending" if r["pending"] else ""
+        pts += f" ({r['available']} available{pending})"
     rows = [("member", r["member"]), ("name", r["name"]), ("e-mail", r["email"]), ("phone", r["phone"]),
             ("birthday", r["birthday"]), ("enrolled", r["enrolled"].date()),
             ("marketing", f"yes, since {r['marketing_at']:%Y-%m-%d}" if r["marketing"] and r["marketing_at"] else "no"),
@@ -629,7 +647,8 @@ def tiers(as_of, fmt, config, db):
         return
     unit = prog.currency.code if spend else "points"
     views = [
-        View(f"Tiers as of {r['as_of']:%Y-%m-%d} ({r['members']} members; {r['basis']}, {r['window']})",
+        View(f"Tiers as of {r['as_of']:%Y-%m-%d} ({r['members']} member{'' if r['members'] == 1 else 's'}; "
+             f"{r['basis']}, {r['window']})",
              [Col("tier", "Tier"), Col("min", f"From ({unit})", "right"), Col("members", "Members", "right"),
               Col("share", "Share", "right"), Col("total", f"{total_label} ({unit})", "right"), Col("bar", "")],
              levels),

@@ -24,15 +24,36 @@ from loyalty_cli.errors import LedgerError
 BUSY_TIMEOUT_MS = 30_000
 
 
+def _append_only(conn: Connection, tables) -> None:
+    if conn.dialect.name != "sqlite":
+        return
+    for table in tables:
+        if table.name not in models.APPEND_ONLY:
+            continue
+        for op in ("UPDATE", "DELETE"):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER IF NOT EXISTS {table.name}_no_{op.lower()} BEFORE {op} ON {table.name} "
+                f"BEGIN SELECT RAISE(ABORT, '{table.name} is append-only'); END"
+            )
+
+
 def _create_v1(conn: Connection) -> None:
-    models.SQLModel.metadata.create_all(conn)
+    models.SQLModel.metadata.create_all(conn, tables=models.V1_TABLES)
+    _append_only(conn, models.V1_TABLES)
+
+
+def _create_v2(conn: Connection) -> None:
+    models.SQLModel.metadata.create_all(conn, tables=models.V2_TABLES)
+    _append_only(conn, models.V2_TABLES)
     if conn.dialect.name == "sqlite":
-        for table in models.APPEND_ONLY:
-            for op in ("UPDATE", "DELETE"):
-                conn.exec_driver_sql(
-                    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-                )
+        # A promo code is never deleted, and only its disabled_at may change.
+        conn.exec_driver_sql(
+            "CREATE TRIGGER IF NOT EXISTS promo_codes_no_delete BEFORE DELETE ON promo_codes "
+            "BEGIN SELECT RAISE(ABORT, 'promo_codes are never deleted'); END")
+        cols = [c.name for c in models.promo_codes.columns if c.name != "disabled_at"]
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER IF NOT EXISTS promo_codes_no_update BEFORE UPDATE OF {', '.join(cols)} "
+            "ON promo_codes BEGIN SELECT RAISE(ABORT, 'promo code rules are append-only'); END")
 
 
 # Each migration is (version, name, function). A ledger records every version it
@@ -40,6 +61,7 @@ def _create_v1(conn: Connection) -> None:
 # command opens an older ledger.
 MIGRATIONS = [
     (1, "initial schema: members, purchases, refunds, entries, allocations, tier changes", _create_v1),
+    (2, "promo codes and their uses, referral codes, referrals and their rewards", _create_v2),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -118,7 +140,7 @@ def _translate(e: exc.DBAPIError, where: str) -> LedgerError:
         return LedgerError(f"cannot open the ledger {where} ({msg})")
     if "readonly" in low or "read-only" in low:
         return LedgerError(f"the ledger {where} is read-only ({msg})")
-    if "append-only" in low:
+    if "append-only" in low or "never deleted" in low:
         return LedgerError(f"refused by the ledger {where}: {msg}")
     return LedgerError(f"ledger {where}: {msg}")
 
@@ -132,19 +154,31 @@ def _where(engine: Engine) -> str:
 def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     """One transaction: BEGIN IMMEDIATE for writes (SQLite), committed on
     success and rolled back on any exception. The schema version is checked
-    first, and an older ledger is migrated by writers."""
+    first; an older ledger is migrated (by a reader, in a short write
+    transaction of its own before its snapshot begins)."""
     where = _where(engine)
     try:
+        if not write and _version(engine, where) < SCHEMA_VERSION:
+            with transaction(engine, write=True):
+                pass
         with engine.connect() as conn:
             conn = conn.execution_options(loyalty_write=write)
             with conn.begin():
-                _check_version(conn, where, migrate=write)
+                current = _check_version(conn, where)
+                if current < SCHEMA_VERSION and write:
+                    _migrate(conn, after=current)
                 yield conn
     except exc.DBAPIError as e:
         raise _translate(e, where) from None
 
 
-def _check_version(conn: Connection, where: str, *, migrate: bool) -> None:
+def _version(engine: Engine, where: str) -> int:
+    with engine.connect() as conn:
+        with conn.begin():
+            return _check_version(conn, where)
+
+
+def _check_version(conn: Connection, where: str) -> int:
     names = inspect(conn).get_table_names()
     if not names:
         raise LedgerError(f"ledger {where} is empty; run `loyalty init` to set it up")
@@ -157,8 +191,7 @@ def _check_version(conn: Connection, where: str, *, migrate: bool) -> None:
             f"ledger {where} has schema version {current}, newer than this loyalty knows "
             f"({SCHEMA_VERSION}); upgrade loyalty"
         )
-    if current < SCHEMA_VERSION and migrate:
-        _migrate(conn, after=current)
+    return current
 
 
 def _migrate(conn: Connection, after: int) -> None:
@@ -179,7 +212,9 @@ def create(engine: Engine) -> bool:
             with conn.begin():
                 names = set(inspect(conn).get_table_names())
                 if "schema_version" in names:
-                    _check_version(conn, where, migrate=True)
+                    current = _check_version(conn, where)
+                    if current < SCHEMA_VERSION:
+                        _migrate(conn, after=current)
                     return False
                 if names:
                     raise LedgerError(f"{where} already holds other tables; refusing to turn it into a ledger")

@@ -17,81 +17,18 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from loyalty_cli import rules
 from loyalty_cli.config import Level, Programme
+from loyalty_cli.dates import end_of
 from loyalty_cli.db import lock_member
 from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.members import ID_PATTERN, check_birthday, clean_name, find_member, normalise_email, normalise_phone
 from loyalty_cli.models import allocations, entries, members, purchases, refunds, tier_changes
 from loyalty_cli.money import format_amount
 
 # ---------------------------------------------------------------------------
-# members: lookup and personal data
+# members
 # ---------------------------------------------------------------------------
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _ORDER = re.compile(r"[^\s\x00-\x1f\x7f]{1,64}")
-
-
-def normalise_email(text: str) -> str:
-    s = text.strip().lower()
-    if not _EMAIL.fullmatch(s) or len(s) > 254:
-        raise LoyaltyError(f"e-mail {text!r} is not an e-mail address")
-    return s
-
-
-def normalise_phone(text: str) -> str:
-    """Keep a leading + and the digits; spaces, dots, hyphens and brackets go."""
-    s = text.strip()
-    plus = s.startswith("+")
-    body = s[1:] if plus else s
-    if not re.fullmatch(r"[0-9 ().\-/]+", body):
-        raise LoyaltyError(f"phone {text!r} is not a phone number (digits, spaces, +, -, brackets)")
-    digits = re.sub(r"\D", "", body)
-    if not 5 <= len(digits) <= 15:
-        raise LoyaltyError(f"phone {text!r} is not a phone number (expected 5 to 15 digits)")
-    return ("+" if plus else "") + digits
-
-
-def _clean_name(text: str) -> str:
-    s = " ".join(text.split())
-    if not s:
-        raise LoyaltyError("name must not be empty")
-    if len(s) > 200:
-        raise LoyaltyError("name is longer than 200 characters")
-    return s
-
-
-def _check_birthday(d: date, today: date) -> date:
-    if d > today:
-        raise LoyaltyError(f"birthday {d.isoformat()} is in the future")
-    if d.year < 1900:
-        raise LoyaltyError(f"birthday {d.isoformat()} is before 1900")
-    return d
-
-
-def find_member(conn: Connection, key: str):
-    """A member by id, or by an e-mail or phone number that matches exactly one member."""
-    key = key.strip()
-    row = conn.execute(select(members).where(members.c.id == key)).first()
-    if row is not None:
-        return row
-    candidates = []
-    if "@" in key:
-        try:
-            candidates = conn.execute(select(members).where(members.c.email == normalise_email(key))).all()
-        except LoyaltyError:
-            pass
-    elif re.fullmatch(r"\+?[0-9 ().\-/]{5,}", key):
-        try:
-            candidates = conn.execute(select(members).where(members.c.phone == normalise_phone(key))).all()
-        except LoyaltyError:
-            pass
-    if not candidates:
-        candidates = conn.execute(select(members).where(func.lower(members.c.id) == key.lower())).all()
-    if len(candidates) == 1:
-        return candidates[0]
-    if len(candidates) > 1:
-        raise LoyaltyError(f"{key!r} matches {len(candidates)} members; use the member id")
-    raise LoyaltyError(f"unknown member {key!r}")
 
 
 def _unique(conn: Connection, column, value, what: str, except_id: str | None = None) -> None:
@@ -124,7 +61,7 @@ def enroll(
 ) -> dict:
     if member_id is not None:
         member_id = member_id.strip()
-        if not _ID.fullmatch(member_id):
+        if not ID_PATTERN.fullmatch(member_id):
             raise LoyaltyError(
                 f"member id {member_id!r} is not valid: use 1 to 64 letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit"
@@ -135,10 +72,10 @@ def enroll(
         member_id = _next_member_id(conn)
     values = {
         "id": member_id,
-        "name": _clean_name(name),
+        "name": clean_name(name),
         "email": normalise_email(email) if email else None,
         "phone": normalise_phone(phone) if phone else None,
-        "birthday": _check_birthday(birthday, at.date()) if birthday else None,
+        "birthday": check_birthday(birthday, at.date()) if birthday else None,
         "enrolled_at": at,
         "marketing": marketing,
         "marketing_at": at if marketing else None,
@@ -165,7 +102,7 @@ def edit(conn: Connection, prog: Programme, key: str, *, at: datetime, name=UNSE
     m = find_member(conn, key)
     values: dict = {}
     if name is not UNSET:
-        values["name"] = _clean_name(name)
+        values["name"] = clean_name(name)
     if email is not UNSET:
         values["email"] = normalise_email(email) if email else None
         if values["email"]:
@@ -175,7 +112,7 @@ def edit(conn: Connection, prog: Programme, key: str, *, at: datetime, name=UNSE
         if values["phone"]:
             _unique(conn, members.c.phone, values["phone"], "phone", except_id=m.id)
     if birthday is not UNSET:
-        values["birthday"] = _check_birthday(birthday, at.date()) if birthday else None
+        values["birthday"] = check_birthday(birthday, at.date()) if birthday else None
     if marketing is not UNSET and bool(marketing) != bool(m.marketing):
         values["marketing"] = bool(marketing)
         values["marketing_at"] = at
@@ -227,10 +164,16 @@ class Available:
     pending: int
 
 
+def _day_end(at: datetime) -> datetime:
+    """Writes see what was recorded on their day, whatever the time: a bare
+    `--date 2026-01-05` (00:00) may spend points earned at 09:15 that day."""
+    return end_of(at.date())
+
+
 def availability(conn: Connection, member_id: str, at: datetime) -> Available:
     """Balance, spendable and pending points for a write at `at`."""
     balance = conn.execute(select(members.c.points).where(members.c.id == member_id)).scalar_one()
-    live = [lot for lot in lots(conn, member_id, created_by=at) if _live(lot, at.date())]
+    live = [lot for lot in lots(conn, member_id, created_by=_day_end(at)) if _live(lot, at.date())]
     available = sum(lot.remaining for lot in live if _spendable(lot, at.date()))
     return Available(balance, available, sum(lot.remaining for lot in live) - available)
 
@@ -288,7 +231,7 @@ def _debit(conn: Connection, member_id: str, at: datetime, kind: str, points: in
         candidates = lots(conn, member_id, created_by=datetime.max)
     else:
         ok = _spendable if pool == "spendable" else _live
-        candidates = [lot for lot in lots(conn, member_id, created_by=at) if ok(lot, at.date())]
+        candidates = [lot for lot in lots(conn, member_id, created_by=_day_end(at)) if ok(lot, at.date())]
     first = [lot for lot in candidates if lot.id == first_lot]
     plan, short = rules.consume(first, points)
     more, short = rules.consume([lot for lot in candidates if lot.id != first_lot], short)
@@ -372,7 +315,7 @@ def _record_tier(conn: Connection, prog: Programme, member_id: str, at: datetime
     """Record a tier change caused by a write at `at`, if there is one."""
     level, _ = tier_of(conn, prog, member_id, at)
     last = conn.execute(
-        select(tier_changes.c.to_tier).where(tier_changes.c.member_id == member_id)
+        select(tier_changes.c.to_tier).where(tier_changes.c.member_id == member_id, tier_changes.c.at <= at)
         .order_by(tier_changes.c.at.desc(), tier_changes.c.id.desc()).limit(1)
     ).scalar()
     previous = last if last is not None else prog.levels[0].name
@@ -451,8 +394,9 @@ def refund(conn: Connection, prog: Programme, order_id: str, *, at: datetime, am
     if p is None:
         raise LoyaltyError(f"unknown order {order_id!r}")
     lock_member(conn, p.member_id)
-    if at < p.at:
+    if at.date() < p.at.date():
         raise LoyaltyError(f"refund date {at:%Y-%m-%d} is before the order's date ({p.at:%Y-%m-%d})")
+    at = max(at, p.at)  # a bare date on the order's own day means "after the order"
     done = conn.execute(select(func.coalesce(func.sum(refunds.c.amount), 0))
                         .where(refunds.c.purchase_id == p.id)).scalar_one()
     left = p.amount - done

@@ -27,6 +27,8 @@ KINDS = (
     "restore",  # + points that paid for a refunded purchase, given back
     "adjust",  # +/- goodwill or correction, with a reason
     "award",  # + points for a configured action
+    "promo",  # + bonus points from a promo code
+    "referral",  # + referral reward, to the referrer and to the friend
 )
 
 
@@ -118,6 +120,67 @@ class TierChange(SQLModel, table=True):
     to_tier: str
 
 
+class PromoCode(SQLModel, table=True):
+    """A promo code and its rules. Rows are never deleted; only `disabled_at`
+    may change (a trigger refuses any other update on SQLite)."""
+
+    __tablename__ = "promo_codes"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str  # as shown: upper case, as created or generated
+    key: str = Field(unique=True)  # normalised, what input is matched on
+    effect: str  # percent | amount | points | multiplier
+    value: str  # percent or multiplier as a decimal string, amount in minor units, or points
+    min_purchase: int = 0  # minor units, compared with the purchase amount
+    starts: date | None = None
+    expires: date | None = None  # last day the code is valid
+    max_uses: int | None = None
+    per_member: int | None = None
+    first_purchase: bool = False
+    tier: str | None = None  # this tier or a higher one
+    member_id: str | None = Field(default=None, foreign_key="members.id")  # a personal code
+    batch: str | None = None  # codes generated together with --count
+    created_at: datetime = Field(sa_type=DateTime)
+    disabled_at: datetime | None = Field(default=None, sa_type=DateTime)
+
+
+class PromoUse(SQLModel, table=True):
+    __tablename__ = "promo_uses"
+    __table_args__ = (Index("ix_promo_uses_promo_member", "promo_id", "member_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    promo_id: int = Field(foreign_key="promo_codes.id")
+    member_id: str = Field(foreign_key="members.id")
+    purchase_id: int = Field(foreign_key="purchases.id", unique=True)
+    at: datetime = Field(sa_type=DateTime)
+    discount: int  # minor units
+    bonus_points: int
+
+
+class ReferralCode(SQLModel, table=True):
+    __tablename__ = "referral_codes"
+    member_id: str = Field(primary_key=True, foreign_key="members.id")
+    code: str
+    key: str = Field(unique=True)
+    created_at: datetime = Field(sa_type=DateTime)
+
+
+class Referral(SQLModel, table=True):
+    """Who referred whom. The referee is the key: nobody is referred twice."""
+
+    __tablename__ = "referrals"
+    referee_id: str = Field(primary_key=True, foreign_key="members.id")
+    referrer_id: str = Field(foreign_key="members.id", index=True)
+    at: datetime = Field(sa_type=DateTime)
+
+
+class ReferralReward(SQLModel, table=True):
+    """A referral paid out. The referee is the key: paid at most once."""
+
+    __tablename__ = "referral_rewards"
+    referee_id: str = Field(primary_key=True, foreign_key="referrals.referee_id")
+    purchase_id: int = Field(foreign_key="purchases.id")
+    at: datetime = Field(sa_type=DateTime)
+
+
 members = Member.__table__
 purchases = Purchase.__table__
 refunds = Refund.__table__
@@ -125,6 +188,16 @@ entries = Entry.__table__
 allocations = Allocation.__table__
 tier_changes = TierChange.__table__
 schema_version = SchemaVersion.__table__
+promo_codes = PromoCode.__table__
+promo_uses = PromoUse.__table__
+referral_codes = ReferralCode.__table__
+referrals = Referral.__table__
+referral_rewards = ReferralReward.__table__
+
+# The tables each schema version adds (migrations create exactly these).
+V1_TABLES = (schema_version, members, purchases, refunds, entries, allocations, tier_changes)
+V2_TABLES = (promo_codes, promo_uses, referral_codes, referrals, referral_rewards)
 
 # Tables whose rows are never changed or removed once written.
-APPEND_ONLY = ("entries", "allocations", "purchases", "refunds", "tier_changes", "schema_version")
+APPEND_ONLY = ("entries", "allocations", "purchases", "refunds", "tier_changes", "schema_version",
+               "promo_uses", "referral_codes", "referrals", "referral_rewards")

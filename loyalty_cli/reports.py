@@ -8,6 +8,7 @@ Everything here filters by ``at <= as_of``, so the same ledger and the same
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, func, select
@@ -62,8 +63,12 @@ def member_list(conn: Connection, prog: Programme, as_of: datetime, tier: str | 
     q = select(members).where(members.c.enrolled_at <= as_of).order_by(members.c.id)
     if search:
         like = f"%{search.strip().lower()}%"
-        q = q.where(func.lower(members.c.id).like(like) | func.lower(members.c.name).like(like)
-                    | members.c.email.like(like) | members.c.phone.like(like))
+        cond = (func.lower(members.c.id).like(like) | func.lower(members.c.name).like(like)
+                | members.c.email.like(like))
+        digits = re.sub(r"[\s().\-/]", "", search)  # phones are stored as + and digits
+        if digits:
+            cond = cond | members.c.phone.like(f"%{digits}%")
+        q = q.where(cond)
     wanted = prog.level(tier).name if tier else None
     points = _points_as_of(conn, as_of)
     levels, _ = _tiers(conn, prog, as_of)
@@ -175,7 +180,8 @@ def _check_allocations(conn: Connection, prog: Programme) -> list[str]:
     """Every allocation links a debit to a credit of the same member; no credit
     is spent beyond its points; every debit but a refund's claw-back is fully
     covered (nothing spent beyond the balance); a redemption only spent points
-    that existed, were no longer pending and had not expired on its day.
+    that existed by the end of its day, were no longer pending and had not
+    expired on its day.
     Each rule is one aggregate query returning only the offending rows."""
     out = []
     credit, debit = entries.alias("credit"), entries.alias("debit")
@@ -208,7 +214,8 @@ def _check_allocations(conn: Connection, prog: Programme) -> list[str]:
     for r in conn.execute(select(debit.c.id.label("did"), credit.c.id.label("cid"), debit.c.at)
                           .select_from(linked)
                           .where(debit.c.kind == "redeem",
-                                 (credit.c.at > debit.c.at) | (credit.c.available_on > debit.c.at)
+                                 (func.date(credit.c.at) > func.date(debit.c.at))
+                                 | (credit.c.available_on > debit.c.at)
                                  | (credit.c.expires_on <= debit.c.at))):
         out.append(f"entry {r.did}: redemption on {r.at:%Y-%m-%d} spent points of entry {r.cid} "
                    "that were not available then")

@@ -15,15 +15,16 @@ say() { printf '\n\033[1m$ %s\033[0m\n' "$*" >&2; "$@"; }
 say loyalty init
 say loyalty enroll anna --name "Anna Tamm" --email anna@example.com --birthday 1990-04-12 --marketing --date 2026-01-05
 say loyalty enroll bob --name "Bob Kask" --phone "+372 5555 0101" --date 2026-01-06
-say loyalty enroll --name "Carmen Lill" --date 2026-01-07
+carmen=$(loyalty enroll --name "Carmen Lill" --date 2026-01-07)   # no id given: one is generated and printed
+printf '\n(Carmen was enrolled as %s)\n' "$carmen" >&2
 say loyalty purchase anna 120.00 --order 1001 --date 2026-02-01
 say loyalty purchase anna 95.50 --order 1002 --date 2026-03-03
 say loyalty purchase bob 18.90 --order 1003 --date 2026-03-04
 say loyalty purchase anna 42.00 --order 1004 --redeem 150 --date 2026-04-10
-say loyalty purchase 1001 7.20 --order 1005 --date 2026-04-11
+say loyalty purchase "$carmen" 7.20 --order 1005 --date 2026-04-11
 say loyalty award anna review --date 2026-04-12
 say loyalty refund 1003 --amount 8.90 --date 2026-04-13
-say loyalty redeem bob --reward "Free coffee" --date 2026-04-14 || true
+say loyalty redeem anna --reward "Free coffee" --date 2026-04-14
 say loyalty show anna --as-of 2026-04-30
 say loyalty balance --as-of 2026-04-30
 say loyalty tiers --as-of 2026-04-30

@@ -1,0 +1,78 @@
+"""Members' personal data: normalising e-mail and phone, and finding a member
+by id, e-mail or phone. Pure lookups; no points move here."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from sqlalchemy import Connection, func, select
+
+from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.models import members
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+
+def normalise_email(text: str) -> str:
+    s = text.strip().lower()
+    if not _EMAIL.fullmatch(s) or len(s) > 254:
+        raise LoyaltyError(f"e-mail {text!r} is not an e-mail address")
+    return s
+
+
+def normalise_phone(text: str) -> str:
+    """Keep a leading + and the digits; spaces, dots, hyphens and brackets go."""
+    s = text.strip()
+    plus = s.startswith("+")
+    body = s[1:] if plus else s
+    if not re.fullmatch(r"[0-9 ().\-/]+", body):
+        raise LoyaltyError(f"phone {text!r} is not a phone number (digits, spaces, +, -, brackets)")
+    digits = re.sub(r"\D", "", body)
+    if not 5 <= len(digits) <= 15:
+        raise LoyaltyError(f"phone {text!r} is not a phone number (expected 5 to 15 digits)")
+    return ("+" if plus else "") + digits
+
+
+def clean_name(text: str) -> str:
+    s = " ".join(text.split())
+    if not s:
+        raise LoyaltyError("name must not be empty")
+    if len(s) > 200:
+        raise LoyaltyError("name is longer than 200 characters")
+    return s
+
+
+def check_birthday(d: date, today: date) -> date:
+    if d > today:
+        raise LoyaltyError(f"birthday {d.isoformat()} is in the future")
+    if d.year < 1900:
+        raise LoyaltyError(f"birthday {d.isoformat()} is before 1900")
+    return d
+
+
+def find_member(conn: Connection, key: str):
+    """A member by id, or by an e-mail or phone number that matches exactly one member."""
+    key = key.strip()
+    row = conn.execute(select(members).where(members.c.id == key)).first()
+    if row is not None:
+        return row
+    candidates = []
+    if "@" in key:
+        try:
+            candidates = conn.execute(select(members).where(members.c.email == normalise_email(key))).all()
+        except LoyaltyError:
+            pass
+    elif re.fullmatch(r"\+?[0-9 ().\-/]{5,}", key):
+        try:
+            candidates = conn.execute(select(members).where(members.c.phone == normalise_phone(key))).all()
+        except LoyaltyError:
+            pass
+    if not candidates:
+        candidates = conn.execute(select(members).where(func.lower(members.c.id) == key.lower())).all()
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        raise LoyaltyError(f"{key!r} matches {len(candidates)} members; use the member id")
+    raise LoyaltyError(f"unknown member {key!r}")
