@@ -15,13 +15,14 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from loyalty_cli import rules
+from loyalty_cli import codes, rules
 from loyalty_cli.config import Level, Programme
 from loyalty_cli.dates import end_of
 from loyalty_cli.db import lock_member
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.members import ID_PATTERN, check_birthday, clean_name, find_member, normalise_email, normalise_phone
-from loyalty_cli.models import allocations, entries, members, purchases, refunds, tier_changes
+from loyalty_cli.models import (allocations, entries, members, promo_uses, purchases, referral_rewards, referrals,
+                                refunds, tier_changes)
 from loyalty_cli.money import format_amount
 
 # ---------------------------------------------------------------------------
@@ -58,6 +59,7 @@ def enroll(
     phone: str | None = None,
     birthday: date | None = None,
     marketing: bool = False,
+    referral: str | None = None,
 ) -> dict:
     if member_id is not None:
         member_id = member_id.strip()
@@ -85,12 +87,16 @@ def enroll(
         _unique(conn, members.c.email, values["email"], "e-mail")
     if values["phone"]:
         _unique(conn, members.c.phone, values["phone"], "phone")
+    referrer = find_member(conn, codes.referrer_of_code(conn, referral)) if referral else None
     conn.execute(insert(members).values(**values))
+    if referrer is not None:
+        codes.attach_referral(conn, find_member(conn, member_id), referrer, at)
     if prog.welcome_bonus:
         _credit(conn, prog, member_id, at, "welcome", prog.welcome_bonus, note="welcome bonus")
         if prog.tier_basis == "points":
             _record_tier(conn, prog, member_id, at)
-    return {"member": member_id, "name": values["name"], "points": prog.welcome_bonus}
+    return {"member": member_id, "name": values["name"], "points": prog.welcome_bonus,
+            "referred_by": referrer.id if referrer is not None else None}
 
 
 UNSET = object()
@@ -220,9 +226,9 @@ def _open_debits(conn: Connection, member_id: str) -> list[tuple[int, int]]:
 
 
 def _debit(conn: Connection, member_id: str, at: datetime, kind: str, points: int, *,
-           pool: str, first_lot: int | None = None, **extra) -> int:
+           pool: str, first_lots: tuple[int, ...] = (), **extra) -> int:
     """Take `points` (> 0) from the member's lots, soonest-expiring first
-    (`first_lot` before all others). `pool` says which lots may pay:
+    (`first_lots` before all others). `pool` says which lots may pay:
     "spendable" (a redemption: created by `at`, not pending, not expired),
     "live" (a correction: created by `at`, not expired), or "all" (a refund's
     claw-back: every lot with points left; what none covers becomes a debt
@@ -232,9 +238,9 @@ def _debit(conn: Connection, member_id: str, at: datetime, kind: str, points: in
     else:
         ok = _spendable if pool == "spendable" else _live
         candidates = [lot for lot in lots(conn, member_id, created_by=_day_end(at)) if ok(lot, at.date())]
-    first = [lot for lot in candidates if lot.id == first_lot]
+    first = [lot for lot in candidates if lot.id in first_lots]
     plan, short = rules.consume(first, points)
-    more, short = rules.consume([lot for lot in candidates if lot.id != first_lot], short)
+    more, short = rules.consume([lot for lot in candidates if lot.id not in first_lots], short)
     if short and pool != "all":  # callers check first; this is the last line of defence
         raise LoyaltyError(f"not enough points: {points} needed, {points - short} available")
     entry_id = _insert_entry(conn, member_id, at, kind, -points, **extra)
@@ -285,7 +291,7 @@ def qualifying_totals(conn: Connection, prog: Programme, as_of: datetime, member
 
 # Credits other than purchase earnings that count as "points earned" for a
 # points-based tier. Adjustments (corrections) and restored points do not.
-EARNED_KINDS = ("welcome", "award")
+EARNED_KINDS = ("welcome", "award", "promo", "referral")
 
 
 def highest_reached(conn: Connection, prog: Programme, as_of: datetime, member_id: str | None = None) -> dict[str, Level]:
@@ -349,7 +355,7 @@ def _not_before_enrolment(m, at: datetime) -> None:
 
 
 def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: datetime,
-             order_id: str | None = None, redeem: int = 0) -> dict:
+             order_id: str | None = None, redeem: int = 0, code: str | None = None) -> dict:
     m = find_member(conn, key)
     lock_member(conn, m.id)
     _not_before_enrolment(m, at)
@@ -363,27 +369,57 @@ def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: da
     if redeem < 0:
         raise LoyaltyError("--redeem must be a positive number of points")
     level, _ = tier_of(conn, prog, m.id, at)
+    promo = codes.check_promo(conn, prog, code, m, amount, level, at) if code else None
     available = availability(conn, m.id, at).available if redeem else None
-    q = rules.quote_purchase(prog, amount, level, redeem, available)
+    q = rules.quote_purchase(prog, amount, level, redeem, available,
+                             codes.effect_of(promo) if promo is not None else None)
     now = datetime.now().replace(microsecond=0)
-    conn.execute(insert(purchases).values(
+    purchase_id = conn.execute(insert(purchases).values(
         order_id=order_id, member_id=m.id, at=at, amount=q.amount, discount=q.discount,
         points_redeemed=q.points_redeemed, points_paid=q.points_paid, net=q.net,
-        points_earned=q.points_earned, rounding=prog.rounding, recorded_at=now))
+        points_earned=q.points_earned, rounding=prog.rounding, recorded_at=now)).inserted_primary_key[0]
     if q.points_redeemed:
         _debit(conn, m.id, at, "redeem", q.points_redeemed, pool="spendable", order_id=order_id,
                note=f"paid {format_amount(q.points_paid, prog.currency.decimals)} of order {order_id}")
+    pending_until = rules.available_date(at.date(), prog.pending_days)
     if q.points_earned:
-        _credit(conn, prog, m.id, at, "earn", q.points_earned, order_id=order_id,
-                available_on=rules.available_date(at.date(), prog.pending_days))
+        _credit(conn, prog, m.id, at, "earn", q.points_earned, order_id=order_id, available_on=pending_until)
+    if promo is not None:
+        if q.bonus_points:
+            _credit(conn, prog, m.id, at, "promo", q.bonus_points, order_id=order_id, available_on=pending_until,
+                    note=f"promo code {promo.code}")
+        codes.record_use(conn, promo, m.id, purchase_id, at, q.discount, q.bonus_points)
+    referral = _reward_referral(conn, prog, m.id, purchase_id, order_id, amount, at)
     after = _record_tier(conn, prog, m.id, at)
     balance = conn.execute(select(members.c.points).where(members.c.id == m.id)).scalar_one()
     return {
         "member": m.id, "order": order_id, "date": at, "amount": q.amount, "discount": q.discount,
         "points_paid": q.points_paid, "net": q.net, "tier_before": level.name,
-        "multiplier": q.multiplier, "points_earned": q.points_earned,
-        "points_redeemed": q.points_redeemed, "points": balance, "tier": after.name,
+        "multiplier": q.multiplier, "points_earned": q.points_earned, "code": promo.code if promo else None,
+        "bonus_points": q.bonus_points, "points_redeemed": q.points_redeemed, "points": balance,
+        "tier": after.name, "referral": referral,
     }
+
+
+def _reward_referral(conn: Connection, prog: Programme, member_id: str, purchase_id: int, order_id: str,
+                     amount: int, at: datetime) -> dict | None:
+    """Pay a referral once: on the referee's first purchase that reaches
+    referral.min_purchase. The reward row's key (the referee) makes a second
+    payment impossible, even for two tills at once."""
+    ref = conn.execute(select(referrals).where(referrals.c.referee_id == member_id)).first()
+    if ref is None or amount < prog.referral_min_purchase:
+        return None
+    if conn.execute(select(referral_rewards.c.referee_id).where(referral_rewards.c.referee_id == member_id)).first():
+        return None
+    conn.execute(insert(referral_rewards).values(referee_id=member_id, purchase_id=purchase_id, at=at))
+    if prog.referee_points:
+        _credit(conn, prog, member_id, at, "referral", prog.referee_points, order_id=order_id,
+                note=f"joined on {ref.referrer_id}'s referral")
+    if prog.referrer_points:
+        _credit(conn, prog, ref.referrer_id, at, "referral", prog.referrer_points, order_id=order_id,
+                note=f"referred {member_id}")
+    return {"referrer": ref.referrer_id, "referrer_points": prog.referrer_points,
+            "referee_points": prog.referee_points}
 
 
 def refund(conn: Connection, prog: Programme, order_id: str, *, at: datetime, amount: int | None = None) -> dict:
@@ -415,16 +451,21 @@ def refund(conn: Connection, prog: Programme, order_id: str, *, at: datetime, am
         return (rules.proportional(total, done + amount, p.amount, rounding)
                 - rules.proportional(total, done, p.amount, rounding))
 
+    bonus = conn.execute(select(func.coalesce(func.sum(promo_uses.c.bonus_points), 0))
+                         .where(promo_uses.c.purchase_id == p.id)).scalar_one()
     net_back = share(p.net, "floor")
-    points_back = share(p.points_earned, p.rounding)
+    points_back = share(p.points_earned, p.rounding) + share(bonus, p.rounding)
     restore = share(p.points_redeemed, "floor")
     conn.execute(insert(refunds).values(
         purchase_id=p.id, at=at, amount=amount, net=net_back, points=points_back,
         points_restored=restore, recorded_at=datetime.now().replace(microsecond=0)))
     if points_back:
-        earn_id = conn.execute(select(entries.c.id).where(
-            entries.c.order_id == p.order_id, entries.c.kind == "earn", entries.c.member_id == p.member_id)).scalar()
-        _debit(conn, p.member_id, at, "refund", points_back, pool="all", first_lot=earn_id, order_id=p.order_id, reverses=earn_id,
+        own = conn.execute(select(entries.c.id, entries.c.kind).where(
+            entries.c.order_id == p.order_id, entries.c.kind.in_(("earn", "promo")),
+            entries.c.member_id == p.member_id).order_by(entries.c.id)).all()
+        earn_id = next((e.id for e in own if e.kind == "earn"), None)
+        _debit(conn, p.member_id, at, "refund", points_back, pool="all", first_lots=tuple(e.id for e in own),
+               order_id=p.order_id, reverses=earn_id,
                note=f"refund of {format_amount(amount, dec)} of order {p.order_id}")
     if restore:
         redeem_id = conn.execute(select(entries.c.id).where(
@@ -511,3 +552,17 @@ def award(conn: Connection, prog: Programme, key: str, action: str, *, at: datet
 
 __all__ = ["enroll", "edit", "purchase", "refund", "redeem", "adjust", "award", "find_member",
            "tier_of", "qualifying_totals", "highest_reached", "availability", "lots", "UNSET"]
+
+
+def referral(conn: Connection, prog: Programme, key: str, *, at: datetime) -> dict:
+    """The member's referral code (made on first request) and whom they referred."""
+    m = find_member(conn, key)
+    code = codes.referral_code(conn, m.id, at)
+    q = (select(referrals.c.referee_id, referrals.c.at, members.c.name, referral_rewards.c.at.label("rewarded"))
+         .select_from(referrals.join(members, members.c.id == referrals.c.referee_id)
+                      .outerjoin(referral_rewards, referral_rewards.c.referee_id == referrals.c.referee_id))
+         .where(referrals.c.referrer_id == m.id).order_by(referrals.c.at, referrals.c.referee_id))
+    rows = [{"member": r.referee_id, "name": r.name, "joined": r.at.date(),
+             "status": "rewarded" if r.rewarded else "pending",
+             "rewarded_on": r.rewarded.date() if r.rewarded else None} for r in conn.execute(q)]
+    return {"member": m.id, "name": m.name, "code": code, "referred": [r["member"] for r in rows], "referrals": rows}

@@ -15,7 +15,8 @@ from sqlalchemy import Connection, func, select
 
 from loyalty_cli import db, ledger, rules
 from loyalty_cli.config import Level, Programme
-from loyalty_cli.models import allocations, entries, members, purchases, refunds
+from loyalty_cli.models import (allocations, entries, members, promo_codes, promo_uses, purchases, referral_rewards,
+                                referrals, refunds)
 
 RECENT = 10  # history lines in `show`
 CLOSEST = 10  # members listed as closest to their next tier
@@ -242,7 +243,46 @@ def _check_purchases(conn: Connection, prog: Programme) -> list[str]:
     return out
 
 
-CHECKS = [_check_schema, _check_sqlite, _check_balances, _check_allocations, _check_purchases]
+def _check_codes(conn: Connection, prog: Programme) -> list[str]:
+    """No promo code used beyond max_uses or per_member."""
+    out = []
+    n = func.count(promo_uses.c.id)
+    for r in conn.execute(select(promo_codes.c.code, promo_codes.c.max_uses, n.label("n"))
+                          .select_from(promo_codes.join(promo_uses, promo_uses.c.promo_id == promo_codes.c.id))
+                          .where(promo_codes.c.max_uses.is_not(None))
+                          .group_by(promo_codes.c.id, promo_codes.c.code, promo_codes.c.max_uses)
+                          .having(n > promo_codes.c.max_uses)):
+        out.append(f"promo code {r.code}: used {r.n} times, the limit is {r.max_uses}")
+    for r in conn.execute(select(promo_codes.c.code, promo_codes.c.per_member, promo_uses.c.member_id, n.label("n"))
+                          .select_from(promo_codes.join(promo_uses, promo_uses.c.promo_id == promo_codes.c.id))
+                          .where(promo_codes.c.per_member.is_not(None))
+                          .group_by(promo_codes.c.id, promo_codes.c.code, promo_codes.c.per_member,
+                                    promo_uses.c.member_id)
+                          .having(n > promo_codes.c.per_member)):
+        out.append(f"promo code {r.code}: used {r.n} times by member {r.member_id}, "
+                   f"the limit is {r.per_member} per member")
+    return out
+
+
+def _check_referrals(conn: Connection, prog: Programme) -> list[str]:
+    """Referral points only for rewarded referrals: at most one payment to
+    each referee, and one to the referrer for each friend."""
+    paid = {m: int(v) for m, v in conn.execute(
+        select(entries.c.member_id, func.count()).where(entries.c.kind == "referral").group_by(entries.c.member_id))}
+    allowed: dict[str, int] = {}
+    for referee, referrer in conn.execute(
+            select(referrals.c.referee_id, referrals.c.referrer_id)
+            .select_from(referrals.join(referral_rewards, referral_rewards.c.referee_id == referrals.c.referee_id))):
+        if prog.referee_points:
+            allowed[referee] = allowed.get(referee, 0) + 1
+        if prog.referrer_points:
+            allowed[referrer] = allowed.get(referrer, 0) + 1
+    return [f"member {m}: {n} referral payments, but only {allowed.get(m, 0)} rewarded referrals"
+            for m, n in sorted(paid.items()) if n > allowed.get(m, 0)]
+
+
+CHECKS = [_check_schema, _check_sqlite, _check_balances, _check_allocations, _check_purchases, _check_codes,
+          _check_referrals]
 
 
 def check(conn: Connection, prog: Programme) -> list[str]:

@@ -172,27 +172,71 @@ def month_end(d: date) -> date:
     return d.replace(day=monthrange(d.year, d.month)[1])
 
 
+@dataclass(frozen=True)
+class Effect:
+    """What a promo code does to a purchase."""
+
+    kind: str  # percent | amount | points | multiplier
+    value: str  # as stored
+
+    @property
+    def percent(self) -> Decimal:
+        return Decimal(self.value) if self.kind == "percent" else Decimal(0)
+
+    @property
+    def amount(self) -> int:
+        return int(self.value) if self.kind == "amount" else 0
+
+    @property
+    def points(self) -> int:
+        return int(self.value) if self.kind == "points" else 0
+
+    @property
+    def multiplier(self) -> Decimal:
+        return Decimal(self.value) if self.kind == "multiplier" else Decimal(1)
+
+    def describe(self, decimals: int, currency: str) -> str:
+        if self.kind == "percent":
+            return f"{self.value}% off"
+        if self.kind == "amount":
+            return f"{format_amount(self.amount, decimals)} {currency} off"
+        if self.kind == "points":
+            return f"{self.value} bonus points"
+        return f"points ×{self.value}"
+
+
 # --- a purchase --------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Quote:
     amount: int  # minor units, as rung up
-    discount: int  # minor units, the tier's standing discount
+    discount: int  # minor units: the tier's standing discount, or a promo code's when larger
     points_redeemed: int
     points_paid: int  # minor units paid with those points
     net: int  # amount - discount - points_paid: what earns and counts as spend
-    multiplier: Decimal
+    multiplier: Decimal  # the tier's, times a promo code's
     points_earned: int
+    bonus_points: int = 0  # a promo code's bonus
 
 
 def quote_purchase(
-    prog: Programme, amount: int, level: Level, redeem: int = 0, available: int | None = None
+    prog: Programme, amount: int, level: Level, redeem: int = 0, available: int | None = None,
+    promo: Effect | None = None,
 ) -> Quote:
-    """Price a purchase for a member holding `level`: discount, points paid, net,
-    points earned. Raises LoyaltyError when the redemption breaks a rule."""
+    """Price a purchase for a member holding `level`, with an optional promo
+    code: discount, points paid, net, points earned. Raises LoyaltyError when
+    the redemption breaks a rule or the code's discount would not beat the
+    tier's own (discounts do not stack; the better one applies)."""
     dec = prog.currency.decimals
     discount = percent_of(amount, level.discount_percent)
+    if promo is not None and promo.kind in ("percent", "amount"):
+        offered = percent_of(amount, promo.percent) if promo.kind == "percent" else min(promo.amount, amount)
+        if offered <= discount:
+            raise LoyaltyError(
+                f"the promo code gives {format_amount(offered, dec)} off, no more than the {level.name} "
+                f"discount of {format_amount(discount, dec)}; discounts do not stack, so it was not used")
+        discount = offered
     payable = amount - discount
     paid = 0
     if redeem:
@@ -209,7 +253,9 @@ def quote_purchase(
                 f"at most {share} of this purchase ({format_amount(cap, dec)})"
             )
     net = payable - paid
+    multiplier = level.multiplier * (promo.multiplier if promo is not None else 1)
     earned = 0
     if net > 0 and net >= prog.min_purchase:
-        earned = earned_points(net, dec, prog.points_per_unit, level.multiplier, prog.rounding)
-    return Quote(amount, discount, redeem, paid, net, level.multiplier, earned)
+        earned = earned_points(net, dec, prog.points_per_unit, multiplier, prog.rounding)
+    bonus = promo.points if promo is not None else 0
+    return Quote(amount, discount, redeem, paid, net, multiplier, earned, bonus)

@@ -187,3 +187,28 @@ def test_a_newer_schema_is_refused(shop):
     con.commit()
     con.close()
     shop.fail("balance", contains="newer than this loyalty knows")
+
+
+def test_check_catches_a_code_used_beyond_its_limit_and_a_referral_paid_twice(make_shop):
+    from tests.test_concurrency import PROMO_TOML
+    shop = make_shop(PROMO_TOML)
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    code = shop.json("referral", "anna")["code"]
+    shop.run("enroll", "bob", "--name", "Bob", "--referral", code, "--date", "2026-01-02")
+    shop.run("promo", "create", "ONCE", "--points", "5", "--max-uses", "1", "--per-member", "1", "--date", "2026-01-01")
+    shop.run("purchase", "bob", "25.00", "--code", "ONCE", "--order", "b1", "--date", "2026-01-03")
+    assert shop.run("check").stdout == ""
+    shop.run("purchase", "bob", "1.00", "--order", "b2", "--date", "2026-01-04")
+    second = shop.sql("SELECT id FROM purchases WHERE order_id = 'b2'")[0][0]
+    con = sqlite3.connect(shop.db)
+    con.execute("INSERT INTO promo_uses (promo_id, member_id, purchase_id, at, discount, bonus_points) "
+                "SELECT promo_id, member_id, ?, at, 0, 0 FROM promo_uses", (second,))
+    con.execute("INSERT INTO entries (member_id, at, kind, points, recorded_at) "
+                "VALUES ('anna', '2026-01-04 00:00:00', 'referral', 200, '2026-01-04 00:00:00')")
+    con.execute("UPDATE members SET points = points + 200 WHERE id = 'anna'")
+    con.commit()
+    con.close()
+    out = shop.invoke("check").stdout
+    assert "promo code ONCE: used 2 times, the limit is 1" in out
+    assert "used 2 times by member bob, the limit is 1 per member" in out
+    assert "member anna: 2 referral payments, but only 1 rewarded referrals" in out

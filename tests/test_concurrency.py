@@ -63,3 +63,53 @@ def test_same_order_id_from_two_tills_lands_once(shop):
     assert sorted(rc for rc, _, _ in results) == [0, 1, 1, 1], results
     assert all("already recorded" in err for rc, _, err in results if rc == 1)
     assert shop.sql("SELECT count(*) FROM purchases") == [(1,)]
+
+
+PROMO_TOML = BASE_TOML + """
+[referral]
+referrer_points = 200
+referee_points = 100
+min_purchase = "20"
+"""
+
+
+def test_a_single_use_code_is_used_once_by_eight_tills(shop):
+    for i in range(PROCS):
+        shop.run("enroll", f"m{i}", "--name", f"M{i}", "--date", "2026-01-01")
+    code = shop.run("promo", "create", "--percent", "10", "--max-uses", "1", "--date", "2026-01-01").stdout.strip()
+    procs = [_start(shop, "purchase", f"m{i}", "30.00", "--code", code, "--date", "2026-01-02")
+             for i in range(PROCS)]
+    results = _all(procs)
+    assert sorted(rc for rc, _, _ in results) == [0] + [1] * (PROCS - 1), results
+    assert all("used up" in err for rc, _, err in results if rc == 1)
+    assert not any("locked" in err or "Traceback" in err for _, _, err in results)
+    assert shop.sql("SELECT count(*) FROM promo_uses") == [(1,)]
+    assert shop.sql("SELECT count(*) FROM purchases") == [(1,)]  # a refused code writes nothing
+    assert shop.run("check").stdout == ""
+
+
+def test_max_uses_is_never_exceeded_by_eight_tills(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    shop.run("promo", "create", "THREE", "--points", "5", "--max-uses", "3", "--date", "2026-01-01")
+    procs = [_start(shop, "purchase", "anna", "1.00", "--code", "three", "--date", "2026-01-02")
+             for _ in range(PROCS)]
+    results = _all(procs)
+    assert sorted(rc for rc, _, _ in results) == [0] * 3 + [1] * (PROCS - 3), results
+    assert shop.sql("SELECT count(*) FROM promo_uses") == [(3,)]
+    # 3 purchases x (1 earned + 5 bonus)
+    assert shop.json("balance", "anna")[0]["points"] == 18
+    assert shop.run("check").stdout == ""
+
+
+def test_a_referral_is_paid_once_when_eight_first_purchases_race(make_shop):
+    shop = make_shop(PROMO_TOML)
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    code = shop.json("referral", "anna")["code"]
+    shop.run("enroll", "bob", "--name", "Bob", "--referral", code, "--date", "2026-01-02")
+    procs = [_start(shop, "purchase", "bob", "25.00", "--date", "2026-01-03") for _ in range(PROCS)]
+    results = _all(procs)
+    assert [rc for rc, _, _ in results] == [0] * PROCS, results
+    assert shop.sql("SELECT member_id, points FROM entries WHERE kind = 'referral' ORDER BY member_id") == [
+        ("anna", 200), ("bob", 100)]
+    assert shop.sql("SELECT count(*) FROM referral_rewards") == [(1,)]
+    assert shop.run("check").stdout == ""
