@@ -298,7 +298,7 @@ def attach_referral(conn: Connection, referee, referrer, at: datetime) -> None:
 def limits_of(row, decimals: int) -> list[str]:
     out = []
     if row.min_purchase:
-        out.append(f"from {format_amount(row.min_purchase, decimals)}")
+        out.append(f"min {format_amount(row.min_purchase, decimals)}")
     if row.starts:
         out.append(f"from {row.starts}")
     if row.expires:
