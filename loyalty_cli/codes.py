@@ -162,8 +162,9 @@ def uses(conn: Connection, promo_id: int, member_id: str | None = None, as_of: d
     return conn.execute(q).scalar_one()
 
 
-def status(conn: Connection, row, on: datetime) -> str:
-    """active, disabled, not yet valid, expired or used up, as of a moment."""
+def status(conn: Connection, row, on: datetime, count_all: bool = False) -> str:
+    """active, disabled, not yet valid, expired or used up, as of a moment
+    (with `count_all`, uses recorded for later dates count too)."""
     day = on.date()
     if row.disabled_at is not None and row.disabled_at <= on:
         return "disabled"
@@ -171,7 +172,7 @@ def status(conn: Connection, row, on: datetime) -> str:
         return "not yet valid"
     if row.expires and day > row.expires:
         return "expired"
-    if row.max_uses is not None and uses(conn, row.id, as_of=on) >= row.max_uses:
+    if row.max_uses is not None and uses(conn, row.id, as_of=None if count_all else on) >= row.max_uses:
         return "used up"
     return "active"
 
@@ -184,7 +185,9 @@ def check_promo(conn: Connection, prog: Programme, text: str, member, amount: in
     code = row.code
     if row.created_at.date() > at.date():
         raise LoyaltyError(f"promo code {code} did not exist yet on {at:%Y-%m-%d} (created {row.created_at:%Y-%m-%d})")
-    st = status(conn, row, at)
+    # Limits count every use recorded, whatever its date: a back-dated purchase
+    # must not find a single-use code "not yet used".
+    st = status(conn, row, at, count_all=True)
     if st == "disabled":
         raise LoyaltyError(f"promo code {code} is disabled")
     if st == "not yet valid":
@@ -202,7 +205,7 @@ def check_promo(conn: Connection, prog: Programme, text: str, member, amount: in
             raise LoyaltyError(f"promo code {code} is for {row.tier} members and up; {member.id} is {level.name}")
     if row.first_purchase:
         before = conn.execute(select(func.count()).select_from(purchases)
-                              .where(purchases.c.member_id == member.id)).scalar_one()
+                              .where(purchases.c.member_id == member.id, purchases.c.at <= at)).scalar_one()
         if before:
             raise LoyaltyError(f"promo code {code} is for a first purchase only, and {member.id} has bought before")
     if row.per_member is not None:
