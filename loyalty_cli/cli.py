@@ -107,8 +107,8 @@ def _write_at(prog: Programme, text: str | None):
     if text is None:
         return current
     at = parse_datetime(text, prog.timezone, "--date")
-    if at.date() > current.date():
-        raise LoyaltyError(f"--date {text} is in the future (today is {current.date().isoformat()})")
+    if at > current:
+        raise LoyaltyError(f"--date {text.strip()!r} is in the future (it is now {current:%Y-%m-%d %H:%M})")
     return at
 
 

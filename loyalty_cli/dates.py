@@ -9,10 +9,14 @@ to ``--as-of`` means the end of it (everything recorded that day counts).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from functools import lru_cache
 
 from loyalty_cli.errors import LoyaltyError
+
+# Dates outside this range are refused: far beyond any shop's records, and far
+# enough from datetime's limits that windows and offsets never overflow.
+FIRST_YEAR, LAST_YEAR = 1900, 9998
 
 _ISO = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
@@ -42,13 +46,22 @@ def parse_datetime(text: str, tz: str, what: str, *, end_of_day: bool = False) -
     try:
         if len(s) == 10:
             d = date.fromisoformat(s)
+            _in_range(d, text, what)
             return datetime.combine(d, time(23, 59, 59) if end_of_day else time(0, 0))
         dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
     except ValueError:
         raise LoyaltyError(f"{what} {text!r} is not a valid date") from None
+    _in_range(dt.date(), text, what)
     if dt.tzinfo is not None:
         dt = dt.astimezone(zone(tz)).replace(tzinfo=None)
     return dt.replace(microsecond=0)
+
+
+def _in_range(d: date, text: str, what: str) -> None:
+    if d.year < FIRST_YEAR:
+        raise LoyaltyError(f"{what} {text!r} is before {FIRST_YEAR}")
+    if d.year > LAST_YEAR:
+        raise LoyaltyError(f"{what} {text!r} is after {LAST_YEAR}")
 
 
 def parse_date(text: str, what: str) -> date:
@@ -56,14 +69,13 @@ def parse_date(text: str, what: str) -> date:
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", s):
         raise LoyaltyError(f"{what} {text!r} is not an ISO date (YYYY-MM-DD)")
     try:
-        return date.fromisoformat(s)
+        d = date.fromisoformat(s)
     except ValueError:
         raise LoyaltyError(f"{what} {text!r} is not a valid date") from None
+    _in_range(d, text, what)
+    return d
 
 
 def end_of(d: date) -> datetime:
     return datetime.combine(d, time(23, 59, 59))
 
-
-def days_later(d: date, days: int) -> date:
-    return d + timedelta(days=days)

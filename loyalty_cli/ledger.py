@@ -170,16 +170,26 @@ class Available:
     pending: int
 
 
-def _day_end(at: datetime) -> datetime:
-    """Writes see what was recorded on their day, whatever the time: a bare
-    `--date 2026-01-05` (00:00) may spend points earned at 09:15 that day."""
-    return end_of(at.date())
+def stamp(conn: Connection, member_id: str, at: datetime) -> datetime:
+    """When a write dated with a bare day (00:00) happens: after everything
+    already recorded for the member on that day, so `redeem --date D` can
+    spend points earned at 09:15 on D, and nothing is ever spent before it
+    was earned."""
+    if at.time() != datetime.min.time():
+        return at
+    day_end = end_of(at.date())
+    for table in (entries, purchases):
+        latest = conn.execute(select(func.max(table.c.at)).where(
+            table.c.member_id == member_id, table.c.at >= at, table.c.at <= day_end)).scalar()
+        if latest is not None and latest > at:
+            at = latest
+    return at
 
 
 def availability(conn: Connection, member_id: str, at: datetime) -> Available:
     """Balance, spendable and pending points for a write at `at`."""
     balance = conn.execute(select(members.c.points).where(members.c.id == member_id)).scalar_one()
-    live = [lot for lot in lots(conn, member_id, created_by=_day_end(at)) if _live(lot, at.date())]
+    live = [lot for lot in lots(conn, member_id, created_by=at) if _live(lot, at.date())]
     available = sum(lot.remaining for lot in live if _spendable(lot, at.date()))
     return Available(balance, available, sum(lot.remaining for lot in live) - available)
 
@@ -237,7 +247,7 @@ def _debit(conn: Connection, member_id: str, at: datetime, kind: str, points: in
         candidates = lots(conn, member_id, created_by=datetime.max)
     else:
         ok = _spendable if pool == "spendable" else _live
-        candidates = [lot for lot in lots(conn, member_id, created_by=_day_end(at)) if ok(lot, at.date())]
+        candidates = [lot for lot in lots(conn, member_id, created_by=at) if ok(lot, at.date())]
     first = [lot for lot in candidates if lot.id in first_lots]
     plan, short = rules.consume(first, points)
     more, short = rules.consume([lot for lot in candidates if lot.id not in first_lots], short)
@@ -359,6 +369,7 @@ def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: da
     m = find_member(conn, key)
     lock_member(conn, m.id)
     _not_before_enrolment(m, at)
+    at = stamp(conn, m.id, at)
     if order_id is not None:
         order_id = _check_order_id(order_id)
         prior = conn.execute(select(purchases.c.member_id, purchases.c.at).where(purchases.c.order_id == order_id)).first()
@@ -432,7 +443,7 @@ def refund(conn: Connection, prog: Programme, order_id: str, *, at: datetime, am
     lock_member(conn, p.member_id)
     if at.date() < p.at.date():
         raise LoyaltyError(f"refund date {at:%Y-%m-%d} is before the order's date ({p.at:%Y-%m-%d})")
-    at = max(at, p.at)  # a bare date on the order's own day means "after the order"
+    at = max(stamp(conn, p.member_id, at), p.at)  # a bare date on the order's own day: after the order
     done = conn.execute(select(func.coalesce(func.sum(refunds.c.amount), 0))
                         .where(refunds.c.purchase_id == p.id)).scalar_one()
     left = p.amount - done
@@ -484,6 +495,7 @@ def redeem(conn: Connection, prog: Programme, key: str, *, at: datetime, points:
     m = find_member(conn, key)
     lock_member(conn, m.id)
     _not_before_enrolment(m, at)
+    at = stamp(conn, m.id, at)
     note = None
     if reward is not None:
         r = prog.reward(reward)
@@ -507,6 +519,7 @@ def adjust(conn: Connection, prog: Programme, key: str, points: int, *, at: date
     m = find_member(conn, key)
     lock_member(conn, m.id)
     _not_before_enrolment(m, at)
+    at = stamp(conn, m.id, at)
     reason = " ".join((reason or "").split())
     if not reason:
         raise LoyaltyError("--reason must say why (it is kept in the ledger)")
@@ -527,6 +540,7 @@ def award(conn: Connection, prog: Programme, key: str, action: str, *, at: datet
     m = find_member(conn, key)
     lock_member(conn, m.id)
     _not_before_enrolment(m, at)
+    at = stamp(conn, m.id, at)
     a = prog.actions.get(action.strip())
     if a is None:
         known = ", ".join(sorted(prog.actions)) or "none are configured in [earning.actions]"

@@ -181,8 +181,7 @@ def _check_allocations(conn: Connection, prog: Programme) -> list[str]:
     """Every allocation links a debit to a credit of the same member; no credit
     is spent beyond its points; every debit but a refund's claw-back is fully
     covered (nothing spent beyond the balance); a redemption only spent points
-    that existed by the end of its day, were no longer pending and had not
-    expired on its day.
+    that existed before it, were no longer pending and had not expired on its day.
     Each rule is one aggregate query returning only the offending rows."""
     out = []
     credit, debit = entries.alias("credit"), entries.alias("debit")
@@ -215,8 +214,7 @@ def _check_allocations(conn: Connection, prog: Programme) -> list[str]:
     for r in conn.execute(select(debit.c.id.label("did"), credit.c.id.label("cid"), debit.c.at)
                           .select_from(linked)
                           .where(debit.c.kind == "redeem",
-                                 (func.date(credit.c.at) > func.date(debit.c.at))
-                                 | (credit.c.available_on > debit.c.at)
+                                 (credit.c.at > debit.c.at) | (credit.c.available_on > debit.c.at)
                                  | (credit.c.expires_on <= debit.c.at))):
         out.append(f"entry {r.did}: redemption on {r.at:%Y-%m-%d} spent points of entry {r.cid} "
                    "that were not available then")

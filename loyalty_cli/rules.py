@@ -41,10 +41,12 @@ def percent_of(amount_minor: int, percent: Decimal) -> int:
 
 
 def points_value(points: int, point_value: Decimal, decimals: int) -> int:
-    """What `points` are worth when spent, in minor units, rounded half-up."""
+    """What `points` are worth when spent, in minor units, rounded down: a
+    point is never worth more than point_value (rounding up would let one
+    0.005 point pay a whole cent)."""
     with localcontext() as ctx:
         ctx.prec = _PRECISION
-        return _round(Decimal(points) * point_value.scaleb(decimals), "half-up")
+        return _round(Decimal(points) * point_value.scaleb(decimals), "floor")
 
 
 def share_of(amount_minor: int, share: Decimal) -> int:
@@ -245,6 +247,9 @@ def quote_purchase(
         if available is not None and redeem > available:
             raise LoyaltyError(f"cannot redeem {redeem} points: only {available} available")
         paid = points_value(redeem, prog.point_value, dec)
+        if paid == 0:
+            raise LoyaltyError(f"cannot redeem {redeem} points: they are worth less than the smallest coin "
+                               f"({format_amount(1, dec)}) at {prog.point_value} each")
         cap = share_of(payable, prog.max_share)
         if paid > cap:
             share = f"{(prog.max_share * 100).normalize():f}%"

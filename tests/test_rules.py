@@ -137,7 +137,7 @@ def test_amounts_sum_exactly_in_minor_units():
 
 
 # ---------------------------------------------------------------------------
-# percent_of (half-up), points_value (half-up), share_of (floor)
+# percent_of (half-up), points_value (floor), share_of (floor)
 # ---------------------------------------------------------------------------
 
 
@@ -172,18 +172,18 @@ def test_percent_of_rounds_half_up(amount, percent, expected):
         (150, "0.01", 2, 150),  # 150 x 0.01 EUR = 1.50
         (1, "0.01", 2, 1),
         (0, "0.01", 2, 0),
-        (1, "0.005", 2, 1),  # 0.005 EUR = 0.5 cent -> 1 cent
-        (3, "0.005", 2, 2),  # 0.015 EUR = 1.5 cents -> 2
+        (1, "0.005", 2, 0),  # 0.005 EUR = 0.5 cent -> 0 (never worth more than it is)
+        (3, "0.005", 2, 1),  # 0.015 EUR = 1.5 cents -> 1
         (2, "0.005", 2, 1),  # 0.010 EUR = 1 cent
         (1, "0.004", 2, 0),  # 0.4 cent -> 0
         (150, "1", 0, 150),  # JPY: 150 x 1 yen
-        (3, "0.5", 0, 2),  # JPY: 1.5 yen -> 2
+        (3, "0.5", 0, 1),  # JPY: 1.5 yen -> 1
         (1000, "0.001", 3, 1000),  # KWD: 1000 x 0.001 = 1.000 = 1000 fils
-        (7, "0.0015", 3, 11),  # KWD: 0.0105 = 10.5 fils -> 11
+        (7, "0.0015", 3, 10),  # KWD: 0.0105 = 10.5 fils -> 10
         (300, "0.01", 2, 300),  # 3.00
     ],
 )
-def test_points_value_rounds_half_up(points, value, decimals, expected):
+def test_points_value_rounds_down(points, value, decimals, expected):
     assert points_value(points, D(value), decimals) == expected
 
 
