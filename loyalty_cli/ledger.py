@@ -205,12 +205,17 @@ def _insert_entry(conn: Connection, member_id: str, at: datetime, kind: str, poi
     ).inserted_primary_key[0]
 
 
+_FRESH = object()
+
+
 def _credit(conn: Connection, prog: Programme, member_id: str, at: datetime, kind: str, points: int, *,
-            available_on: date | None = None, **extra) -> int:
-    """Add a lot. If the member owes points (a refund took back points already
-    spent), the new lot pays that debt first."""
-    entry_id = _insert_entry(conn, member_id, at, kind, points,
-                             expires_on=rules.expiry_date(at.date(), prog.expiry_days),
+            available_on: date | None = None, expires_on=_FRESH, **extra) -> int:
+    """Add a lot, expiring `expiry.days` after `at` unless told otherwise.
+    If the member owes points (a refund took back points already spent), the
+    new lot pays that debt first."""
+    if expires_on is _FRESH:
+        expires_on = rules.expiry_date(at.date(), prog.expiry_days)
+    entry_id = _insert_entry(conn, member_id, at, kind, points, expires_on=expires_on,
                              available_on=available_on, **extra)
     left = points
     for debit_id, owed in _open_debits(conn, member_id):
@@ -265,6 +270,11 @@ def _debit(conn: Connection, member_id: str, at: datetime, kind: str, points: in
 # ---------------------------------------------------------------------------
 
 
+# Credits other than purchase earnings that count as "points earned" for a
+# points-based tier. Adjustments (corrections) and restored points do not.
+EARNED_KINDS = ("welcome", "award", "promo", "referral")
+
+
 def qualifying_totals(conn: Connection, prog: Programme, as_of: datetime, member_id: str | None = None) -> dict[str, int]:
     """Each member's qualifying total as of a moment: spend net of refunds (minor
     units) or points earned net of claw-backs, over the tier window. A refund
@@ -299,32 +309,39 @@ def qualifying_totals(conn: Connection, prog: Programme, as_of: datetime, member
     return totals
 
 
-# Credits other than purchase earnings that count as "points earned" for a
-# points-based tier. Adjustments (corrections) and restored points do not.
-EARNED_KINDS = ("welcome", "award", "promo", "referral")
-
-
-def highest_reached(conn: Connection, prog: Programme, as_of: datetime, member_id: str | None = None) -> dict[str, Level]:
-    """The highest tier each member has been recorded reaching by `as_of`."""
-    q = select(tier_changes.c.member_id, tier_changes.c.to_tier).where(tier_changes.c.at <= as_of)
-    if member_id is not None:
-        q = q.where(tier_changes.c.member_id == member_id)
-    best: dict[str, Level] = {}
-    names = {lv.name: lv for lv in prog.levels}
-    for m, name in conn.execute(q):
-        lv = names.get(name)
-        if lv is not None:
-            best[m] = rules.higher(prog.levels, lv, best.get(m))
-    return best
+def peak_totals(conn: Connection, prog: Programme, as_of: datetime, member_id: str | None = None) -> dict[str, int]:
+    """Each member's highest qualifying total up to `as_of` (for downgrade =
+    false). Refunds recorded by `as_of` count against the purchase they refund,
+    so a refunded purchase never reached a tier, and a back-dated purchase
+    counts at its own date."""
+    spend = prog.tier_basis == "spend"
+    back = (select(refunds.c.purchase_id, func.sum(refunds.c.net if spend else refunds.c.points).label("back"))
+            .where(refunds.c.at <= as_of).group_by(refunds.c.purchase_id).subquery())
+    value = (purchases.c.net if spend else purchases.c.points_earned) - func.coalesce(back.c.back, 0)
+    q = (select(purchases.c.member_id, purchases.c.at, value)
+         .select_from(purchases.outerjoin(back, back.c.purchase_id == purchases.c.id))
+         .where(purchases.c.at <= as_of))
+    queries = [q]
+    if not spend:
+        queries.append(select(entries.c.member_id, entries.c.at, entries.c.points)
+                       .where(entries.c.kind.in_(EARNED_KINDS), entries.c.at <= as_of))
+    events: dict[str, list[tuple[datetime, int]]] = {}
+    for q in queries:
+        if member_id is not None:
+            q = q.where(q.selected_columns[0] == member_id)
+        for m, at, v in conn.execute(q):
+            events.setdefault(m, []).append((at, int(v)))
+    return {m: rules.peak_total(sorted(ev, key=lambda e: e[0]), prog.tier_window) for m, ev in events.items()}
 
 
 def tier_of(conn: Connection, prog: Programme, member_id: str, as_of: datetime) -> tuple[Level, int]:
-    """The tier a member holds at `as_of`, and their qualifying total."""
+    """The tier a member holds at `as_of`, and their qualifying total then.
+    With downgrade = false the tier is that of the highest total ever reached."""
     total = qualifying_totals(conn, prog, as_of, member_id).get(member_id, 0)
-    level = rules.tier_for(prog.levels, total)
     if not prog.downgrade:
-        level = rules.higher(prog.levels, level, highest_reached(conn, prog, as_of, member_id).get(member_id))
-    return level, total
+        peak = peak_totals(conn, prog, as_of, member_id).get(member_id, 0)
+        return rules.tier_for(prog.levels, max(total, peak)), total
+    return rules.tier_for(prog.levels, total), total
 
 
 def _record_tier(conn: Connection, prog: Programme, member_id: str, at: datetime) -> Level:
@@ -479,15 +496,35 @@ def refund(conn: Connection, prog: Programme, order_id: str, *, at: datetime, am
                order_id=p.order_id, reverses=earn_id,
                note=f"refund of {format_amount(amount, dec)} of order {p.order_id}")
     if restore:
-        redeem_id = conn.execute(select(entries.c.id).where(
-            entries.c.order_id == p.order_id, entries.c.kind == "redeem", entries.c.member_id == p.member_id)).scalar()
-        _credit(conn, prog, p.member_id, at, "restore", restore, order_id=p.order_id, reverses=redeem_id,
-                note=f"points that paid for refunded order {p.order_id}")
+        _restore(conn, prog, p, at, restore)
     after = _record_tier(conn, prog, p.member_id, at)
     balance = conn.execute(select(members.c.points).where(members.c.id == p.member_id)).scalar_one()
     return {"member": p.member_id, "order": p.order_id, "amount": amount, "refunded_total": done + amount,
             "order_amount": p.amount, "points_taken_back": points_back, "points_restored": restore,
             "points": balance, "tier": after.name}
+
+
+def _restore(conn: Connection, prog: Programme, p, at: datetime, points: int) -> None:
+    """Give back `points` of those that paid for order `p`, as the very lots
+    they came from: each keeps its expiry and pending date, so a refund never
+    extends the life of points."""
+    redeem_id = conn.execute(select(entries.c.id).where(
+        entries.c.order_id == p.order_id, entries.c.kind == "redeem", entries.c.member_id == p.member_id)).scalar()
+    given = conn.execute(select(func.coalesce(func.sum(entries.c.points), 0)).where(
+        entries.c.reverses == redeem_id, entries.c.kind == "restore")).scalar_one()
+    spent = conn.execute(
+        select(allocations.c.points, entries.c.expires_on, entries.c.available_on)
+        .select_from(allocations.join(entries, entries.c.id == allocations.c.credit_id))
+        .where(allocations.c.debit_id == redeem_id).order_by(allocations.c.id)).all()
+    for lot in spent:
+        skip = min(lot.points, given)  # what earlier partial refunds already gave back
+        given -= skip
+        give = min(lot.points - skip, points)
+        if give:
+            _credit(conn, prog, p.member_id, at, "restore", give, expires_on=lot.expires_on,
+                    available_on=lot.available_on, order_id=p.order_id, reverses=redeem_id,
+                    note=f"points that paid for refunded order {p.order_id}")
+            points -= give
 
 
 def redeem(conn: Connection, prog: Programme, key: str, *, at: datetime, points: int | None = None,
@@ -563,9 +600,6 @@ def award(conn: Connection, prog: Programme, key: str, action: str, *, at: datet
     balance = conn.execute(select(members.c.points).where(members.c.id == m.id)).scalar_one()
     return {"member": m.id, "action": a.name, "points_awarded": a.points, "points": balance}
 
-
-__all__ = ["enroll", "edit", "purchase", "refund", "redeem", "adjust", "award", "find_member",
-           "tier_of", "qualifying_totals", "highest_reached", "availability", "lots", "UNSET"]
 
 
 def referral(conn: Connection, prog: Programme, key: str, *, at: datetime) -> dict:

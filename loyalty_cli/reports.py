@@ -15,6 +15,7 @@ from sqlalchemy import Connection, func, select
 
 from loyalty_cli import db, ledger, rules
 from loyalty_cli.config import Level, Programme
+from loyalty_cli.members import find_member
 from loyalty_cli.models import (allocations, entries, members, promo_codes, promo_uses, purchases, referral_rewards,
                                 referrals, refunds)
 
@@ -24,12 +25,9 @@ CLOSEST = 10  # members listed as closest to their next tier
 
 def _tiers(conn: Connection, prog: Programme, as_of: datetime, member_id: str | None = None) -> tuple[dict[str, Level], dict[str, int]]:
     totals = ledger.qualifying_totals(conn, prog, as_of, member_id)
-    reached = {} if prog.downgrade else ledger.highest_reached(conn, prog, as_of, member_id)
+    peaks = {} if prog.downgrade else ledger.peak_totals(conn, prog, as_of, member_id)
     ids = [member_id] if member_id else conn.execute(select(members.c.id)).scalars().all()
-    levels = {}
-    for m in ids:
-        lv = rules.tier_for(prog.levels, totals.get(m, 0))
-        levels[m] = rules.higher(prog.levels, lv, reached.get(m))
+    levels = {m: rules.tier_for(prog.levels, max(totals.get(m, 0), peaks.get(m, 0))) for m in ids}
     return levels, totals
 
 
@@ -51,7 +49,7 @@ def _spend_as_of(conn: Connection, member_id: str, as_of: datetime) -> int:
 
 def balances(conn: Connection, prog: Programme, as_of: datetime, keys: list[str] | None = None) -> list[dict]:
     if keys:
-        rows = [ledger.find_member(conn, k) for k in keys]
+        rows = [find_member(conn, k) for k in keys]
     else:
         rows = conn.execute(select(members).where(members.c.enrolled_at <= as_of).order_by(members.c.id)).all()
     points = _points_as_of(conn, as_of)
@@ -89,7 +87,7 @@ def _remaining(conn: Connection, member_id: str, as_of: datetime) -> list[rules.
 
 
 def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
-    m = ledger.find_member(conn, key)
+    m = find_member(conn, key)
     level, total = ledger.tier_of(conn, prog, m.id, as_of)
     nxt = rules.next_level(prog.levels, level)
     points = _points_as_of(conn, as_of, m.id).get(m.id, 0)
@@ -117,7 +115,7 @@ def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
 
 
 def history(conn: Connection, prog: Programme, key: str, as_of: datetime, since: datetime | None = None) -> list[dict]:
-    m = ledger.find_member(conn, key)
+    m = find_member(conn, key)
     q = (select(entries).where(entries.c.member_id == m.id, entries.c.at <= as_of)
          .order_by(entries.c.at, entries.c.id))
     rows, running = [], 0

@@ -6,9 +6,10 @@ says how, and rounds exactly once.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from calendar import monthrange
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 
 from loyalty_cli.config import Level, Programme
@@ -106,6 +107,25 @@ def window_start(window: str, as_of: date) -> date | None:
     if window == "rolling-365":
         return as_of - timedelta(days=364)  # the 365 days ending with as_of
     raise ValueError(window)
+
+
+def peak_total(events: list[tuple[datetime, int]], window: str) -> int:
+    """The highest qualifying total a member reached at any moment, for
+    `downgrade = false`. `events` are (when, contribution) sorted by time: each
+    purchase's spend (or points) net of its refunds, and other earnings. The
+    total at a moment counts every event up to it within the window ending then."""
+    times = [at for at, _ in events]
+    prefix = [0]
+    for _, value in events:
+        prefix.append(prefix[-1] + value)
+    peak = 0
+    for i, at in enumerate(times):
+        if i + 1 < len(times) and times[i + 1] == at:
+            continue  # evaluate once every event of this moment is in
+        start = window_start(window, at.date())
+        first = 0 if start is None else bisect_left(times, datetime.combine(start, time.min))
+        peak = max(peak, prefix[i + 1] - prefix[first])
+    return peak
 
 
 # --- points as lots ----------------------------------------------------------
