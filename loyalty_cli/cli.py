@@ -31,7 +31,7 @@ class LoyaltyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LoyaltyError as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(" ".join(str(e).split("\n"))) from None  # always one line
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, SystemExit):
             raise
         except BrokenPipeError:
@@ -119,14 +119,17 @@ def _as_of(prog: Programme, text: str | None):
 
 
 @contextmanager
-def ledger_session(config: str, db_url: str | None, *, write: bool):
-    """Load the programme, open the ledger, run one transaction."""
+def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bool = False):
+    """Load the programme, open the ledger, run one transaction. The ledger
+    must be in the programme's currency (`check` reports that itself)."""
     from loyalty_cli import db
 
     prog = load(config)
     engine = db.engine_for(prog.database_url(db_url))
     try:
-        with db.transaction(engine, write=write) as conn:
+        with db.transaction(engine, write=write, allow_old=checking) as conn:
+            if not checking:
+                db.bind_currency(conn, prog.currency.code, prog.currency.decimals, record=write)
             yield prog, conn
     finally:
         engine.dispose()
@@ -188,17 +191,21 @@ def init(force, name, currency, tz, config, db):
     where = url.removeprefix("sqlite:///")
     engine = dbm.engine_for(url, create=True)
     try:
-        created = dbm.create(engine)
+        state = dbm.create(engine)
+        if state == "current" and keep:
+            raise LoyaltyError(f"already set up: {path} and ledger {where} exist (--force rewrites the programme file)")
+        with dbm.transaction(engine, write=True) as conn:
+            dbm.bind_currency(conn, prog.currency.code, prog.currency.decimals, record=True)
     finally:
         engine.dispose()
-    if keep and not created:
-        raise LoyaltyError(f"already set up: {path} and ledger {where} exist (--force rewrites the programme file)")
     if keep:
-        click.echo(f"Kept the existing {path} (--force overwrites it).", err=True)
+        click.echo(f"Using the existing {path}.", err=True)
     else:
         path.write_text(text, encoding="utf-8")
         click.echo(f"Wrote {path}.", err=True)
-    click.echo(f"{'Created' if created else 'Kept the existing'} ledger {where}.", err=True)
+    done = {"created": "Created ledger", "upgraded": f"Upgraded to schema version {dbm.SCHEMA_VERSION}: ledger",
+            "current": "Kept the existing ledger"}[state]
+    click.echo(f"{done} {where}.", err=True)
 
 
 @cli.command()
@@ -213,7 +220,7 @@ def check(config, db):
     points, nothing redeemed that was not available, purchases add up."""
     from loyalty_cli import reports
 
-    with ledger_session(config, db, write=False) as (prog, conn):
+    with ledger_session(config, db, write=False, checking=True) as (prog, conn):
         problems = reports.check(conn, prog)
     for p in problems:
         click.echo(p)

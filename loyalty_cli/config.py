@@ -10,11 +10,12 @@ keeps the two in step.
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from loyalty_cli.errors import ConfigError, LoyaltyError
 from loyalty_cli.money import currency_decimals, parse_amount, parse_decimal
@@ -134,6 +135,18 @@ def _as_url(target: str, base: Path) -> str:
     return f"sqlite:///{p}"
 
 
+# Upper bounds far beyond any real programme, so that no figure can overflow.
+MAX_POINTS = 10**9  # a bonus, a reward's price, a limit
+MAX_DAYS = 36_500  # expiry, warnings, pending: a hundred years
+MAX_RATE = Decimal(10**6)  # points per unit, multipliers
+
+
+def _shown(key: str) -> str:
+    """A key as written in a message: plain when it is a plain word, quoted
+    otherwise (a key may hold a newline, which must not split the message)."""
+    return key if re.fullmatch(r"[\w.# -]*", key) else repr(key)
+
+
 class _Section:
     """One TOML table being read: typed getters that record which keys were
     used, and a final check that refuses the rest."""
@@ -145,15 +158,15 @@ class _Section:
         self.data: dict = data
         self.seen: set[str] = set()
 
-    def fail(self, key: str | None, why: str):
-        where = f"[{self.name}]" + (f" {key}" if key else "")
+    def fail(self, key: str | None, why: str) -> NoReturn:
+        where = f"[{_shown(self.name)}]" + (f" {_shown(key)}" if key else "")
         raise ConfigError(f"{self.file}: {where}: {why}")
 
     def raw(self, key: str, default: Any):
         self.seen.add(key)
         return self.data.get(key, default)
 
-    def str(self, key: str, default: str | None, choices: tuple[str, ...] = ()) -> str:
+    def text(self, key: str, default: str | None, choices: tuple[str, ...] = ()) -> str:
         v = self.raw(key, default)
         if v is None:
             self.fail(key, "is required")
@@ -165,7 +178,7 @@ class _Section:
             self.fail(key, "must not be empty")
         return v
 
-    def int(self, key: str, default: int | None, minimum: int = 0) -> int:
+    def whole(self, key: str, default: int | None, minimum: int = 0, maximum: int = MAX_POINTS) -> int:
         v = self.raw(key, default)
         if v is None:
             self.fail(key, "is required")
@@ -173,26 +186,30 @@ class _Section:
             self.fail(key, f"must be a whole number, got {v!r}")
         if v < minimum:
             self.fail(key, f"must be at least {minimum}, got {v}")
+        if v > maximum:
+            self.fail(key, f"must be at most {maximum}, got {v}")
         return v
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         v = self.raw(key, default)
         if not isinstance(v, bool):
             self.fail(key, f"must be true or false, got {v!r}")
         return v
 
-    def decimal(self, key: str, default: Any, maximum: Decimal | None = None) -> Decimal:
+    def decimal(self, key: str, default: Any, maximum: Decimal = MAX_RATE) -> Decimal:
         v = self.raw(key, default)
         try:
             d = parse_decimal(v, "value")
         except LoyaltyError as e:
             self.fail(key, str(e).removeprefix("value: "))
-        if maximum is not None and d > maximum:
+        if d > maximum:
             self.fail(key, f"must be at most {maximum}, got {v!r}")
         return d
 
     def money(self, key: str, default: Any, decimals: int) -> int:
         v = self.raw(key, default)
+        if v is None:
+            self.fail(key, "is required")
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
             self.fail(key, f"must be an amount such as \"20.00\", got {v!r}")
         try:
@@ -224,7 +241,7 @@ def load(path: str | Path) -> Programme:
     """Read and validate a programme file."""
     file = Path(path)
     try:
-        text = file.read_bytes().decode("utf-8")
+        text = file.read_bytes().decode("utf-8-sig")  # an editor's BOM is no error
     except FileNotFoundError:
         raise ConfigError(
             f"{file}: no programme file here; run `loyalty init` to write one, or pass --config"
@@ -248,13 +265,13 @@ def parse(data: dict, file: Path) -> Programme:
         raise ConfigError(f"{file}: [program]: section is required (with at least name = \"...\")")
 
     prog = _Section(file, "program", top.table("program"))
-    name = prog.str("name", None)
-    code = prog.str("currency", "EUR")
+    name = prog.text("name", None)
+    code = prog.text("currency", "EUR")
     try:
         decimals = currency_decimals(code)
     except LoyaltyError as e:
         prog.fail("currency", str(e))
-    tz = prog.str("timezone", "UTC")
+    tz = prog.text("timezone", "UTC")
     from loyalty_cli.dates import zone
 
     try:
@@ -264,28 +281,28 @@ def parse(data: dict, file: Path) -> Programme:
     prog.done()
 
     led = _Section(file, "ledger", top.table("ledger"))
-    database = led.str("database", "loyalty.db")
+    database = led.text("database", "loyalty.db")
     led.done()
 
     earn = _Section(file, "earning", top.table("earning"))
     d = SCHEMA["earning"]
     points_per_unit = earn.decimal("points_per_unit", d["points_per_unit"])
-    rounding = earn.str("rounding", d["rounding"], ROUNDINGS)
+    rounding = earn.text("rounding", d["rounding"], ROUNDINGS)
     min_purchase = earn.money("min_purchase", d["min_purchase"], decimals)
-    welcome = earn.int("welcome_bonus", 0)
-    birthday = earn.int("birthday_bonus", 0)
-    pending = earn.int("pending_days", 0)
+    welcome = earn.whole("welcome_bonus", 0)
+    birthday = earn.whole("birthday_bonus", 0)
+    pending = earn.whole("pending_days", 0, maximum=MAX_DAYS)
     actions = {}
     for aname, spec in earn.table("actions").items():
         a = _Section(file, f"earning.actions.{aname}", spec)
         limit = a.raw("limit", None)
         if limit is not None:
-            limit = a.int("limit", None, minimum=1)
+            limit = a.whole("limit", None, minimum=1)
         actions[aname] = Action(
             name=aname,
-            points=a.int("points", None, minimum=1),
+            points=a.whole("points", None, minimum=1),
             limit=limit,
-            per=a.str("per", "ever", ACTION_PERIODS),
+            per=a.text("per", "ever", ACTION_PERIODS),
         )
         a.done()
     earn.done()
@@ -294,14 +311,14 @@ def parse(data: dict, file: Path) -> Programme:
     point_value = red.decimal("point_value", "0.01")
     if point_value == 0:
         red.fail("point_value", "must be more than 0")
-    min_points = red.int("min_points", 0)
+    min_points = red.whole("min_points", 0)
     max_share = red.decimal("max_share", 1.0, maximum=Decimal(1))
     red.done()
 
     rewards: list[Reward] = []
     for i, spec in enumerate(top.array("rewards"), 1):
         r = _Section(file, f"rewards #{i}", spec)
-        reward = Reward(r.str("name", None), r.int("points", None, minimum=1), r.raw("description", "") or "")
+        reward = Reward(r.text("name", None), r.whole("points", None, minimum=1), r.raw("description", "") or "")
         if not isinstance(reward.description, str):
             r.fail("description", "must be a string")
         if any(x.name.casefold() == reward.name.casefold() for x in rewards):
@@ -310,22 +327,22 @@ def parse(data: dict, file: Path) -> Programme:
         r.done()
 
     exp = _Section(file, "expiry", top.table("expiry"))
-    expiry_days = exp.int("days", 0)
-    warn_days = exp.int("warn_days", 30)
+    expiry_days = exp.whole("days", 0, maximum=MAX_DAYS)
+    warn_days = exp.whole("warn_days", 30, maximum=MAX_DAYS)
     exp.done()
 
     tiers = _Section(file, "tiers", top.table("tiers"))
-    basis = tiers.str("basis", "spend", TIER_BASES)
-    window = tiers.str("window", "lifetime", TIER_WINDOWS)
-    downgrade = tiers.bool("downgrade", True)
+    basis = tiers.text("basis", "spend", TIER_BASES)
+    window = tiers.text("window", "lifetime", TIER_WINDOWS)
+    downgrade = tiers.flag("downgrade", True)
     levels: list[Level] = []
     for i, spec in enumerate(tiers.array("levels"), 1):
         lv = _Section(file, f"tiers.levels #{i}", spec)
-        lname = lv.str("name", None)
+        lname = lv.text("name", None)
         if basis == "spend":
-            lmin = lv.money("min", None, decimals) if "min" in spec else lv.fail("min", "is required")
+            lmin = lv.money("min", None, decimals)
         else:
-            lmin = lv.int("min", None)
+            lmin = lv.whole("min", None)
         level = Level(
             name=lname,
             min=lmin,
@@ -345,8 +362,8 @@ def parse(data: dict, file: Path) -> Programme:
         levels = [Level("Member", 0, Decimal(1), Decimal(0))]
 
     ref = _Section(file, "referral", top.table("referral"))
-    referrer = ref.int("referrer_points", 0)
-    referee = ref.int("referee_points", 0)
+    referrer = ref.whole("referrer_points", 0)
+    referee = ref.whole("referee_points", 0)
     ref_min = ref.money("min_purchase", "0", decimals)
     ref.done()
     top.done()

@@ -56,12 +56,18 @@ def _create_v2(conn: Connection) -> None:
             "ON promo_codes BEGIN SELECT RAISE(ABORT, 'promo code rules are append-only'); END")
 
 
+def _create_v3(conn: Connection) -> None:
+    models.SQLModel.metadata.create_all(conn, tables=models.V3_TABLES)
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_entries_order ON entries (order_id)")
+
+
 # Each migration is (version, name, function). A ledger records every version it
 # has been brought to; new ones run in order, in one transaction, when a write
 # command opens an older ledger.
 MIGRATIONS = [
     (1, "initial schema: members, purchases, refunds, entries, allocations, tier changes", _create_v1),
     (2, "promo codes and their uses, referral codes, referrals and their rewards", _create_v2),
+    (3, "ledger facts (its currency); index on entries.order_id", _create_v3),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -101,7 +107,7 @@ def engine_for(url: str, *, create: bool = False) -> Engine:
         else:
             engine = create_engine(u)
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as e:
-        raise LedgerError(f"cannot open ledger {url}: {e}") from None
+        raise LedgerError(f"cannot open ledger {u.render_as_string(hide_password=True)}: {e}") from None
     return engine
 
 
@@ -151,31 +157,27 @@ def _where(engine: Engine) -> str:
 
 
 @contextmanager
-def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+def transaction(engine: Engine, *, write: bool, allow_old: bool = False) -> Iterator[Connection]:
     """One transaction: BEGIN IMMEDIATE for writes (SQLite), committed on
     success and rolled back on any exception. The schema version is checked
-    first; an older ledger is migrated (by a reader, in a short write
-    transaction of its own before its snapshot begins)."""
+    first: a writer brings an older ledger up to date in the same transaction;
+    a reader refuses it (it never changes the file), unless `allow_old`."""
     where = _where(engine)
     try:
-        if not write and _version(engine, where) < SCHEMA_VERSION:
-            with transaction(engine, write=True):
-                pass
         with engine.connect() as conn:
             conn = conn.execution_options(loyalty_write=write)
             with conn.begin():
                 current = _check_version(conn, where)
-                if current < SCHEMA_VERSION and write:
-                    _migrate(conn, after=current)
+                if current < SCHEMA_VERSION:
+                    if write:
+                        _migrate(conn, after=current)
+                    elif not allow_old:
+                        raise LedgerError(
+                            f"ledger {where} has schema version {current}, older than this loyalty's "
+                            f"({SCHEMA_VERSION}); run `loyalty init` to upgrade it (its data stays as it is)")
                 yield conn
     except exc.DBAPIError as e:
         raise _translate(e, where) from None
-
-
-def _version(engine: Engine, where: str) -> int:
-    with engine.connect() as conn:
-        with conn.begin():
-            return _check_version(conn, where)
 
 
 def _check_version(conn: Connection, where: str) -> int:
@@ -203,8 +205,9 @@ def _migrate(conn: Connection, after: int) -> None:
             )
 
 
-def create(engine: Engine) -> bool:
-    """Create the schema in an empty ledger. Returns False if it already had one."""
+def create(engine: Engine) -> str:
+    """Create the schema in an empty ledger, or bring an older one up to date.
+    Returns "created", "upgraded" or "current"."""
     where = _where(engine)
     try:
         with engine.connect() as conn:
@@ -215,7 +218,8 @@ def create(engine: Engine) -> bool:
                     current = _check_version(conn, where)
                     if current < SCHEMA_VERSION:
                         _migrate(conn, after=current)
-                    return False
+                        return "upgraded"
+                    return "current"
                 if names:
                     raise LedgerError(f"{where} already holds other tables; refusing to turn it into a ledger")
                 _migrate(conn, after=0)
@@ -225,7 +229,7 @@ def create(engine: Engine) -> bool:
                 raw.cursor().execute("PRAGMA journal_mode = WAL")
             finally:
                 raw.close()
-        return True
+        return "created"
     except exc.DBAPIError as e:
         raise _translate(e, where) from None
 
@@ -247,3 +251,23 @@ def sqlite_integrity(conn: Connection) -> list[str]:
         return []
     rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check").fetchall()]
     return [] if rows == ["ok"] else rows
+
+
+def ledger_currency(conn: Connection) -> str | None:
+    return conn.execute(select(models.meta.c.value).where(models.meta.c.key == "currency")).scalar()
+
+
+def bind_currency(conn: Connection, code: str, decimals: int, *, record: bool) -> None:
+    """Refuse a programme whose currency differs from the ledger's: amounts are
+    stored in minor units, so another currency would silently rescale them.
+    A ledger that has not recorded its currency yet records it (`record`)."""
+    have = ledger_currency(conn)
+    want = f"{code}:{decimals}"
+    if have is None:
+        if record:
+            conn.execute(insert(models.meta).values(key="currency", value=want))
+        return
+    if have != want:
+        raise LedgerError(
+            f"the ledger keeps its amounts in {have.split(':')[0]}, but the programme says {code}; "
+            "the currency of a ledger cannot change")

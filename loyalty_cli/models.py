@@ -85,6 +85,7 @@ class Entry(SQLModel, table=True):
     __tablename__ = "entries"
     __table_args__ = (
         Index("ix_entries_member_at", "member_id", "at"),
+        Index("ix_entries_order", "order_id"),  # added in schema version 3
         CheckConstraint("points <> 0", name="ck_entries_points_nonzero"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -181,6 +182,15 @@ class ReferralReward(SQLModel, table=True):
     at: datetime = Field(sa_type=DateTime)
 
 
+class Meta(SQLModel, table=True):
+    """Facts about the ledger itself, such as the currency its amounts are
+    kept in (amounts are minor units, so the currency can never change)."""
+
+    __tablename__ = "meta"
+    key: str = Field(primary_key=True)
+    value: str
+
+
 members = Member.__table__
 purchases = Purchase.__table__
 refunds = Refund.__table__
@@ -193,10 +203,12 @@ promo_uses = PromoUse.__table__
 referral_codes = ReferralCode.__table__
 referrals = Referral.__table__
 referral_rewards = ReferralReward.__table__
+meta = Meta.__table__
 
 # The tables each schema version adds (migrations create exactly these).
 V1_TABLES = (schema_version, members, purchases, refunds, entries, allocations, tier_changes)
 V2_TABLES = (promo_codes, promo_uses, referral_codes, referrals, referral_rewards)
+V3_TABLES = (meta,)
 
 # Tables whose rows are never changed or removed once written.
 APPEND_ONLY = ("entries", "allocations", "purchases", "refunds", "tier_changes", "schema_version",

@@ -109,8 +109,13 @@ def parse_decimal(value: object, what: str) -> Decimal:
             raise LoyaltyError(f"{what}: must not be negative, got {value}")
         return Decimal(value)
     if isinstance(value, float):
-        text = repr(value)
-    elif isinstance(value, str):
+        d = Decimal(repr(value))  # the shortest repr is exactly what the file says: 0.1, 1e-05
+        if not d.is_finite():
+            raise LoyaltyError(f"{what}: expected a finite number, got {value!r}")
+        if d < 0:
+            raise LoyaltyError(f"{what}: must not be negative, got {value!r}")
+        return d
+    if isinstance(value, str):
         text = value.strip()
     else:
         raise LoyaltyError(f"{what}: expected a number, got {value!r}")

@@ -131,24 +131,27 @@ def _plain_tables(views: list[View], out) -> None:
             out.write(f"{v.caption}\n")
 
 
-def _rich_tables(views: list[View], out) -> None:
+def _rich_tables(views: list[View], out, force_terminal: bool | None = None) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
-    from rich import box
+    from rich.text import Text
 
-    console = Console(file=out, no_color="NO_COLOR" in os.environ, highlight=False)
+    # Every title and cell is literal Text: a member called "[bold]" or an
+    # order "[/]" is shown as typed, never read as rich markup.
+    console = Console(file=out, no_color="NO_COLOR" in os.environ, highlight=False, force_terminal=force_terminal)
     for v in views:
         if not v.rows:
-            console.print(f"[bold]{v.title}[/bold]: {v.empty}")
+            console.print(Text.assemble((v.title, "bold"), f": {v.empty}"))
             continue
-        t = Table(title=v.title, title_justify="left", title_style="bold", caption=v.caption,
+        t = Table(title=Text(v.title, style="bold"), title_justify="left", caption=v.caption,
                   caption_justify="left", show_header=not v.kv, box=box.SIMPLE_HEAD if not v.kv else box.SIMPLE,
                   header_style="bold", min_width=len(v.title) + 2)
         for i, c in enumerate(v.cols):
             style = "bold" if v.kv and i == 0 else None
-            t.add_column(c.header, justify=c.align, style=style, overflow="fold")
+            t.add_column(Text(c.header), justify=c.align, style=style, overflow="fold")
         for r in v.rows:
-            t.add_row(*[cell(r.get(c.key)) for c in v.cols])
+            t.add_row(*[Text(cell(r.get(c.key))) for c in v.cols])
         console.print(t)
 
 

@@ -158,7 +158,17 @@ def tiers(conn: Connection, prog: Programme, as_of: datetime) -> dict:
 
 def _check_schema(conn: Connection, prog: Programme) -> list[str]:
     v = db.schema_version(conn)
-    return [] if v == db.SCHEMA_VERSION else [f"schema: version {v}, expected {db.SCHEMA_VERSION}"]
+    if v == db.SCHEMA_VERSION:
+        return []
+    return [f"schema: version {v}, expected {db.SCHEMA_VERSION} (run `loyalty init` to upgrade the ledger)"]
+
+
+def _check_currency(conn: Connection, prog: Programme) -> list[str]:
+    have = db.ledger_currency(conn)
+    want = f"{prog.currency.code}:{prog.currency.decimals}"
+    if have is not None and have != want:
+        return [f"currency: the ledger keeps amounts in {have.split(':')[0]}, the programme says {prog.currency.code}"]
+    return []
 
 
 def _check_sqlite(conn: Connection, prog: Programme) -> list[str]:
@@ -277,12 +287,16 @@ def _check_referrals(conn: Connection, prog: Programme) -> list[str]:
             for m, n in sorted(paid.items()) if n > allowed.get(m, 0)]
 
 
-CHECKS = [_check_schema, _check_sqlite, _check_balances, _check_allocations, _check_purchases, _check_codes,
+CHECKS = [_check_sqlite, _check_currency, _check_balances, _check_allocations, _check_purchases, _check_codes,
           _check_referrals]
 
 
 def check(conn: Connection, prog: Programme) -> list[str]:
-    problems: list[str] = []
+    """Every problem found; an out-of-date schema is reported alone (the other
+    checks need the current tables)."""
+    problems = _check_schema(conn, prog)
+    if problems:
+        return problems + _check_sqlite(conn, prog)
     for fn in CHECKS:
         problems.extend(fn(conn, prog))
     return problems

@@ -52,7 +52,8 @@ def test_init_writes_a_config_and_an_owner_only_ledger(tmp_path):
     db = tmp_path / "loyalty.db"
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     con = sqlite3.connect(db)
-    assert con.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
+    assert con.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,)]
+    assert con.execute("SELECT value FROM meta WHERE key = 'currency'").fetchall() == [("EUR:2",)]
     assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     con.close()
     # A second init refuses; --force rewrites the config but keeps the ledger.
@@ -212,3 +213,30 @@ def test_check_catches_a_code_used_beyond_its_limit_and_a_referral_paid_twice(ma
     assert "promo code ONCE: used 2 times, the limit is 1" in out
     assert "used 2 times by member bob, the limit is 1 per member" in out
     assert "member anna: 2 referral payments, but only 1 rewarded referrals" in out
+
+
+def test_a_real_terminal_gets_a_rich_table_that_shows_markup_literally(shop):
+    import pty
+    import select
+    shop.run("enroll", "zed", "--name", "[bold]Zed [/]", "--date", "2026-01-01")
+    shop.run("adjust", "zed", "7", "--reason", "[/] sorry", "--date", "2026-01-02")
+    primary, secondary = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
+    env.update(LOYALTY_CONFIG=str(shop.config), COLUMNS="120", NO_COLOR="1")
+    for args, expected in ((["balance"], "[bold]Zed [/]"), (["history", "zed"], "[/] sorry"),
+                           (["show", "zed"], "[bold]Zed [/]")):
+        p = subprocess.run([sys.executable, "-m", "loyalty_cli", *args], stdout=secondary, stderr=subprocess.PIPE,
+                           env=env, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        out = b""
+        while True:
+            ready, _, _ = select.select([primary], [], [], 0.2)
+            if not ready:
+                break
+            out += os.read(primary, 65536)
+        text = out.decode()
+        assert expected in text, text
+        assert "─" in text  # a rich table, not the plain one
+        assert "\x1b[3" not in text  # NO_COLOR: no colour codes
+    os.close(primary)
+    os.close(secondary)
