@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -201,7 +201,7 @@ def _migrate(conn: Connection, after: int) -> None:
         if version > after:
             fn(conn)
             conn.execute(
-                insert(models.schema_version).values(version=version, name=name, applied_at=datetime.now())
+                insert(models.schema_version).values(version=version, name=name, applied_at=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0))
             )
 
 

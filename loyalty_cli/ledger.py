@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
@@ -106,6 +106,7 @@ def edit(conn: Connection, prog: Programme, key: str, *, at: datetime, name=UNSE
          phone=UNSET, birthday=UNSET, marketing=UNSET) -> dict:
     """Change personal data. An empty string clears e-mail, phone or birthday."""
     m = find_member(conn, key)
+    _not_before_enrolment(m, at)
     values: dict = {}
     if name is not UNSET:
         values["name"] = clean_name(name)
@@ -188,10 +189,20 @@ def stamp(conn: Connection, member_id: str, at: datetime) -> datetime:
 
 def availability(conn: Connection, member_id: str, at: datetime) -> Available:
     """Balance, spendable and pending points for a write at `at`."""
-    balance = conn.execute(select(members.c.points).where(members.c.id == member_id)).scalar_one()
+    balance = _balance(conn, member_id)
     live = [lot for lot in lots(conn, member_id, created_by=at) if _live(lot, at.date())]
     available = sum(lot.remaining for lot in live if _spendable(lot, at.date()))
     return Available(balance, available, sum(lot.remaining for lot in live) - available)
+
+
+def _balance(conn: Connection, member_id: str) -> int:
+    return conn.execute(select(members.c.points).where(members.c.id == member_id)).scalar_one()
+
+
+def recorded_now() -> datetime:
+    """When a row is written, in UTC (the audit clock; `at` is the business
+    date in the programme's timezone)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
 def _add_balance(conn: Connection, member_id: str, points: int) -> None:
@@ -201,7 +212,7 @@ def _add_balance(conn: Connection, member_id: str, points: int) -> None:
 def _insert_entry(conn: Connection, member_id: str, at: datetime, kind: str, points: int, **extra) -> int:
     return conn.execute(
         insert(entries).values(member_id=member_id, at=at, kind=kind, points=points,
-                               recorded_at=datetime.now().replace(microsecond=0), **extra)
+                               recorded_at=recorded_now(), **extra)
     ).inserted_primary_key[0]
 
 
@@ -234,7 +245,7 @@ def _open_debits(conn: Connection, member_id: str) -> list[tuple[int, int]]:
         allocations.c.debit_id == entries.c.id).scalar_subquery()
     q = (select(entries.c.id, (-entries.c.points - covered).label("open"))
          .where(entries.c.member_id == member_id, entries.c.points < 0).order_by(entries.c.at, entries.c.id))
-    balance = conn.execute(select(members.c.points).where(members.c.id == member_id)).scalar_one()
+    balance = _balance(conn, member_id)
     if balance >= 0:  # a debt leaves every lot empty, so it shows as a negative balance
         return []
     return [(r.id, r.open) for r in conn.execute(q) if r.open > 0]
@@ -394,18 +405,15 @@ def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: da
             raise LoyaltyError(f"order {order_id} is already recorded (member {prior.member_id}, {prior.at:%Y-%m-%d})")
     else:
         order_id = _next_order_id(conn)
-    if redeem < 0:
-        raise LoyaltyError("--redeem must be a positive number of points")
     level, _ = tier_of(conn, prog, m.id, at)
     promo = codes.check_promo(conn, prog, code, m, amount, level, at) if code else None
     available = availability(conn, m.id, at).available if redeem else None
     q = rules.quote_purchase(prog, amount, level, redeem, available,
                              codes.effect_of(promo) if promo is not None else None)
-    now = datetime.now().replace(microsecond=0)
     purchase_id = conn.execute(insert(purchases).values(
         order_id=order_id, member_id=m.id, at=at, amount=q.amount, discount=q.discount,
         points_redeemed=q.points_redeemed, points_paid=q.points_paid, net=q.net,
-        points_earned=q.points_earned, rounding=prog.rounding, recorded_at=now)).inserted_primary_key[0]
+        points_earned=q.points_earned, rounding=prog.rounding, recorded_at=recorded_now())).inserted_primary_key[0]
     if q.points_redeemed:
         _debit(conn, m.id, at, "redeem", q.points_redeemed, pool="spendable", order_id=order_id,
                note=f"paid {format_amount(q.points_paid, prog.currency.decimals)} of order {order_id}")
@@ -419,7 +427,7 @@ def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: da
         codes.record_use(conn, promo, m.id, purchase_id, at, q.discount, q.bonus_points)
     referral = _reward_referral(conn, prog, m.id, purchase_id, order_id, amount, at)
     after = _record_tier(conn, prog, m.id, at)
-    balance = conn.execute(select(members.c.points).where(members.c.id == m.id)).scalar_one()
+    balance = _balance(conn, m.id)
     return {
         "member": m.id, "order": order_id, "date": at, "amount": q.amount, "discount": q.discount,
         "points_paid": q.points_paid, "net": q.net, "tier_before": level.name,
@@ -465,6 +473,8 @@ def refund(conn: Connection, prog: Programme, order_id: str, *, at: datetime, am
                         .where(refunds.c.purchase_id == p.id)).scalar_one()
     left = p.amount - done
     dec = prog.currency.decimals
+    if p.amount == 0:
+        raise LoyaltyError(f"order {p.order_id} has nothing to refund: its amount is {format_amount(0, dec)}")
     if left <= 0:
         raise LoyaltyError(f"order {p.order_id} is already fully refunded")
     if amount is None:
@@ -486,7 +496,7 @@ def refund(conn: Connection, prog: Programme, order_id: str, *, at: datetime, am
     restore = share(p.points_redeemed, "floor")
     conn.execute(insert(refunds).values(
         purchase_id=p.id, at=at, amount=amount, net=net_back, points=points_back,
-        points_restored=restore, recorded_at=datetime.now().replace(microsecond=0)))
+        points_restored=restore, recorded_at=recorded_now()))
     if points_back:
         own = conn.execute(select(entries.c.id, entries.c.kind).where(
             entries.c.order_id == p.order_id, entries.c.kind.in_(("earn", "promo")),
@@ -498,7 +508,7 @@ def refund(conn: Connection, prog: Programme, order_id: str, *, at: datetime, am
     if restore:
         _restore(conn, prog, p, at, restore)
     after = _record_tier(conn, prog, p.member_id, at)
-    balance = conn.execute(select(members.c.points).where(members.c.id == p.member_id)).scalar_one()
+    balance = _balance(conn, p.member_id)
     return {"member": p.member_id, "order": p.order_id, "amount": amount, "refunded_total": done + amount,
             "order_amount": p.amount, "points_taken_back": points_back, "points_restored": restore,
             "points": balance, "tier": after.name}
@@ -548,7 +558,7 @@ def redeem(conn: Connection, prog: Programme, key: str, *, at: datetime, points:
     if order_id is not None:
         order_id = _check_order_id(order_id)
     _debit(conn, m.id, at, "redeem", points, pool="spendable", order_id=order_id, note=note)
-    balance = conn.execute(select(members.c.points).where(members.c.id == m.id)).scalar_one()
+    balance = _balance(conn, m.id)
     return {"member": m.id, "points_redeemed": points, "reward": note, "order": order_id, "points": balance}
 
 
@@ -566,10 +576,12 @@ def adjust(conn: Connection, prog: Programme, key: str, points: int, *, at: date
         _credit(conn, prog, m.id, at, "adjust", points, note=reason)
     else:
         avail = availability(conn, m.id, at)
-        if -points > avail.available + avail.pending:
-            raise LoyaltyError(f"cannot take {-points} points from member {m.id}: the balance is {avail.balance}")
+        live = avail.available + avail.pending
+        if -points > live:
+            expired = f", of which only {live} have not expired" if live != avail.balance else ""
+            raise LoyaltyError(f"cannot take {-points} points from member {m.id}: the balance is {avail.balance}{expired}")
         _debit(conn, m.id, at, "adjust", -points, pool="live", note=reason)
-    balance = conn.execute(select(members.c.points).where(members.c.id == m.id)).scalar_one()
+    balance = _balance(conn, m.id)
     return {"member": m.id, "adjusted": points, "reason": reason, "points": balance}
 
 
@@ -597,7 +609,7 @@ def award(conn: Connection, prog: Programme, key: str, action: str, *, at: datet
     _credit(conn, prog, m.id, at, "award", a.points, action=a.name, note=a.name)
     if prog.tier_basis == "points":
         _record_tier(conn, prog, m.id, at)
-    balance = conn.execute(select(members.c.points).where(members.c.id == m.id)).scalar_one()
+    balance = _balance(conn, m.id)
     return {"member": m.id, "action": a.name, "points_awarded": a.points, "points": balance}
 
 

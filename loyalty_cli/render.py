@@ -12,7 +12,7 @@ import csv
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Iterable
@@ -38,7 +38,6 @@ class View:
     empty: str = "nothing to show"
     caption: str | None = None
     kv: bool = False  # a two-column "field / value" table, drawn without a header
-    extra: dict = field(default_factory=dict)
 
 
 def jsonable(value: Any) -> Any:

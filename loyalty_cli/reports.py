@@ -61,12 +61,15 @@ def member_list(conn: Connection, prog: Programme, as_of: datetime, tier: str | 
                 search: str | None = None) -> list[dict]:
     q = select(members).where(members.c.enrolled_at <= as_of).order_by(members.c.id)
     if search:
-        like = f"%{search.strip().lower()}%"
-        cond = (func.lower(members.c.id).like(like) | func.lower(members.c.name).like(like)
-                | members.c.email.like(like))
+        def like(text: str) -> str:  # % and _ are what the user typed, not wildcards
+            return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
+
+        term = like(search.strip().lower())
+        cond = (func.lower(members.c.id).like(term, escape="\\") | func.lower(members.c.name).like(term, escape="\\")
+                | members.c.email.like(term, escape="\\"))
         digits = re.sub(r"[\s().\-/]", "", search)  # phones are stored as + and digits
         if digits:
-            cond = cond | members.c.phone.like(f"%{digits}%")
+            cond = cond | members.c.phone.like(like(digits), escape="\\")
         q = q.where(cond)
     wanted = prog.level(tier).name if tier else None
     points = _points_as_of(conn, as_of)

@@ -240,3 +240,13 @@ def test_a_real_terminal_gets_a_rich_table_that_shows_markup_literally(shop):
         assert "\x1b[3" not in text  # NO_COLOR: no colour codes
     os.close(primary)
     os.close(secondary)
+
+
+def test_small_refusals_from_review(shop):
+    shop.run("enroll", "anna", "--name", "Anna 100%", "--date", "2026-01-02")
+    shop.run("enroll", "bob", "--name", "Bob", "--date", "2026-01-02")
+    assert [m["member"] for m in shop.json("members", "--search", "%")] == ["anna"]  # % is literal
+    assert shop.json("members", "--search", "_") == []
+    shop.run("purchase", "bob", "0", "--order", "visit", "--date", "2026-01-03")
+    shop.fail("refund", "visit", contains="nothing to refund")
+    shop.fail("edit", "anna", "--marketing", "--date", "2026-01-01", contains="before member anna enrolled")

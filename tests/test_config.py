@@ -62,3 +62,29 @@ def test_database_path_is_relative_to_the_config_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert p.database_url("other.db") == f"sqlite:///{tmp_path}/other.db"  # a flag is relative to the cwd
     assert p.database_url("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+import pytest  # noqa: E402
+
+from loyalty_cli.errors import ConfigError  # noqa: E402
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("[expiry]\ndays = 3000000", "[expiry] days: must be at most 36500"),
+    ("[earning]\npending_days = 40000", "[earning] pending_days: must be at most 36500"),
+    ('[earning]\npoints_per_unit = "100000000000000000000"', "[earning] points_per_unit: must be at most"),
+    ("[earning]\nwelcome_bonus = 9223372036854775807", "[earning] welcome_bonus: must be at most 1000000000"),
+    ('[earning.actions."re\\nview"]\npoints = 5\nbogus = 1', "['earning.actions.re\\nview'] bogus: unknown key"),
+])
+def test_config_numbers_are_bounded_and_odd_keys_quoted(tmp_path, body, expected):
+    f = tmp_path / "loyalty.toml"
+    f.write_text('[program]\nname = "X"\n' + body + "\n")
+    with pytest.raises(ConfigError) as e:
+        config.load(f)
+    assert expected in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_bom_and_tiny_floats_are_read_exactly(tmp_path):
+    f = tmp_path / "loyalty.toml"
+    f.write_bytes(b"\xef\xbb\xbf" + b'[program]\nname = "X"\n[earning]\npoints_per_unit = 0.00001\n')
+    assert config.load(f).points_per_unit == Decimal("0.00001")

@@ -1,0 +1,73 @@
+"""The ledger file itself: schema versions and migrations, the currency it is
+kept in, and what is never written or shown."""
+
+import hashlib
+import sqlite3
+
+from tests.conftest import BASE_TOML
+
+
+def _downgrade_to_v1(db):
+    """Make the file look like a ledger written by the first release."""
+    con = sqlite3.connect(db)
+    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        con.execute(f"DROP TRIGGER {name}")
+    for table in ("promo_uses", "promo_codes", "referral_rewards", "referrals", "referral_codes", "meta"):
+        con.execute(f"DROP TABLE {table}")
+    con.execute("DROP INDEX ix_entries_order")
+    con.execute("DELETE FROM schema_version WHERE version > 1")
+    con.commit()
+    con.close()
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_readers_and_check_leave_an_old_ledger_alone_and_init_upgrades_it(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    shop.run("purchase", "anna", "12.50", "--date", "2026-01-02")
+    _downgrade_to_v1(shop.db)
+    before = _digest(shop.db)
+    shop.fail("balance", contains="run `loyalty init` to upgrade it")
+    r = shop.invoke("check")
+    assert r.exit_code == 1 and "schema: version 1, expected 3" in r.stdout
+    assert _digest(shop.db) == before
+    r = shop.run("init")
+    assert "Upgraded to schema version 3" in r.stderr
+    assert shop.sql("SELECT version FROM schema_version") == [(1,), (2,), (3,)]
+    assert shop.json("balance")[0]["points"] == 12
+    assert shop.run("check").stdout == ""
+
+
+def test_a_write_command_upgrades_an_old_ledger_in_its_own_transaction(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    _downgrade_to_v1(shop.db)
+    shop.run("purchase", "anna", "1.00", "--date", "2026-01-02")
+    assert shop.sql("SELECT max(version) FROM schema_version") == [(3,)]
+    assert shop.run("check").stdout == ""
+
+
+def test_the_currency_of_a_ledger_cannot_change(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    shop.run("purchase", "anna", "12.50", "--order", "X", "--date", "2026-01-02")
+    shop.config.write_text(shop.config.read_text().replace('currency = "EUR"', 'currency = "JPY"'))
+    before = shop.snapshot()
+    shop.fail("show", "anna", contains="keeps its amounts in EUR, but the programme says JPY")
+    shop.fail("refund", "X", contains="cannot change")
+    r = shop.invoke("check")
+    assert r.exit_code == 1 and "currency: the ledger keeps amounts in EUR" in r.stdout
+    assert shop.snapshot() == before
+
+
+def test_a_password_in_a_database_url_is_never_shown(shop):
+    r = shop.fail("balance", "--db", "nosuchdriver://user:s3cret@host/db")
+    assert "s3cret" not in r.stderr
+    r = shop.fail("balance", "--db", "postgresql+nosuchdbapi://user:s3cret@host/db")
+    assert "s3cret" not in r.stderr
+
+
+def test_init_on_an_existing_ledger_in_another_currency_is_refused(make_shop, tmp_path):
+    s = make_shop(BASE_TOML)
+    s.config.write_text(s.config.read_text().replace('currency = "EUR"', 'currency = "KWD"'))
+    s.fail("init", "--force", "--currency", "KWD", contains="cannot change")
