@@ -151,8 +151,9 @@ class _Section:
     """One TOML table being read: typed getters that record which keys were
     used, and a final check that refuses the rest."""
 
-    def __init__(self, file: Path, name: str, data: Any):
+    def __init__(self, file: Path, name: str, data: Any, schema: str | None = None):
         self.file, self.name = file, name
+        self.defaults: dict[str, Any] = SCHEMA.get(schema or name, {})
         if not isinstance(data, dict):
             self.fail(None, f"must be a table, got {type(data).__name__}")
         self.data: dict = data
@@ -162,12 +163,17 @@ class _Section:
         where = f"[{_shown(self.name)}]" + (f" {_shown(key)}" if key else "")
         raise ConfigError(f"{self.file}: {where}: {why}")
 
-    def raw(self, key: str, default: Any):
+    _SCHEMA_DEFAULT = object()
+
+    def raw(self, key: str, default: Any = _SCHEMA_DEFAULT):
+        """The value of `key`, or its default from SCHEMA (None: required)."""
         self.seen.add(key)
+        if default is self._SCHEMA_DEFAULT:
+            default = self.defaults.get(key)
         return self.data.get(key, default)
 
-    def text(self, key: str, default: str | None, choices: tuple[str, ...] = ()) -> str:
-        v = self.raw(key, default)
+    def text(self, key: str, choices: tuple[str, ...] = ()) -> str:
+        v = self.raw(key)
         if v is None:
             self.fail(key, "is required")
         if not isinstance(v, str):
@@ -178,8 +184,8 @@ class _Section:
             self.fail(key, "must not be empty")
         return v
 
-    def whole(self, key: str, default: int | None, minimum: int = 0, maximum: int = MAX_POINTS) -> int:
-        v = self.raw(key, default)
+    def whole(self, key: str, minimum: int = 0, maximum: int = MAX_POINTS) -> int:
+        v = self.raw(key)
         if v is None:
             self.fail(key, "is required")
         if isinstance(v, bool) or not isinstance(v, int):
@@ -190,14 +196,14 @@ class _Section:
             self.fail(key, f"must be at most {maximum}, got {v}")
         return v
 
-    def flag(self, key: str, default: bool) -> bool:
-        v = self.raw(key, default)
+    def flag(self, key: str) -> bool:
+        v = self.raw(key)
         if not isinstance(v, bool):
             self.fail(key, f"must be true or false, got {v!r}")
         return v
 
-    def decimal(self, key: str, default: Any, maximum: Decimal = MAX_RATE) -> Decimal:
-        v = self.raw(key, default)
+    def decimal(self, key: str, maximum: Decimal = MAX_RATE) -> Decimal:
+        v = self.raw(key)
         try:
             d = parse_decimal(v, "value")
         except LoyaltyError as e:
@@ -206,8 +212,8 @@ class _Section:
             self.fail(key, f"must be at most {maximum}, got {v!r}")
         return d
 
-    def money(self, key: str, default: Any, decimals: int) -> int:
-        v = self.raw(key, default)
+    def money(self, key: str, decimals: int) -> int:
+        v = self.raw(key)
         if v is None:
             self.fail(key, "is required")
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
@@ -265,13 +271,13 @@ def parse(data: dict, file: Path) -> Programme:
         raise ConfigError(f"{file}: [program]: section is required (with at least name = \"...\")")
 
     prog = _Section(file, "program", top.table("program"))
-    name = prog.text("name", None)
-    code = prog.text("currency", "EUR")
+    name = prog.text("name")
+    code = prog.text("currency")
     try:
         decimals = currency_decimals(code)
     except LoyaltyError as e:
         prog.fail("currency", str(e))
-    tz = prog.text("timezone", "UTC")
+    tz = prog.text("timezone")
     from loyalty_cli.dates import zone
 
     try:
@@ -281,44 +287,43 @@ def parse(data: dict, file: Path) -> Programme:
     prog.done()
 
     led = _Section(file, "ledger", top.table("ledger"))
-    database = led.text("database", "loyalty.db")
+    database = led.text("database")
     led.done()
 
     earn = _Section(file, "earning", top.table("earning"))
-    d = SCHEMA["earning"]
-    points_per_unit = earn.decimal("points_per_unit", d["points_per_unit"])
-    rounding = earn.text("rounding", d["rounding"], ROUNDINGS)
-    min_purchase = earn.money("min_purchase", d["min_purchase"], decimals)
-    welcome = earn.whole("welcome_bonus", 0)
-    birthday = earn.whole("birthday_bonus", 0)
-    pending = earn.whole("pending_days", 0, maximum=MAX_DAYS)
+    points_per_unit = earn.decimal("points_per_unit")
+    rounding = earn.text("rounding", ROUNDINGS)
+    min_purchase = earn.money("min_purchase", decimals)
+    welcome = earn.whole("welcome_bonus")
+    birthday = earn.whole("birthday_bonus")
+    pending = earn.whole("pending_days", maximum=MAX_DAYS)
     actions = {}
     for aname, spec in earn.table("actions").items():
-        a = _Section(file, f"earning.actions.{aname}", spec)
-        limit = a.raw("limit", None)
+        a = _Section(file, f"earning.actions.{aname}", spec, "earning.actions.<name>")
+        limit = a.raw("limit")
         if limit is not None:
-            limit = a.whole("limit", None, minimum=1)
+            limit = a.whole("limit", minimum=1)
         actions[aname] = Action(
             name=aname,
-            points=a.whole("points", None, minimum=1),
+            points=a.whole("points", minimum=1),
             limit=limit,
-            per=a.text("per", "ever", ACTION_PERIODS),
+            per=a.text("per", ACTION_PERIODS),
         )
         a.done()
     earn.done()
 
     red = _Section(file, "redemption", top.table("redemption"))
-    point_value = red.decimal("point_value", "0.01")
+    point_value = red.decimal("point_value")
     if point_value == 0:
         red.fail("point_value", "must be more than 0")
-    min_points = red.whole("min_points", 0)
-    max_share = red.decimal("max_share", 1.0, maximum=Decimal(1))
+    min_points = red.whole("min_points")
+    max_share = red.decimal("max_share", maximum=Decimal(1))
     red.done()
 
     rewards: list[Reward] = []
     for i, spec in enumerate(top.array("rewards"), 1):
-        r = _Section(file, f"rewards #{i}", spec)
-        reward = Reward(r.text("name", None), r.whole("points", None, minimum=1), r.raw("description", "") or "")
+        r = _Section(file, f"rewards #{i}", spec, "rewards")
+        reward = Reward(r.text("name"), r.whole("points", minimum=1), r.raw("description"))
         if not isinstance(reward.description, str):
             r.fail("description", "must be a string")
         if any(x.name.casefold() == reward.name.casefold() for x in rewards):
@@ -327,27 +332,27 @@ def parse(data: dict, file: Path) -> Programme:
         r.done()
 
     exp = _Section(file, "expiry", top.table("expiry"))
-    expiry_days = exp.whole("days", 0, maximum=MAX_DAYS)
-    warn_days = exp.whole("warn_days", 30, maximum=MAX_DAYS)
+    expiry_days = exp.whole("days", maximum=MAX_DAYS)
+    warn_days = exp.whole("warn_days", maximum=MAX_DAYS)
     exp.done()
 
     tiers = _Section(file, "tiers", top.table("tiers"))
-    basis = tiers.text("basis", "spend", TIER_BASES)
-    window = tiers.text("window", "lifetime", TIER_WINDOWS)
-    downgrade = tiers.flag("downgrade", True)
+    basis = tiers.text("basis", TIER_BASES)
+    window = tiers.text("window", TIER_WINDOWS)
+    downgrade = tiers.flag("downgrade")
     levels: list[Level] = []
     for i, spec in enumerate(tiers.array("levels"), 1):
-        lv = _Section(file, f"tiers.levels #{i}", spec)
-        lname = lv.text("name", None)
+        lv = _Section(file, f"tiers.levels #{i}", spec, "tiers.levels")
+        lname = lv.text("name")
         if basis == "spend":
-            lmin = lv.money("min", None, decimals)
+            lmin = lv.money("min", decimals)
         else:
-            lmin = lv.whole("min", None)
+            lmin = lv.whole("min")
         level = Level(
             name=lname,
             min=lmin,
-            multiplier=lv.decimal("multiplier", 1.0),
-            discount_percent=lv.decimal("discount_percent", 0, maximum=Decimal(100)),
+            multiplier=lv.decimal("multiplier"),
+            discount_percent=lv.decimal("discount_percent", maximum=Decimal(100)),
         )
         if any(x.name.casefold() == lname.casefold() for x in levels):
             lv.fail("name", f"duplicate tier name {lname!r}")
@@ -362,9 +367,9 @@ def parse(data: dict, file: Path) -> Programme:
         levels = [Level("Member", 0, Decimal(1), Decimal(0))]
 
     ref = _Section(file, "referral", top.table("referral"))
-    referrer = ref.whole("referrer_points", 0)
-    referee = ref.whole("referee_points", 0)
-    ref_min = ref.money("min_purchase", "0", decimals)
+    referrer = ref.whole("referrer_points")
+    referee = ref.whole("referee_points")
+    ref_min = ref.money("min_purchase", decimals)
     ref.done()
     top.done()
 

@@ -88,3 +88,14 @@ def test_a_bom_and_tiny_floats_are_read_exactly(tmp_path):
     f = tmp_path / "loyalty.toml"
     f.write_bytes(b"\xef\xbb\xbf" + b'[program]\nname = "X"\n[earning]\npoints_per_unit = 0.00001\n')
     assert config.load(f).points_per_unit == Decimal("0.00001")
+
+
+def test_programme_dataclass_defaults_equal_the_schema_defaults(tmp_path):
+    """Programme's field defaults (used when code builds one) and SCHEMA (used
+    when a file leaves a key out) must never drift apart."""
+    f = tmp_path / "min.toml"
+    f.write_text('[program]\nname = "Min"\n')
+    loaded = config.load(f)
+    built = config.Programme(path=f, name="Min", currency=config.Currency("EUR", 2), timezone="UTC",
+                             database="loyalty.db", levels=loaded.levels)
+    assert built == loaded
