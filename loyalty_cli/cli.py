@@ -852,3 +852,162 @@ def referral(member, fmt, config, db):
     head = View(f"Referral code of {r['name']} ({r['member']})", [Col("field", "Field"), Col("value", "Value")],
                 [{"field": "code", "value": r["code"]}, {"field": "referred", "value": len(r["referrals"])}], kv=True)
     emit("table", r, [head, View("Referred", cols, r["referrals"], empty="nobody yet")])
+
+
+# ---------------------------------------------------------------------------
+# import and export
+# ---------------------------------------------------------------------------
+
+
+class _DryRun(Exception):
+    """Raised inside the transaction to roll a --dry-run back."""
+
+    def __init__(self, result):
+        self.result = result
+
+
+def import_options(f):
+    for opt in reversed([
+        click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
+                     help="Read FIELD from the file's COLUMN, e.g. --map member=Email (repeatable)."),
+        click.option("--date-format", metavar="FORMAT", help="strptime layout of the dates, e.g. '%d.%m.%Y %H:%M'."),
+        click.option("--encoding", default="utf-8-sig", show_default=True, help="Text encoding of the file."),
+        click.option("--delimiter", default=",", show_default=True, help="Field separator."),
+        click.option("--dry-run", is_flag=True, help="Report what would happen; write nothing."),
+        click.option("--skip-errors", is_flag=True, help="Import the good rows even when some are bad."),
+        click.option("--rejects", metavar="FILE", type=click.Path(dir_okay=False, writable=True),
+                     help="With --skip-errors: write the bad rows here, with a reason column."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, skip_errors, rejects,
+                create_members, fmt, config, db):
+    from loyalty_cli import importer
+
+    if rejects and not skip_errors:
+        raise click.UsageError("--rejects goes with --skip-errors")
+    fields = importer.PURCHASE_FIELDS if kind == "purchases" else importer.MEMBER_FIELDS
+    opts = importer.Options(mapping=importer.parse_mapping(mapping, fields), date_format=date_format,
+                            encoding=encoding, delimiter=delimiter, create_members=create_members,
+                            dry_run=dry_run, skip_errors=skip_errors)
+    progress, stop = _progress_bar(f"Importing {kind}")
+    run = importer.import_purchases if kind == "purchases" else importer.import_members
+    try:
+        with ledger_session(config, db, write=True) as (prog, conn):
+            result = run(conn, prog, file, opts, now(prog.timezone), progress)
+            if dry_run:
+                raise _DryRun(result)
+    except _DryRun as d:
+        result = d.result
+    except importer.ImportRefused as e:
+        stop()
+        for p in e.problems[:importer.SHOWN_ERRORS]:
+            click.echo(f"  {p}", err=True)
+        if len(e.problems) > importer.SHOWN_ERRORS:
+            click.echo(f"  ... and {len(e.problems) - importer.SHOWN_ERRORS} more", err=True)
+        raise
+    finally:
+        stop()
+    if rejects:
+        importer.write_rejects(rejects, result.header, result.rejected)
+    s = result.summary()
+    if fmt == "json":
+        emit_json({**s, "dry_run": dry_run})
+    for p in result.rejected[:importer.SHOWN_ERRORS]:
+        click.echo(f"  rejected {p}", err=True)
+    made = f", {s['created_members']} new members" if s["created_members"] else ""
+    what = "would add" if dry_run else "added"
+    click.echo(f"Read {s['read']} rows: {what} {s['added']}, skipped {s['skipped']} already in the ledger, "
+               f"rejected {s['rejected']}{made}.", err=True)
+
+
+def _progress_bar(label: str):
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar_ = Progress(console=Console(stderr=True), transient=True)
+    task = bar_.add_task(label, total=None)
+    bar_.start()
+
+    def update(done: int, total: int) -> None:
+        bar_.update(task, completed=done, total=total)
+
+    return update, bar_.stop
+
+
+@cli.group("import", cls=LoyaltyGroup)
+def import_():
+    """Import CSV: purchases from a till or web shop, or a customer list.
+
+    \b
+    Examples:
+      shop-export | loyalty import purchases - --map member=Email --map amount=Total --map order=Name
+      loyalty import members customers.csv
+    """
+
+
+@import_.command("purchases")
+@click.argument("file", type=click.File("rb"))
+@click.option("--create-members", is_flag=True, help="Enrol members the file names but the ledger does not know.")
+@import_options
+@format_option
+@ledger_options
+@examples("loyalty import purchases orders.csv",
+          "shop-export | loyalty import purchases - --map member=Email --map amount=Total --map order=Name "
+          "--map date='Created at' --create-members",
+          "loyalty import purchases till.csv --delimiter ';' --date-format '%d.%m.%Y %H:%M' --dry-run",
+          "loyalty import purchases orders.csv --skip-errors --rejects bad.csv --format json")
+def import_purchases(file, create_members, mapping, date_format, encoding, delimiter, dry_run, skip_errors,
+                     rejects, fmt, config, db):
+    """Import purchases from CSV (FILE, or - for stdin) with columns member,
+    amount, date and optionally order, code (and name, for --create-members).
+
+    Rows are applied in date order and earn exactly as `purchase` would.
+    Importing the same file again, or with rows appended, adds only the new
+    rows: the order id is a row's key, or without one its content and how often
+    that content came before. One bad row refuses the whole file (nothing is
+    written) unless --skip-errors."""
+    _run_import("purchases", file, mapping, date_format, encoding, delimiter, dry_run, skip_errors, rejects,
+                create_members, fmt, config, db)
+
+
+@import_.command("members")
+@click.argument("file", type=click.File("rb"))
+@import_options
+@format_option
+@ledger_options
+@examples("loyalty import members customers.csv",
+          "loyalty import members export.csv --map member='Customer ID' --map name='Full name' --map email=Email")
+def import_members(file, mapping, date_format, encoding, delimiter, dry_run, skip_errors, rejects, fmt, config, db):
+    """Import members from CSV with columns name and optionally member, email,
+    phone, birthday, enrolled, marketing (yes/no). A row already in the ledger
+    with the same details is skipped; with other details it is an error."""
+    _run_import("members", file, mapping, date_format, encoding, delimiter, dry_run, skip_errors, rejects,
+                False, fmt, config, db)
+
+
+@cli.command()
+@click.argument("what", type=click.Choice(["ledger", "members", "purchases"]))
+@click.option("--since", metavar="DATE", help="Only rows from this date on (members: enrolled since).")
+@click.option("--marketing-only", is_flag=True, help="members: only those who consented to marketing.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True,
+              help="Output format.")
+@ledger_options
+@examples("loyalty export ledger > ledger.csv", "loyalty export members --marketing-only > mailing.csv",
+          "loyalty export purchases --since 2026-01-01 --format json")
+def export(what, since, marketing_only, fmt, config, db):
+    """Write the ledger's entries, the members or the purchases as CSV or JSON,
+    streaming (constant memory however large the ledger)."""
+    from loyalty_cli import exporter
+
+    if marketing_only and what != "members":
+        raise click.UsageError("--marketing-only goes with `export members`")
+    with ledger_session(config, db, write=False) as (prog, conn):
+        start = parse_datetime(since, prog.timezone, "--since") if since else None
+        columns, rows = exporter.rows(conn, prog, what, since=start, marketing_only=marketing_only)
+        exporter.write(sys.stdout, fmt, columns, rows)

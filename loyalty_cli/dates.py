@@ -20,7 +20,7 @@ FIRST_YEAR, LAST_YEAR = 1900, 9998
 
 _ISO = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)? ?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
 )
 
 
@@ -48,7 +48,8 @@ def parse_datetime(text: str, tz: str, what: str, *, end_of_day: bool = False) -
             d = date.fromisoformat(s)
             _in_range(d, text, what)
             return datetime.combine(d, time(23, 59, 59) if end_of_day else time(0, 0))
-        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+        # "2026-02-01 10:00:00 +0200", as web shops write it: the offset joins the time
+        dt = datetime.fromisoformat(re.sub(r" (?=[+-][0-9]{2}:?[0-9]{2}$)", "", s).replace("Z", "+00:00"))
     except ValueError:
         raise LoyaltyError(f"{what} {text!r} is not a valid date") from None
     _in_range(dt.date(), text, what)

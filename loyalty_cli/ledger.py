@@ -320,29 +320,39 @@ def qualifying_totals(conn: Connection, prog: Programme, as_of: datetime, member
     return totals
 
 
-def peak_totals(conn: Connection, prog: Programme, as_of: datetime, member_id: str | None = None) -> dict[str, int]:
-    """Each member's highest qualifying total up to `as_of` (for downgrade =
-    false). Refunds recorded by `as_of` count against the purchase they refund,
-    so a refunded purchase never reached a tier, and a back-dated purchase
-    counts at its own date."""
+def tier_events(conn: Connection, prog: Programme, as_of: datetime,
+                member_ids: list[str] | None = None) -> dict[str, list[tuple[datetime, int]]]:
+    """What makes up each member's qualifying total, as (when, amount) events
+    sorted by time: every purchase's spend (or points) net of the refunds
+    recorded by `as_of`, counted at the purchase's own date, and for a points
+    basis the other earnings."""
     spend = prog.tier_basis == "spend"
     back = (select(refunds.c.purchase_id, func.sum(refunds.c.net if spend else refunds.c.points).label("back"))
             .where(refunds.c.at <= as_of).group_by(refunds.c.purchase_id).subquery())
     value = (purchases.c.net if spend else purchases.c.points_earned) - func.coalesce(back.c.back, 0)
-    q = (select(purchases.c.member_id, purchases.c.at, value)
-         .select_from(purchases.outerjoin(back, back.c.purchase_id == purchases.c.id))
-         .where(purchases.c.at <= as_of))
-    queries = [q]
+    queries = [select(purchases.c.member_id, purchases.c.at, value)
+               .select_from(purchases.outerjoin(back, back.c.purchase_id == purchases.c.id))
+               .where(purchases.c.at <= as_of)]
     if not spend:
         queries.append(select(entries.c.member_id, entries.c.at, entries.c.points)
                        .where(entries.c.kind.in_(EARNED_KINDS), entries.c.at <= as_of))
     events: dict[str, list[tuple[datetime, int]]] = {}
     for q in queries:
-        if member_id is not None:
-            q = q.where(q.selected_columns[0] == member_id)
+        if member_ids is not None:
+            q = q.where(q.selected_columns[0].in_(member_ids))
         for m, at, v in conn.execute(q):
             events.setdefault(m, []).append((at, int(v)))
-    return {m: rules.peak_total(sorted(ev, key=lambda e: e[0]), prog.tier_window) for m, ev in events.items()}
+    for evs in events.values():
+        evs.sort(key=lambda e: e[0])
+    return events
+
+
+def peak_totals(conn: Connection, prog: Programme, as_of: datetime, member_id: str | None = None) -> dict[str, int]:
+    """Each member's highest qualifying total up to `as_of` (for downgrade =
+    false). A refunded purchase never reached a tier, and a back-dated
+    purchase counts at its own date."""
+    events = tier_events(conn, prog, as_of, [member_id] if member_id is not None else None)
+    return {m: rules.peak_total(ev, prog.tier_window) for m, ev in events.items()}
 
 
 def tier_of(conn: Connection, prog: Programme, member_id: str, as_of: datetime) -> tuple[Level, int]:

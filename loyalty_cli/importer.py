@@ -1,0 +1,695 @@
+"""CSV imports: a till's or web shop's export in, idempotently, all or nothing.
+
+Three steps, all inside one write transaction:
+
+1. Read: stream the CSV, map columns, parse and validate every row into a small
+   record; collect errors with line, column and reason.
+2. Plan: resolve members (creating them with --create-members), give every row
+   its key (the order id, or one derived from the row's content and its
+   occurrence count), and skip rows the ledger already has; the same key with
+   other content is an error.
+3. Apply, in date order. A member whose rows are plain purchases and whose
+   ledger holds nothing dated after them takes the fast path: earnings are
+   computed in memory with the very rules `purchase` uses and written in
+   batches. Anyone else (a promo code, a pending referral, a debt, a row dated
+   before their existing history) goes through `ledger.purchase`, row by row.
+   A test holds the two paths to the same result.
+
+Killed at any moment, the transaction never commits: nothing is half-imported,
+and running the same import again does the whole job.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import IO, Callable, Iterable
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from loyalty_cli import codes, ledger, rules
+from loyalty_cli.config import Programme
+from loyalty_cli.dates import FIRST_YEAR, LAST_YEAR, parse_date, parse_datetime, zone
+from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.members import ID_PATTERN, normalise_email, normalise_phone
+from loyalty_cli.models import entries, members, purchases, referral_rewards, referrals, refunds, tier_changes
+from loyalty_cli.money import format_amount, parse_amount
+
+PURCHASE_FIELDS = ("member", "amount", "date", "order", "code", "name")
+PURCHASE_REQUIRED = ("member", "amount", "date")
+MEMBER_FIELDS = ("member", "name", "email", "phone", "birthday", "enrolled", "marketing")
+MEMBER_REQUIRED = ("name",)
+SHOWN_ERRORS = 20
+BATCH = 5000
+
+
+@dataclass
+class Options:
+    mapping: dict[str, str] = field(default_factory=dict)
+    date_format: str | None = None
+    encoding: str = "utf-8-sig"
+    delimiter: str = ","
+    create_members: bool = False
+    dry_run: bool = False
+    skip_errors: bool = False
+
+
+@dataclass
+class Problem:
+    line: int
+    column: str | None
+    reason: str
+    row: list[str]
+
+    def __str__(self) -> str:
+        col = f" ({self.column})" if self.column else ""
+        return f"line {self.line}{col}: {self.reason}"
+
+
+@dataclass
+class Result:
+    read: int = 0
+    added: int = 0
+    skipped: int = 0
+    rejected: list[Problem] = field(default_factory=list)
+    created_members: int = 0
+    header: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {"read": self.read, "added": self.added, "skipped": self.skipped, "rejected": len(self.rejected),
+                "created_members": self.created_members}
+
+
+class ImportRefused(LoyaltyError):
+    """The file was refused as a whole; `problems` says why, row by row."""
+
+    def __init__(self, message: str, problems: list[Problem]):
+        super().__init__(message)
+        self.problems = problems
+
+
+# ---------------------------------------------------------------------------
+# 1. reading
+# ---------------------------------------------------------------------------
+
+
+def parse_mapping(pairs: Iterable[str], fields: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        name, sep, column = pair.partition("=")
+        name = name.strip().lower()
+        if not sep or not name or not column.strip():
+            raise LoyaltyError(f"--map {pair!r}: expected FIELD=COLUMN, e.g. member=Email")
+        if name not in fields:
+            raise LoyaltyError(f"--map {pair!r}: unknown field {name!r} (fields: {', '.join(fields)})")
+        mapping[name] = column.strip()
+    return mapping
+
+
+class Reader:
+    """Rows of a CSV file as (line number, {field: text}), columns mapped."""
+
+    def __init__(self, stream: IO[bytes], opts: Options, fields: tuple[str, ...], required: tuple[str, ...]):
+        if len(opts.delimiter) != 1:
+            raise LoyaltyError(f"--delimiter must be one character, got {opts.delimiter!r}")
+        try:
+            "".encode(opts.encoding)
+        except LookupError:
+            raise LoyaltyError(f"--encoding {opts.encoding!r} is not an encoding Python knows") from None
+        self.encoding = opts.encoding
+        self.text = io.TextIOWrapper(stream, encoding=opts.encoding, newline="")
+        self.csv = csv.reader(self.text, delimiter=opts.delimiter, strict=True)
+        try:
+            self._read_header(opts, fields, required)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_header(self, opts: Options, fields: tuple[str, ...], required: tuple[str, ...]) -> None:
+        try:
+            self.header = next(self.csv)
+        except StopIteration:
+            raise LoyaltyError("the file is empty: expected a header row") from None
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise self._unreadable(e, 1) from None
+        names = [h.strip() for h in self.header]
+        self.index: dict[str, int] = {}
+
+        def find(wanted: str, among: list[int]) -> int | None:
+            hits = [i for i in among if names[i] == wanted] or \
+                   [i for i in among if names[i].casefold() == wanted.casefold()]
+            return hits[0] if hits else None
+
+        everything = list(range(len(names)))
+        for f, wanted in opts.mapping.items():
+            i = find(wanted, everything)
+            if i is None:
+                raise LoyaltyError(f"--map {f}={wanted}: the file has no column {wanted!r} "
+                                   f"(columns: {', '.join(names)})")
+            self.index[f] = i
+        # Other fields match a column of their own name, but never one already
+        # mapped: in a web shop's export "Name" is often the order number.
+        free = [i for i in everything if i not in self.index.values()]
+        for f in fields:
+            if f not in self.index:
+                i = find(f, free)
+                if i is not None:
+                    self.index[f] = i
+                    free.remove(i)
+        missing = [f for f in required if f not in self.index]
+        if missing:
+            raise LoyaltyError(f"the file has no {missing[0]!r} column (columns: {', '.join(names)}); "
+                               f"name one with --map {missing[0]}=COLUMN")
+
+    def close(self) -> None:
+        """Let go of the file without closing it: whoever opened it closes it."""
+        try:
+            self.text.detach()
+        except ValueError:
+            pass
+
+    def _unreadable(self, e: Exception, line: int) -> LoyaltyError:
+        if isinstance(e, UnicodeDecodeError):
+            return LoyaltyError(f"line {line}: the file is not valid {self.encoding}; try --encoding latin-1 "
+                                "(or the encoding your till exports)")
+        return LoyaltyError(f"line {line}: not readable as CSV ({e})")
+
+    def __iter__(self):
+        line = 1
+        while True:
+            try:
+                row = next(self.csv)
+            except StopIteration:
+                return
+            except (UnicodeDecodeError, csv.Error) as e:
+                raise self._unreadable(e, self.csv.line_num or line + 1) from None
+            line = self.csv.line_num
+            if not any(cell.strip() for cell in row):
+                continue  # blank lines are not rows
+            yield line, row, {f: (row[i].strip() if i < len(row) else "") for f, i in self.index.items()}
+
+
+def _when(text: str, prog: Programme, fmt: str | None, now: datetime) -> datetime:
+    if fmt:
+        try:
+            dt = datetime.strptime(text, fmt)
+        except ValueError:
+            raise LoyaltyError(f"{text!r} does not match --date-format {fmt!r}") from None
+        if not FIRST_YEAR <= dt.year <= LAST_YEAR:
+            raise LoyaltyError(f"{text!r} is out of range")
+        if dt.tzinfo is not None:
+            dt = dt.astimezone(zone(prog.timezone)).replace(tzinfo=None)
+        at = dt.replace(microsecond=0)
+    else:
+        at = parse_datetime(text, prog.timezone, "date")
+    if at > now:
+        raise LoyaltyError(f"{text!r} is in the future")
+    return at
+
+
+@dataclass(slots=True)
+class Row:
+    line: int
+    at: datetime
+    member_key: str
+    amount: int
+    order: str | None
+    code: str | None
+    name: str | None
+    raw: list[str]
+    key: str = ""  # the order id it is stored under
+    member_id: str = ""
+
+
+def read_purchases(reader: Reader, prog: Programme, opts: Options, now: datetime,
+                   problems: list[Problem]) -> list[Row]:
+    rows: list[Row] = []
+    dec = prog.currency.decimals
+    for line, raw, v in reader:
+        try:
+            if not v["member"]:
+                raise _Bad("member", "is empty")
+            try:
+                amount = parse_amount(v["amount"], dec, "amount")
+            except LoyaltyError as e:
+                raise _Bad("amount", str(e).removeprefix("amount ")) from None
+            try:
+                at = _when(v["date"], prog, opts.date_format, now)
+            except LoyaltyError as e:
+                raise _Bad("date", str(e).removeprefix("date ")) from None
+            order = v.get("order") or None
+            if order is not None and not re.fullmatch(r"[^\s\x00-\x1f\x7f]{1,64}", order):
+                raise _Bad("order", f"order id {order!r} is not valid (1 to 64 characters without spaces)")
+            rows.append(Row(line, at, v["member"], amount, order, v.get("code") or None, v.get("name") or None, raw))
+        except _Bad as e:
+            problems.append(Problem(line, e.column, e.reason, raw))
+    return rows
+
+
+class _Bad(Exception):
+    def __init__(self, column: str | None, reason: str):
+        self.column, self.reason = column, reason
+
+
+# ---------------------------------------------------------------------------
+# 2. planning: members and keys
+# ---------------------------------------------------------------------------
+
+
+def _chunks(items: list, n: int = 500):
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def resolve_members(conn: Connection, keys: set[str]) -> dict[str, str]:
+    """Member key (id, e-mail or phone, as in the file) -> member id, for those that exist."""
+    found: dict[str, str] = {}
+    plain = sorted(keys)
+    for chunk in _chunks(plain):
+        for (mid,) in conn.execute(select(members.c.id).where(members.c.id.in_(chunk))):
+            found[mid] = mid
+    rest = [k for k in plain if k not in found]
+    emails = {}
+    phones = {}
+    for k in rest:
+        if "@" in k:
+            try:
+                emails.setdefault(normalise_email(k), []).append(k)
+            except LoyaltyError:
+                pass
+        else:
+            try:
+                phones.setdefault(normalise_phone(k), []).append(k)
+            except LoyaltyError:
+                pass
+    for table_col, wanted in ((members.c.email, emails), (members.c.phone, phones)):
+        for chunk in _chunks(sorted(wanted)):
+            for mid, value in conn.execute(select(members.c.id, table_col).where(table_col.in_(chunk))):
+                for k in wanted[value]:
+                    found[k] = mid
+    for k in [k for k in rest if k not in found]:
+        row = conn.execute(select(members.c.id).where(func.lower(members.c.id) == k.lower())).all()
+        if len(row) == 1:
+            found[k] = row[0][0]
+    return found
+
+
+def _content_key(row: Row, member_id: str) -> str:
+    text = f"{member_id}\x1f{row.amount}\x1f{row.at.isoformat()}\x1f{codes.normalise(row.code or '')}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def assign_keys(rows: list[Row]) -> None:
+    """The key of a row without an order id: its content and how many times that
+    content came before in the file, so two identical rows are two purchases."""
+    seen: dict[str, int] = {}
+    for r in rows:
+        if r.order is not None:
+            r.key = r.order
+        else:
+            digest = _content_key(r, r.member_id)
+            seen[digest] = seen.get(digest, 0) + 1
+            r.key = f"csv-{digest}-{seen[digest]}"
+
+
+def _same(existing, r: Row) -> bool:
+    return existing.member_id == r.member_id and existing.amount == r.amount and existing.at == r.at
+
+
+# ---------------------------------------------------------------------------
+# 3. applying
+# ---------------------------------------------------------------------------
+
+
+def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts: Options, now: datetime,
+                     progress: Callable[[int, int], None] | None = None) -> Result:
+    reader = Reader(stream, opts, PURCHASE_FIELDS, PURCHASE_REQUIRED)
+    result = Result(header=reader.header)
+    problems: list[Problem] = []
+    try:
+        rows = read_purchases(reader, prog, opts, now, problems)
+    finally:
+        reader.close()
+    result.read = len(rows) + len(problems)
+
+    # members
+    known = resolve_members(conn, {r.member_key for r in rows})
+    unknown = sorted({r.member_key for r in rows} - known.keys())
+    if unknown and opts.create_members:
+        first_seen: dict[str, Row] = {}
+        for r in sorted(rows, key=lambda r: (r.at, r.line)):
+            first_seen.setdefault(r.member_key, r)
+        known.update(_create_members(conn, prog, [first_seen[k] for k in unknown], problems))
+        result.created_members = len(unknown)
+    good: list[Row] = []
+    for r in rows:
+        mid = known.get(r.member_key)
+        if mid is None:
+            problems.append(Problem(r.line, "member", f"unknown member {r.member_key!r} (--create-members enrols "
+                                                      "unknown members)", r.raw))
+        else:
+            r.member_id = mid
+            good.append(r)
+
+    # keys: skip what the ledger has, refuse the same key with other content
+    assign_keys(good)
+    in_file: dict[str, Row] = {}
+    fresh: list[Row] = []
+    for r in good:
+        twin = in_file.get(r.key)
+        if twin is not None:
+            if _same(twin, r):
+                result.skipped += 1
+            else:
+                problems.append(Problem(r.line, "order", f"order {r.key} appears on line {twin.line} with other "
+                                                         "content", r.raw))
+            continue
+        in_file[r.key] = r
+        fresh.append(r)
+    todo: list[Row] = []
+    for chunk in _chunks(fresh):
+        have = {p.order_id: p for p in conn.execute(
+            select(purchases.c.order_id, purchases.c.member_id, purchases.c.amount, purchases.c.at)
+            .where(purchases.c.order_id.in_([r.key for r in chunk])))}
+        for r in chunk:
+            p = have.get(r.key)
+            if p is None:
+                todo.append(r)
+            elif _same(p, r):
+                result.skipped += 1
+            else:
+                problems.append(Problem(r.line, "order", f"order {r.key} is already in the ledger with other content "
+                                                         f"(member {p.member_id}, {format_amount(p.amount, prog.currency.decimals)}, "
+                                                         f"{p.at:%Y-%m-%d})", r.raw))
+    if problems and not opts.skip_errors:
+        raise _refused(problems)
+
+    # apply, in date order
+    todo.sort(key=lambda r: (r.at, r.line))
+    fast, slow = _split(conn, prog, todo)
+    done = added = 0
+    for batch in _chunks(fast, BATCH):
+        _apply_fast(conn, prog, batch)
+        done += len(batch)
+        added += len(batch)
+        if progress:
+            progress(done, len(todo))
+    for r in slow:
+        try:
+            with conn.begin_nested():
+                ledger.purchase(conn, prog, r.member_id, r.amount, at=r.at, order_id=r.key, code=r.code)
+        except LoyaltyError as e:
+            problems.append(Problem(r.line, None, str(e), r.raw))
+            if not opts.skip_errors:
+                raise _refused(problems) from None
+            continue
+        done += 1
+        added += 1
+        if progress:
+            progress(done, len(todo))
+    result.added = added
+    result.rejected = sorted(problems, key=lambda p: p.line)
+    return result
+
+
+def _refused(problems: list[Problem]) -> ImportRefused:
+    problems = sorted(problems, key=lambda p: p.line)
+    n = len(problems)
+    return ImportRefused(f"{n} bad row{'s' if n != 1 else ''}; nothing was imported "
+                         "(--skip-errors --rejects FILE imports the good rows)", problems)
+
+
+def _create_members(conn: Connection, prog: Programme, firsts: list[Row], problems: list[Problem]) -> dict[str, str]:
+    """Enrol members the file names but the ledger does not know, on the date of
+    their first row: the key as id when it looks like one, else a generated id
+    with the key as e-mail or phone."""
+    made: dict[str, str] = {}
+    n = conn.execute(select(func.count()).select_from(members)).scalar_one() + 1001
+    taken = set()
+    rows, welcome = [], []
+    for r in firsts:
+        key = r.member_key
+        email = phone = None
+        if "@" in key:
+            try:
+                email = normalise_email(key)
+            except LoyaltyError as e:
+                problems.append(Problem(r.line, "member", str(e), r.raw))
+                continue
+        elif re.fullmatch(r"\+?[0-9 ().\-/]{5,}", key) and not ID_PATTERN.fullmatch(key):
+            phone = normalise_phone(key)
+        if email or phone:
+            while str(n) in taken or conn.execute(select(members.c.id).where(members.c.id == str(n))).first():
+                n += 1
+            mid = str(n)
+            n += 1
+        elif ID_PATTERN.fullmatch(key):
+            mid = key
+        else:
+            problems.append(Problem(r.line, "member", f"cannot enrol {key!r}: not a valid id, e-mail or phone", r.raw))
+            continue
+        taken.add(mid)
+        made[key] = mid
+        enrolled = datetime.combine(r.at.date(), time.min)
+        rows.append({"id": mid, "name": r.name or key, "email": email, "phone": phone, "birthday": None,
+                     "enrolled_at": enrolled, "marketing": False, "marketing_at": None, "points": 0})
+        if prog.welcome_bonus:
+            welcome.append((mid, enrolled))
+    for chunk in _chunks(rows, 1000):
+        conn.execute(insert(members), chunk)
+    for mid, at in welcome:
+        ledger._credit(conn, prog, mid, at, "welcome", prog.welcome_bonus, note="welcome bonus")
+    return made
+
+
+def _split(conn: Connection, prog: Programme, todo: list[Row]) -> tuple[list[Row], list[Row]]:
+    """Rows for the fast path and rows for `ledger.purchase`."""
+    by_member: dict[str, list[Row]] = {}
+    for r in todo:
+        by_member.setdefault(r.member_id, []).append(r)
+    slow_members = {m for m, rs in by_member.items() if any(r.code for r in rs)}
+    ids = sorted(set(by_member) - slow_members)
+    first = {m: by_member[m][0].at for m in ids}
+    for chunk in _chunks(ids):
+        # a debt, a pending referral or history dated after the first new row: take the exact path
+        for (m,) in conn.execute(select(members.c.id).where(members.c.id.in_(chunk), members.c.points < 0)):
+            slow_members.add(m)
+        pending = select(referrals.c.referee_id).where(
+            referrals.c.referee_id.in_(chunk),
+            referrals.c.referee_id.not_in(select(referral_rewards.c.referee_id)))
+        slow_members.update(m for (m,) in conn.execute(pending))
+        for table in (entries, purchases, tier_changes):
+            for m, latest in conn.execute(select(table.c.member_id, func.max(table.c.at))
+                                          .where(table.c.member_id.in_(chunk)).group_by(table.c.member_id)):
+                if latest > first[m]:
+                    slow_members.add(m)
+        for m, latest in conn.execute(select(purchases.c.member_id, func.max(refunds.c.at))
+                                      .select_from(refunds.join(purchases, purchases.c.id == refunds.c.purchase_id))
+                                      .where(purchases.c.member_id.in_(chunk)).group_by(purchases.c.member_id)):
+            if latest > first[m]:
+                slow_members.add(m)
+    fast = [r for r in todo if r.member_id not in slow_members]
+    slow = [r for r in todo if r.member_id in slow_members]
+    return fast, slow
+
+
+class _Tiers:
+    """A member's qualifying total through time, in memory: the events before
+    the import plus each new purchase, for the tier held at each moment."""
+
+    def __init__(self, prog: Programme, events: list[tuple[datetime, int]]):
+        self.prog = prog
+        self.times = [at for at, _ in events]
+        self.prefix = [0]
+        for _, v in events:
+            self.prefix.append(self.prefix[-1] + v)
+        self.peak = rules.peak_total(events, prog.tier_window) if not prog.downgrade else 0
+
+    def total(self, at: datetime) -> int:
+        end = bisect_right(self.times, at)
+        start = rules.window_start(self.prog.tier_window, at.date())
+        first = 0 if start is None else bisect_left(self.times, datetime.combine(start, time.min))
+        return self.prefix[end] - self.prefix[first]
+
+    def level(self, at: datetime):
+        total = self.total(at)
+        return rules.tier_for(self.prog.levels, max(total, self.peak) if not self.prog.downgrade else total)
+
+    def add(self, at: datetime, value: int) -> None:
+        self.times.append(at)
+        self.prefix.append(self.prefix[-1] + value)
+        if not self.prog.downgrade:
+            self.peak = max(self.peak, self.total(at))
+
+
+def _apply_fast(conn: Connection, prog: Programme, batch: list[Row]) -> None:
+    members_in = sorted({r.member_id for r in batch})
+    # history that decides tiers: prior events, last recorded tier
+    events: dict[str, list[tuple[datetime, int]]] = {m: [] for m in members_in}
+    last_tier: dict[str, str] = {}
+    for chunk in _chunks(members_in):
+        events.update(ledger.tier_events(conn, prog, datetime.max, chunk))
+        for m, to_tier in conn.execute(
+                select(tier_changes.c.member_id, tier_changes.c.to_tier)
+                .where(tier_changes.c.member_id.in_(chunk)).order_by(tier_changes.c.at, tier_changes.c.id)):
+            last_tier[m] = to_tier
+    trackers = {m: _Tiers(prog, events[m]) for m in members_in}
+    recorded = ledger.recorded_now()
+    buy_rows, earn_rows, change_rows = [], [], []
+    balance: dict[str, int] = {}
+    for r in sorted(batch, key=lambda r: (r.member_id, r.at, r.line)):
+        t = trackers[r.member_id]
+        level = t.level(r.at)
+        q = rules.quote_purchase(prog, r.amount, level)
+        buy_rows.append({"order_id": r.key, "member_id": r.member_id, "at": r.at, "amount": q.amount,
+                         "discount": q.discount, "points_redeemed": 0, "points_paid": 0, "net": q.net,
+                         "points_earned": q.points_earned, "rounding": prog.rounding, "recorded_at": recorded})
+        if q.points_earned:
+            earn_rows.append({"member_id": r.member_id, "at": r.at, "kind": "earn", "points": q.points_earned,
+                              "order_id": r.key, "action": None, "note": None, "reverses": None,
+                              "expires_on": rules.expiry_date(r.at.date(), prog.expiry_days),
+                              "available_on": rules.available_date(r.at.date(), prog.pending_days),
+                              "recorded_at": recorded})
+            balance[r.member_id] = balance.get(r.member_id, 0) + q.points_earned
+        t.add(r.at, q.net if prog.tier_basis == "spend" else q.points_earned)
+        after = t.level(r.at)
+        previous = last_tier.get(r.member_id, prog.levels[0].name)
+        if after.name != previous:
+            change_rows.append({"member_id": r.member_id, "at": r.at, "from_tier": previous, "to_tier": after.name})
+            last_tier[r.member_id] = after.name
+    _bulk_insert(conn, purchases, buy_rows)
+    _bulk_insert(conn, entries, earn_rows)
+    _bulk_insert(conn, tier_changes, change_rows)
+    if balance:
+        conn.execute(update(members).where(members.c.id == _bind("m")).values(points=members.c.points + _bind("p")),
+                     [{"m": m, "p": p} for m, p in balance.items()])
+
+
+def _bind(name: str):
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def _bulk_insert(conn: Connection, table, rows: list[dict]) -> None:
+    """executemany straight to the driver on SQLite (Core's per-row work costs
+    more than the insert itself); portable Core elsewhere."""
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert(table), rows)
+        return
+    cols = list(rows[0])
+    procs = [table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in cols]
+    cache: dict = {}
+
+    def convert(value, proc):
+        if value is None or proc is None:
+            return value
+        hit = cache.get(value)
+        if hit is None:
+            hit = cache[value] = proc(value)
+        return hit
+
+    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    conn.exec_driver_sql(sql, [tuple(convert(r[c], p) for c, p in zip(cols, procs)) for r in rows])
+
+
+# ---------------------------------------------------------------------------
+# members
+# ---------------------------------------------------------------------------
+
+
+def import_members(conn: Connection, prog: Programme, stream: IO[bytes], opts: Options, now: datetime,
+                   progress: Callable[[int, int], None] | None = None) -> Result:
+    reader = Reader(stream, opts, MEMBER_FIELDS, MEMBER_REQUIRED)
+    result = Result(header=reader.header)
+    problems: list[Problem] = []
+    parsed = []
+    for line, raw, v in _closing(reader):
+        result.read += 1
+        try:
+            enrolled = _when(v["enrolled"], prog, opts.date_format, now) if v.get("enrolled") else now
+            birthday = parse_date(v["birthday"], "birthday") if v.get("birthday") else None
+            marketing = _flag(v.get("marketing", ""))
+            key = v.get("member") or None
+            if key is None and not v.get("email") and not v.get("phone"):
+                raise _Bad("member", "a row needs a member id, an e-mail or a phone")
+            parsed.append((line, raw, v, key, enrolled, birthday, marketing))
+        except _Bad as e:
+            problems.append(Problem(line, e.column, e.reason, raw))
+        except LoyaltyError as e:
+            problems.append(Problem(line, None, str(e), raw))
+    parsed.sort(key=lambda p: (p[4], p[0]))
+    for i, (line, raw, v, key, enrolled, birthday, marketing) in enumerate(parsed, 1):
+        try:
+            with conn.begin_nested():
+                existing = _existing_member(conn, key, v)
+                if existing is not None:
+                    if _member_matches(existing, v, birthday):
+                        result.skipped += 1
+                        continue
+                    raise LoyaltyError(f"member {existing.id} is already in the ledger with other details")
+                ledger.enroll(conn, prog, at=enrolled, name=v["name"], member_id=key, email=v.get("email") or None,
+                              phone=v.get("phone") or None, birthday=birthday, marketing=marketing)
+                result.added += 1
+        except LoyaltyError as e:
+            problems.append(Problem(line, None, str(e), raw))
+            if not opts.skip_errors:
+                raise _refused(problems) from None
+        if progress and i % 500 == 0:
+            progress(i, len(parsed))
+    if problems and not opts.skip_errors:
+        raise _refused(problems)
+    result.rejected = sorted(problems, key=lambda p: p.line)
+    return result
+
+
+def _closing(reader: Reader):
+    try:
+        yield from reader
+    finally:
+        reader.close()
+
+
+def _flag(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("", "0", "no", "n", "false", "f"):
+        return False
+    if t in ("1", "yes", "y", "true", "t"):
+        return True
+    raise _Bad("marketing", f"{text!r} is not yes/no")
+
+
+def _existing_member(conn: Connection, key: str | None, v: dict):
+    if key:
+        return conn.execute(select(members).where(members.c.id == key)).first()
+    for col, norm in ((members.c.email, normalise_email), (members.c.phone, normalise_phone)):
+        field_ = "email" if col is members.c.email else "phone"
+        if v.get(field_):
+            row = conn.execute(select(members).where(col == norm(v[field_]))).first()
+            if row is not None:
+                return row
+    return None
+
+
+def _member_matches(m, v: dict, birthday: date | None) -> bool:
+    def same(a, b):
+        return (a or None) == (b or None)
+    email = normalise_email(v["email"]) if v.get("email") else None
+    phone = normalise_phone(v["phone"]) if v.get("phone") else None
+    return (" ".join(v["name"].split()) == m.name and same(email, m.email) and same(phone, m.phone)
+            and (birthday is None or birthday == m.birthday))
+
+
+def write_rejects(path: str, header: list[str], problems: list[Problem]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow([*header, "line", "reason"])
+        for p in problems:
+            w.writerow([*p.row, p.line, str(p).split(": ", 1)[1] if ": " in str(p) else p.reason])

@@ -1,0 +1,296 @@
+"""CSV import through the real CLI: the same earnings as `purchase`,
+idempotent, all or nothing, and the shapes real exports come in."""
+
+import csv
+import io
+import json
+import sqlite3
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import BASE_TOML
+
+# --- the import earns exactly what `purchase` earns -----------------------------
+
+PROGRAMME = """
+[program]
+name = "Same"
+currency = "EUR"
+timezone = "UTC"
+
+[earning]
+points_per_unit = {ppu}
+rounding = "{rounding}"
+welcome_bonus = {welcome}
+pending_days = {pending}
+
+[expiry]
+days = {expiry}
+
+[tiers]
+basis = "{basis}"
+window = "{window}"
+downgrade = {downgrade}
+
+[[tiers.levels]]
+name = "Bronze"
+min = {zero}
+
+[[tiers.levels]]
+name = "Silver"
+min = {silver}
+multiplier = 1.25
+
+[[tiers.levels]]
+name = "Gold"
+min = {gold}
+multiplier = 1.5
+discount_percent = 5
+"""
+
+programmes = st.builds(
+    lambda ppu, rounding, welcome, pending, expiry, basis, window, downgrade: PROGRAMME.format(
+        ppu=ppu, rounding=rounding, welcome=welcome, pending=pending, expiry=expiry, basis=basis, window=window,
+        downgrade=downgrade, zero='"0"' if basis == "spend" else 0,
+        silver='"60"' if basis == "spend" else 60, gold='"150"' if basis == "spend" else 150),
+    st.sampled_from(["1", "0.5", '"1.1"']), st.sampled_from(["floor", "half-up", "ceil"]),
+    st.sampled_from([0, 30]), st.sampled_from([0, 7]), st.sampled_from([0, 90]),
+    st.sampled_from(["spend", "points"]), st.sampled_from(["lifetime", "calendar-year", "rolling-365"]),
+    st.sampled_from(["true", "false"]))
+
+MEMBERS = ["ann", "bob", "cyd"]
+dates = st.dates(min_value=__import__("datetime").date(2025, 1, 2), max_value=__import__("datetime").date(2026, 6, 30))
+rows_ = st.lists(st.tuples(st.sampled_from(MEMBERS), st.integers(0, 9000), dates, st.sampled_from(["", "T10:30"])),
+                 min_size=1, max_size=14)
+# purchases recorded before the import: some older than every row (fast path), some newer (exact path)
+priors = st.lists(st.tuples(st.sampled_from(MEMBERS), st.integers(100, 9000), dates), max_size=4)
+
+
+def _ledger(shop):
+    return {
+        "purchases": shop.sql("SELECT order_id, member_id, at, amount, discount, net, points_earned FROM purchases "
+                              "ORDER BY order_id"),
+        "entries": shop.sql("SELECT member_id, at, kind, points, order_id, expires_on, available_on FROM entries "
+                            "ORDER BY member_id, at, kind, order_id, points"),
+        "tiers": shop.sql("SELECT member_id, at, from_tier, to_tier FROM tier_changes ORDER BY member_id, at, id"),
+        "balances": shop.sql("SELECT id, points FROM members ORDER BY id"),
+    }
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(toml=programmes, rows=rows_, prior=priors)
+def test_import_earns_exactly_what_purchase_commands_earn(make_shop, tmp_path_factory, toml, rows, prior):
+    a, b = make_shop(toml), make_shop(toml)
+    for shop in (a, b):
+        for m in MEMBERS:
+            shop.run("enroll", m, "--name", m.title(), "--date", "2025-01-01")
+        for i, (m, cents, d) in enumerate(prior):
+            shop.run("purchase", m, f"{cents // 100}.{cents % 100:02d}", "--order", f"prior{i}", "--date", d.isoformat())
+    lines = ["member,amount,date,order"]
+    for i, (m, cents, d, t) in enumerate(rows):
+        lines.append(f"{m},{cents // 100}.{cents % 100:02d},{d.isoformat()}{t},o{i}")
+    f = tmp_path_factory.mktemp("csv") / "rows.csv"
+    f.write_text("\n".join(lines) + "\n")
+    r = a.json("import", "purchases", f)
+    assert (r["read"], r["added"], r["rejected"]) == (len(rows), len(rows), 0)
+    ordered = sorted(enumerate(rows), key=lambda x: (x[1][2].isoformat() + x[1][3], x[0]))
+    for i, (m, cents, d, t) in ordered:
+        b.run("purchase", m, f"{cents // 100}.{cents % 100:02d}", "--order", f"o{i}", "--date", d.isoformat() + t)
+    assert _ledger(a) == _ledger(b)
+    assert a.run("check").stdout == ""
+
+
+# --- idempotency ------------------------------------------------------------------
+
+
+def _csv(tmp_path, text, name="in.csv"):
+    f = tmp_path / name
+    f.write_text(text)
+    return f
+
+
+def test_reimporting_the_same_file_or_with_rows_appended_adds_only_new_rows(shop, tmp_path):
+    for m in ("anna", "bob"):
+        shop.run("enroll", m, "--name", m, "--date", "2026-01-01")
+    text = "member,amount,date,order\nanna,10.00,2026-01-02,A1\nbob,5.00,2026-01-03,A2\n"
+    f = _csv(tmp_path, text)
+    assert shop.json("import", "purchases", f)["added"] == 2
+    assert shop.json("import", "purchases", f) == {"read": 2, "added": 0, "skipped": 2, "rejected": 0,
+                                                   "created_members": 0, "dry_run": False}
+    f.write_text(text + "anna,7.50,2026-01-04,A3\n")
+    assert shop.json("import", "purchases", f)["added"] == 1
+    assert shop.json("balance", "anna")[0]["points"] == 17
+    assert shop.run("check").stdout == ""
+
+
+def test_without_an_order_column_identical_rows_are_two_purchases_and_stay_two(shop, tmp_path):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    f = _csv(tmp_path, "member,amount,date\nanna,3.00,2026-01-02\nanna,3.00,2026-01-02\n")
+    assert shop.json("import", "purchases", f)["added"] == 2
+    assert shop.json("import", "purchases", f)["added"] == 0
+    f.write_text(f.read_text() + "anna,3.00,2026-01-02\n")  # a third identical sale, appended
+    assert shop.json("import", "purchases", f)["added"] == 1
+    assert shop.sql("SELECT count(*) FROM purchases") == [(3,)]
+
+
+def test_the_same_order_with_other_content_is_an_error_naming_the_order(shop, tmp_path):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    shop.run("import", "purchases", _csv(tmp_path, "member,amount,date,order\nanna,10.00,2026-01-02,A1\n"))
+    before = shop.snapshot()
+    r = shop.invoke("import", "purchases", _csv(tmp_path, "member,amount,date,order\nanna,11.00,2026-01-02,A1\n", "b.csv"))
+    assert r.exit_code == 1
+    assert "line 2 (order): order A1 is already in the ledger with other content" in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("Error: 1 bad row; nothing was imported")
+    assert shop.snapshot() == before
+
+
+# --- all or nothing ----------------------------------------------------------------
+
+
+def test_one_bad_row_refuses_the_file_and_lists_the_first_twenty(shop, tmp_path):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    lines = ["member,amount,date"] + ["anna,1.00,2026-01-02"] * 3 + [f"anna,-{i},2026-01-02" for i in range(25)]
+    before = shop.snapshot()
+    r = shop.invoke("import", "purchases", _csv(tmp_path, "\n".join(lines) + "\n"))
+    assert r.exit_code == 1 and "Traceback" not in r.stderr
+    err = r.stderr.splitlines()
+    assert err[0] == "  line 5 (amount): '-0' is not an amount: negative amounts are not accepted " \
+                     "(record a refund with `loyalty refund`)"
+    assert "  ... and 5 more" in err and err[-1] == "Error: 25 bad rows; nothing was imported " \
+                                                    "(--skip-errors --rejects FILE imports the good rows)"
+    assert shop.snapshot() == before
+
+
+def test_skip_errors_imports_the_good_rows_and_writes_the_bad_ones(shop, tmp_path):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    f = _csv(tmp_path, "member,amount,date,order\nanna,10.00,2026-01-02,A1\nzed,5.00,2026-01-02,A2\n"
+                       "anna,1e3,2026-01-02,A3\nanna,2.00,2099-01-01,A4\n")
+    rejects = tmp_path / "bad.csv"
+    r = shop.json("import", "purchases", f, "--skip-errors", "--rejects", rejects)
+    assert (r["read"], r["added"], r["rejected"]) == (4, 1, 3)
+    with open(rejects, newline="") as fh:
+        bad = list(csv.DictReader(fh))
+    assert [b["order"] for b in bad] == ["A2", "A3", "A4"]
+    assert "unknown member 'zed'" in bad[0]["reason"] and "exponents" in bad[1]["reason"]
+    assert "in the future" in bad[2]["reason"]
+    shop.fail("import", "purchases", f, "--rejects", rejects, code=2)  # --rejects needs --skip-errors
+
+
+def test_dry_run_reports_and_writes_nothing(shop, tmp_path):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    before = shop.snapshot()
+    r = shop.json("import", "purchases", _csv(tmp_path, "member,amount,date\nanna,10.00,2026-01-02\nnew,1,2026-01-02\n"),
+                  "--dry-run", "--create-members")
+    assert (r["added"], r["created_members"], r["dry_run"]) == (2, 1, True)
+    assert shop.snapshot() == before
+
+
+# --- real exports --------------------------------------------------------------------
+
+
+def test_a_web_shop_export_through_map(shop, tmp_path):
+    """Shopify-like: "Name" is the order number, members are e-mails."""
+    text = ("Name,Email,Financial Status,Total,Created at\n"
+            "#1001,anna@example.com,paid,120.00,2026-02-01 10:00:00 +0200\n"
+            "#1002,BOB@example.com,paid,18.90,2026-02-02 11:00:00 +0200\n")
+    args = ["import", "purchases", "-", "--map", "member=Email", "--map", "amount=Total", "--map", "order=Name",
+            "--map", "date=Created at", "--create-members", "--format", "json"]
+    r = shop.invoke(*args, input=text)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["added"] == 2
+    people = {m["email"]: m for m in shop.json("members")}
+    assert set(people) == {"anna@example.com", "bob@example.com"}
+    assert people["anna@example.com"]["name"] == "anna@example.com"  # not "#1001"
+    assert shop.sql("SELECT order_id, at FROM purchases ORDER BY order_id")[0] == ("#1001", "2026-02-01 10:00:00.000000")
+    assert shop.invoke(*args, input=text).exit_code == 0
+    assert shop.sql("SELECT count(*) FROM purchases") == [(2,)]
+
+
+def test_semicolons_latin1_a_bom_and_a_date_format(shop, tmp_path):
+    shop.run("enroll", "jose", "--name", "José", "--date", "2026-01-01")
+    f = tmp_path / "till.csv"
+    f.write_bytes("kunde;summa;aeg;märkus\njose;12.50;03.02.2026 14:05;café\n".encode("latin-1"))
+    shop.fail("import", "purchases", f, "--delimiter", ";", contains="not valid utf-8-sig; try --encoding latin-1")
+    r = shop.json("import", "purchases", f, "--delimiter", ";", "--encoding", "latin-1", "--map", "member=kunde",
+                  "--map", "amount=summa", "--map", "date=aeg", "--date-format", "%d.%m.%Y %H:%M")
+    assert r["added"] == 1
+    g = tmp_path / "bom.csv"
+    g.write_bytes(b"\xef\xbb\xbfmember,amount,date\njose,1.00,2026-02-04\n")
+    assert shop.json("import", "purchases", g)["added"] == 1
+
+
+@pytest.mark.parametrize("args, text, says", [
+    (["--map", "colour=x"], "member,amount,date\n", "unknown field 'colour'"),
+    (["--map", "amount"], "member,amount,date\n", "expected FIELD=COLUMN"),
+    (["--map", "amount=Total"], "member,amount,date\n", "no column 'Total'"),
+    ([], "member,date\n", "no 'amount' column"),
+    ([], "", "the file is empty"),
+    (["--delimiter", ";;"], "member,amount,date\n", "one character"),
+    (["--encoding", "klingon"], "member,amount,date\n", "not an encoding"),
+    (["--date-format", "%d.%m.%Y"], "member,amount,date\nanna,1,2026-01-02\n", "does not match --date-format"),
+    ([], 'member,amount,date\n"anna,1,2026-01-02\n', "line"),
+])
+def test_bad_files_and_options_are_refused_cleanly(shop, tmp_path, args, text, says):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    before = shop.snapshot()
+    r = shop.invoke("import", "purchases", _csv(tmp_path, text), *args)
+    assert r.exit_code == 1 and "Traceback" not in r.stderr and says in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("Error: ")
+    assert shop.snapshot() == before
+
+
+def test_a_code_column_goes_through_the_exact_path(shop, tmp_path):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    shop.run("promo", "create", "TEN", "--percent", "10", "--max-uses", "1", "--date", "2026-01-01")
+    f = _csv(tmp_path, "member,amount,date,order,code\nanna,30.00,2026-01-02,A1,ten\nanna,30.00,2026-01-03,A2,TEN\n")
+    r = shop.invoke("import", "purchases", f)
+    assert r.exit_code == 1 and "line 3: promo code TEN is used up" in r.stderr
+    assert shop.sql("SELECT count(*) FROM purchases") == [(0,)]
+    r = shop.json("import", "purchases", f, "--skip-errors")
+    assert (r["added"], r["rejected"]) == (1, 1)
+    assert shop.json("balance", "anna")[0]["points"] == 27  # 30.00 - 3.00 off
+
+
+# --- members --------------------------------------------------------------------------
+
+
+def test_import_members_moves_a_customer_list_in_once(shop, tmp_path):
+    text = ("member,name,email,phone,birthday,enrolled,marketing\n"
+            "c1,Anna Tamm,anna@example.com,+372 5555 0001,1990-04-12,2025-03-01,yes\n"
+            "c2,Bob Kask,,5555 0002,,2025-04-01,no\n")
+    f = _csv(tmp_path, text)
+    assert shop.json("import", "members", f)["added"] == 2
+    assert shop.json("import", "members", f)["skipped"] == 2
+    anna = shop.json("show", "c1")
+    assert (anna["email"], anna["phone"], anna["birthday"], anna["marketing"]) == (
+        "anna@example.com", "+37255550001", "1990-04-12", True)
+    f.write_text(text.replace("Bob Kask", "Robert Kask"))
+    r = shop.invoke("import", "members", f)
+    assert r.exit_code == 1
+    assert r.stderr.splitlines() == ["  line 3: member c2 is already in the ledger with other details",
+                                     "Error: 1 bad row; nothing was imported (--skip-errors --rejects FILE imports "
+                                     "the good rows)"]
+
+
+# --- export -----------------------------------------------------------------------------
+
+
+def test_export_streams_csv_and_json(shop, tmp_path):
+    shop.run("enroll", "anna", "--name", "Anna", "--marketing", "--date", "2026-01-01")
+    shop.run("enroll", "bob", "--name", "Bob", "--date", "2026-01-01")
+    shop.run("purchase", "anna", "12.50", "--order", "A1", "--date", "2026-01-02")
+    shop.run("purchase", "bob", "2.00", "--order", "B1", "--date", "2026-02-02")
+    shop.run("refund", "A1", "--amount", "2.50", "--date", "2026-01-03")
+    rows = list(csv.DictReader(io.StringIO(shop.run("export", "purchases").stdout)))
+    assert [(r["order"], r["amount"], r["refunded"]) for r in rows] == [("A1", "12.50", "2.50"), ("B1", "2.00", "0.00")]
+    assert [r["order"] for r in json.loads(shop.run("export", "purchases", "--since", "2026-02-01",
+                                                    "--format", "json").stdout)] == ["B1"]
+    ledger = list(csv.DictReader(io.StringIO(shop.run("export", "ledger").stdout)))
+    assert [(e["member"], e["kind"], e["points"]) for e in ledger] == [("anna", "earn", "12"), ("anna", "refund", "-2"),
+                                                                      ("bob", "earn", "2")]
+    assert [m["member"] for m in json.loads(shop.run("export", "members", "--marketing-only",
+                                                     "--format", "json").stdout)] == ["anna"]
+    assert json.loads(shop.run("export", "ledger", "--since", "2030-01-01", "--format", "json").stdout) == []
+    shop.fail("export", "ledger", "--marketing-only", code=2)
