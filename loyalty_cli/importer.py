@@ -27,10 +27,11 @@ import io
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, time
 from typing import IO, Callable, Iterable
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from loyalty_cli import codes, ledger, rules
 from loyalty_cli.config import Programme
@@ -78,6 +79,7 @@ class Result:
     skipped: int = 0
     rejected: list[Problem] = field(default_factory=list)
     created_members: int = 0
+    created_member_ids: set[str] = field(default_factory=set)  # with no history that decides a tier
     header: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
@@ -230,18 +232,24 @@ def read_purchases(reader: Reader, prog: Programme, opts: Options, now: datetime
                    problems: list[Problem]) -> list[Row]:
     rows: list[Row] = []
     dec = prog.currency.decimals
+    dates: dict[str, datetime] = {}  # an export repeats each date and amount many times: parse once
+    amounts: dict[str, int] = {}
     for line, raw, v in reader:
         try:
             if not v["member"]:
                 raise _Bad("member", "is empty")
-            try:
-                amount = parse_amount(v["amount"], dec, "amount")
-            except LoyaltyError as e:
-                raise _Bad("amount", str(e).removeprefix("amount ")) from None
-            try:
-                at = _when(v["date"], prog, opts.date_format, now)
-            except LoyaltyError as e:
-                raise _Bad("date", str(e).removeprefix("date ")) from None
+            amount = amounts.get(v["amount"])
+            if amount is None:
+                try:
+                    amount = amounts[v["amount"]] = parse_amount(v["amount"], dec, "amount")
+                except LoyaltyError as e:
+                    raise _Bad("amount", str(e).removeprefix("amount ")) from None
+            at = dates.get(v["date"])
+            if at is None:
+                try:
+                    at = dates[v["date"]] = _when(v["date"], prog, opts.date_format, now)
+                except LoyaltyError as e:
+                    raise _Bad("date", str(e).removeprefix("date ")) from None
             order = v.get("order") or None
             if order is not None and not re.fullmatch(r"[^\s\x00-\x1f\x7f]{1,64}", order):
                 raise _Bad("order", f"order id {order!r} is not valid (1 to 64 characters without spaces)")
@@ -292,11 +300,7 @@ def resolve_members(conn: Connection, keys: set[str]) -> dict[str, str]:
             for mid, value in conn.execute(select(members.c.id, table_col).where(table_col.in_(chunk))):
                 for k in wanted[value]:
                     found[k] = mid
-    for k in [k for k in rest if k not in found]:
-        row = conn.execute(select(members.c.id).where(func.lower(members.c.id) == k.lower())).all()
-        if len(row) == 1:
-            found[k] = row[0][0]
-    return found
+    return found  # ids match exactly here (a till's ids are machine-made); e-mails and phones normalised
 
 
 def _content_key(row: Row, member_id: str) -> str:
@@ -344,8 +348,10 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
         first_seen: dict[str, Row] = {}
         for r in sorted(rows, key=lambda r: (r.at, r.line)):
             first_seen.setdefault(r.member_key, r)
-        known.update(_create_members(conn, prog, [first_seen[k] for k in unknown], problems))
-        result.created_members = len(unknown)
+        made = _create_members(conn, prog, [first_seen[k] for k in unknown], problems)
+        known.update(made)
+        result.created_members = len(made)
+        result.created_member_ids = set(made.values()) if not prog.welcome_bonus or prog.tier_basis == "spend" else set()
     good: list[Row] = []
     for r in rows:
         mid = known.get(r.member_key)
@@ -389,16 +395,26 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
     if problems and not opts.skip_errors:
         raise _refused(problems)
 
-    # apply, in date order
+    # apply, in date order: each member's rows in one go on the fast path
     todo.sort(key=lambda r: (r.at, r.line))
     fast, slow = _split(conn, prog, todo)
     done = added = 0
-    for batch in _chunks(fast, BATCH):
-        _apply_fast(conn, prog, batch)
-        done += len(batch)
-        added += len(batch)
-        if progress:
-            progress(done, len(todo))
+    by_member: dict[str, list[Row]] = {}
+    for r in fast:
+        by_member.setdefault(r.member_id, []).append(r)
+    quotes: dict = {}
+    batch: list[list[Row]] = []
+    size = 0
+    for i, member_rows in enumerate(by_member.values(), 1):
+        batch.append(member_rows)
+        size += len(member_rows)
+        if size >= BATCH or i == len(by_member):
+            _apply_fast(conn, prog, batch, quotes, fresh=result.created_member_ids)
+            done += size
+            added += size
+            batch, size = [], 0
+            if progress:
+                progress(done, len(todo))
     for r in slow:
         try:
             with conn.begin_nested():
@@ -430,7 +446,10 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
     with the key as e-mail or phone."""
     made: dict[str, str] = {}
     n = conn.execute(select(func.count()).select_from(members)).scalar_one() + 1001
-    taken = set()
+    wanted = sum(1 for r in firsts if "@" in r.member_key or not ID_PATTERN.fullmatch(r.member_key))
+    taken: set[str] = set()
+    for chunk in _chunks([str(i) for i in range(n, n + 2 * wanted + 10)]):
+        taken.update(conn.execute(select(members.c.id).where(members.c.id.in_(chunk))).scalars())
     rows, welcome = [], []
     for r in firsts:
         key = r.member_key
@@ -444,7 +463,8 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
         elif re.fullmatch(r"\+?[0-9 ().\-/]{5,}", key) and not ID_PATTERN.fullmatch(key):
             phone = normalise_phone(key)
         if email or phone:
-            while str(n) in taken or conn.execute(select(members.c.id).where(members.c.id == str(n))).first():
+            while str(n) in taken or (n >= 1001 + 10**9 and conn.execute(
+                    select(members.c.id).where(members.c.id == str(n))).first()):
                 n += 1
             mid = str(n)
             n += 1
@@ -460,8 +480,7 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
                      "enrolled_at": enrolled, "marketing": False, "marketing_at": None, "points": 0})
         if prog.welcome_bonus:
             welcome.append((mid, enrolled))
-    for chunk in _chunks(rows, 1000):
-        conn.execute(insert(members), chunk)
+    _bulk_insert(conn, members, rows)
     for mid, at in welcome:
         ledger._credit(conn, prog, mid, at, "welcome", prog.welcome_bonus, note="welcome bonus")
     return made
@@ -527,33 +546,39 @@ class _Tiers:
             self.peak = max(self.peak, self.total(at))
 
 
-def _apply_fast(conn: Connection, prog: Programme, batch: list[Row]) -> None:
-    members_in = sorted({r.member_id for r in batch})
-    # history that decides tiers: prior events, last recorded tier
-    events: dict[str, list[tuple[datetime, int]]] = {m: [] for m in members_in}
+def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quotes: dict, fresh: set[str]) -> None:
+    """Price and write the rows of a batch of members, each member's rows in
+    date order, with the tier they hold at each row."""
+    members_in = [rows[0].member_id for rows in batch]
+    # the history that decides tiers (none for members this import just created)
+    events: dict[str, list[tuple[datetime, int]]] = {}
     last_tier: dict[str, str] = {}
-    for chunk in _chunks(members_in):
+    known = [m for m in members_in if m not in fresh]
+    for chunk in _chunks(known):
         events.update(ledger.tier_events(conn, prog, datetime.max, chunk))
         for m, to_tier in conn.execute(
                 select(tier_changes.c.member_id, tier_changes.c.to_tier)
                 .where(tier_changes.c.member_id.in_(chunk)).order_by(tier_changes.c.at, tier_changes.c.id)):
             last_tier[m] = to_tier
-    trackers = {m: _Tiers(prog, events[m]) for m in members_in}
+    trackers = {m: _Tiers(prog, events.get(m, [])) for m in members_in}
     recorded = ledger.recorded_now()
     buy_rows, earn_rows, change_rows = [], [], []
     balance: dict[str, int] = {}
-    for r in sorted(batch, key=lambda r: (r.member_id, r.at, r.line)):
+    # quote_purchase is pure, so `quotes` prices an amount at a tier once per import
+    for r in (r for rows in batch for r in rows):
         t = trackers[r.member_id]
         level = t.level(r.at)
-        q = rules.quote_purchase(prog, r.amount, level)
+        q = quotes.get((r.amount, level.name))
+        if q is None:
+            q = quotes[(r.amount, level.name)] = rules.quote_purchase(prog, r.amount, level)
         buy_rows.append({"order_id": r.key, "member_id": r.member_id, "at": r.at, "amount": q.amount,
                          "discount": q.discount, "points_redeemed": 0, "points_paid": 0, "net": q.net,
                          "points_earned": q.points_earned, "rounding": prog.rounding, "recorded_at": recorded})
         if q.points_earned:
             earn_rows.append({"member_id": r.member_id, "at": r.at, "kind": "earn", "points": q.points_earned,
                               "order_id": r.key, "action": None, "note": None, "reverses": None,
-                              "expires_on": rules.expiry_date(r.at.date(), prog.expiry_days),
-                              "available_on": rules.available_date(r.at.date(), prog.pending_days),
+                              "expires_on": _expiry(r.at.date(), prog.expiry_days),
+                              "available_on": _available(r.at.date(), prog.pending_days),
                               "recorded_at": recorded})
             balance[r.member_id] = balance.get(r.member_id, 0) + q.points_earned
         t.add(r.at, q.net if prog.tier_basis == "spend" else q.points_earned)
@@ -566,14 +591,17 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[Row]) -> None:
     _bulk_insert(conn, entries, earn_rows)
     _bulk_insert(conn, tier_changes, change_rows)
     if balance:
-        conn.execute(update(members).where(members.c.id == _bind("m")).values(points=members.c.points + _bind("p")),
-                     [{"m": m, "p": p} for m, p in balance.items()])
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("UPDATE members SET points = points + ? WHERE id = ?",
+                                 [(p, m) for m, p in balance.items()])
+        else:
+            conn.execute(update(members).where(members.c.id == bindparam("m"))
+                         .values(points=members.c.points + bindparam("p")),
+                         [{"m": m, "p": p} for m, p in balance.items()])
 
 
-def _bind(name: str):
-    from sqlalchemy import bindparam
-
-    return bindparam(name)
+_expiry = lru_cache(maxsize=8192)(rules.expiry_date)
+_available = lru_cache(maxsize=8192)(rules.available_date)
 
 
 def _bulk_insert(conn: Connection, table, rows: list[dict]) -> None:
@@ -586,18 +614,20 @@ def _bulk_insert(conn: Connection, table, rows: list[dict]) -> None:
         return
     cols = list(rows[0])
     procs = [table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in cols]
-    cache: dict = {}
-
-    def convert(value, proc):
-        if value is None or proc is None:
-            return value
-        hit = cache.get(value)
-        if hit is None:
-            hit = cache[value] = proc(value)
-        return hit
-
+    convert = [(i, p, {}) for i, p in enumerate(procs) if p is not None]  # dates: each value formatted once
+    data = []
+    for r in rows:
+        values = list(r.values())
+        for i, proc, cache in convert:
+            v = values[i]
+            if v is not None:
+                hit = cache.get(v)
+                if hit is None:
+                    hit = cache[v] = proc(v)
+                values[i] = hit
+        data.append(tuple(values))
     sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-    conn.exec_driver_sql(sql, [tuple(convert(r[c], p) for c, p in zip(cols, procs)) for r in rows])
+    conn.exec_driver_sql(sql, data)
 
 
 # ---------------------------------------------------------------------------

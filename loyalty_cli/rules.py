@@ -10,6 +10,7 @@ from bisect import bisect_left
 from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 
 from loyalty_cli.config import Level, Programme
@@ -98,6 +99,7 @@ def next_level(levels: tuple[Level, ...], current: Level) -> Level | None:
     return levels[i + 1] if i + 1 < len(levels) else None
 
 
+@lru_cache(maxsize=4096)
 def window_start(window: str, as_of: date) -> date | None:
     """First day counted by a tier window ending on `as_of` (None = since the start)."""
     if window == "lifetime":
