@@ -891,7 +891,7 @@ def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, 
     fields = importer.PURCHASE_FIELDS if kind == "purchases" else importer.MEMBER_FIELDS
     opts = importer.Options(mapping=importer.parse_mapping(mapping, fields), date_format=date_format,
                             encoding=encoding, delimiter=delimiter, create_members=create_members,
-                            dry_run=dry_run, skip_errors=skip_errors)
+                            dry_run=dry_run, skip_errors=skip_errors, keep_rows=bool(rejects))
     progress, stop = _progress_bar(f"Importing {kind}")
     run = importer.import_purchases if kind == "purchases" else importer.import_members
     try:
@@ -917,7 +917,8 @@ def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, 
         emit_json({**s, "dry_run": dry_run})
     for p in result.rejected[:importer.SHOWN_ERRORS]:
         click.echo(f"  rejected {p}", err=True)
-    made = f", {s['created_members']} new members" if s["created_members"] else ""
+    n = s["created_members"]
+    made = f", {n} new member{'s' if n != 1 else ''}" if n else ""
     what = "would add" if dry_run else "added"
     click.echo(f"Read {s['read']} rows: {what} {s['added']}, skipped {s['skipped']} already in the ledger, "
                f"rejected {s['rejected']}{made}.", err=True)

@@ -58,6 +58,7 @@ class Options:
     create_members: bool = False
     dry_run: bool = False
     skip_errors: bool = False
+    keep_rows: bool = False  # keep each row's cells, to write rejected ones (--rejects); costs memory
 
 
 @dataclass
@@ -234,6 +235,7 @@ def read_purchases(reader: Reader, prog: Programme, opts: Options, now: datetime
     dec = prog.currency.decimals
     dates: dict[str, datetime] = {}  # an export repeats each date and amount many times: parse once
     amounts: dict[str, int] = {}
+    keys: dict[str, str] = {}  # ... and each member: keep one copy of the key
     for line, raw, v in reader:
         try:
             if not v["member"]:
@@ -253,7 +255,9 @@ def read_purchases(reader: Reader, prog: Programme, opts: Options, now: datetime
             order = v.get("order") or None
             if order is not None and not re.fullmatch(r"[^\s\x00-\x1f\x7f]{1,64}", order):
                 raise _Bad("order", f"order id {order!r} is not valid (1 to 64 characters without spaces)")
-            rows.append(Row(line, at, v["member"], amount, order, v.get("code") or None, v.get("name") or None, raw))
+            member = keys.setdefault(v["member"], v["member"])
+            rows.append(Row(line, at, member, amount, order, v.get("code") or None, v.get("name") or None,
+                            raw if opts.keep_rows else []))
         except _Bad as e:
             problems.append(Problem(line, e.column, e.reason, raw))
     return rows
