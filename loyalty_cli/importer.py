@@ -47,6 +47,7 @@ MEMBER_FIELDS = ("member", "name", "email", "phone", "birthday", "enrolled", "ma
 MEMBER_REQUIRED = ("name",)
 SHOWN_ERRORS = 20
 BATCH = 5000
+IMPORT_CACHE_KIB = 64 * 1024
 
 
 @dataclass
@@ -339,6 +340,10 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
     reader = Reader(stream, opts, PURCHASE_FIELDS, PURCHASE_REQUIRED)
     result = Result(header=reader.header)
     problems: list[Problem] = []
+    if conn.dialect.name == "sqlite":
+        # Rows are written member by member, so order ids reach their unique index in
+        # no particular order: give SQLite room to keep that index's pages in memory.
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
     try:
         rows = read_purchases(reader, prog, opts, now, problems)
     finally:
@@ -382,6 +387,8 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
         in_file[r.key] = r
         fresh.append(r)
     todo: list[Row] = []
+    if conn.execute(select(purchases.c.id).limit(1)).first() is None:
+        todo, fresh = fresh, []  # an empty ledger has none of these orders: no need to ask
     for chunk in _chunks(fresh):
         have = {p.order_id: p for p in conn.execute(
             select(purchases.c.order_id, purchases.c.member_id, purchases.c.amount, purchases.c.at)
@@ -401,7 +408,7 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
 
     # apply, in date order: each member's rows in one go on the fast path
     todo.sort(key=lambda r: (r.at, r.line))
-    fast, slow = _split(conn, prog, todo)
+    fast, slow = _split(conn, prog, todo, result.created_member_ids)
     done = added = 0
     by_member: dict[str, list[Row]] = {}
     for r in fast:
@@ -490,13 +497,14 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
     return made
 
 
-def _split(conn: Connection, prog: Programme, todo: list[Row]) -> tuple[list[Row], list[Row]]:
-    """Rows for the fast path and rows for `ledger.purchase`."""
+def _split(conn: Connection, prog: Programme, todo: list[Row], fresh: set[str]) -> tuple[list[Row], list[Row]]:
+    """Rows for the fast path and rows for `ledger.purchase`. Members this
+    import created have no history to look at."""
     by_member: dict[str, list[Row]] = {}
     for r in todo:
         by_member.setdefault(r.member_id, []).append(r)
     slow_members = {m for m, rs in by_member.items() if any(r.code for r in rs)}
-    ids = sorted(set(by_member) - slow_members)
+    ids = sorted(set(by_member) - slow_members - fresh)
     first = {m: by_member[m][0].at for m in ids}
     for chunk in _chunks(ids):
         # a debt, a pending referral or history dated after the first new row: take the exact path
