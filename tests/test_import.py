@@ -294,3 +294,27 @@ def test_export_streams_csv_and_json(shop, tmp_path):
                                                      "--format", "json").stdout)] == ["anna"]
     assert json.loads(shop.run("export", "ledger", "--since", "2030-01-01", "--format", "json").stdout) == []
     shop.fail("export", "ledger", "--marketing-only", code=2)
+
+
+def test_a_progress_bar_only_when_stderr_is_a_terminal(shop, tmp_path):
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    f = _csv(tmp_path, "member,amount,date\n" + "anna,1.00,2026-01-02\n" * 50)
+    piped = shop.invoke("import", "purchases", f)
+    assert piped.stderr.splitlines() == ["Read 50 rows: added 50, skipped 0 already in the ledger, rejected 0."]
+    primary, secondary = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
+    env["LOYALTY_CONFIG"] = str(shop.config)
+    g = _csv(tmp_path, "member,amount,date\n" + "anna,2.00,2026-01-03\n" * 50, "g.csv")
+    p = subprocess.run([sys.executable, "-m", "loyalty_cli", "import", "purchases", str(g)], stdout=subprocess.PIPE,
+                       stderr=secondary, env=env, timeout=60)
+    out = b""
+    while select.select([primary], [], [], 0.2)[0]:
+        out += os.read(primary, 65536)
+    os.close(primary)
+    os.close(secondary)
+    assert p.returncode == 0 and b"Importing purchases" in out and b"added 50" in out
