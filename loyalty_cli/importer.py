@@ -28,6 +28,7 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import groupby
 from datetime import date, datetime, time
 from typing import IO, Callable, Iterable
 
@@ -225,7 +226,7 @@ class Row:
     order: str | None
     code: str | None
     name: str | None
-    raw: list[str]
+    raw: list[str] | None  # the row's cells, kept only for --rejects
     key: str = ""  # the order id it is stored under
     member_id: str = ""
 
@@ -258,7 +259,7 @@ def read_purchases(reader: Reader, prog: Programme, opts: Options, now: datetime
                 raise _Bad("order", f"order id {order!r} is not valid (1 to 64 characters without spaces)")
             member = keys.setdefault(v["member"], v["member"])
             rows.append(Row(line, at, member, amount, order, v.get("code") or None, v.get("name") or None,
-                            raw if opts.keep_rows else []))
+                            raw if opts.keep_rows else None))
         except _Bad as e:
             problems.append(Problem(line, e.column, e.reason, raw))
     return rows
@@ -371,21 +372,24 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
             r.member_id = mid
             good.append(r)
 
-    # keys: skip what the ledger has, refuse the same key with other content
+    # keys: skip what the ledger has, refuse the same key with other content.
+    # Sorting by key finds twins in the file without a dict of a million keys.
     assign_keys(good)
-    in_file: dict[str, Row] = {}
+    del rows
+    good.sort(key=lambda r: (r.key, r.line))
     fresh: list[Row] = []
+    twin: Row | None = None
     for r in good:
-        twin = in_file.get(r.key)
-        if twin is not None:
+        if twin is not None and twin.key == r.key:
             if _same(twin, r):
                 result.skipped += 1
             else:
                 problems.append(Problem(r.line, "order", f"order {r.key} appears on line {twin.line} with other "
                                                          "content", r.raw))
             continue
-        in_file[r.key] = r
+        twin = r
         fresh.append(r)
+    del good
     todo: list[Row] = []
     if conn.execute(select(purchases.c.id).limit(1)).first() is None:
         todo, fresh = fresh, []  # an empty ledger has none of these orders: no need to ask
@@ -410,22 +414,27 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
     todo.sort(key=lambda r: (r.at, r.line))
     fast, slow = _split(conn, prog, todo, result.created_member_ids)
     done = added = 0
-    by_member: dict[str, list[Row]] = {}
-    for r in fast:
-        by_member.setdefault(r.member_id, []).append(r)
+    fast.sort(key=lambda r: (r.member_id, r.at, r.line))  # each member's rows together, in date order
     quotes: dict = {}
     batch: list[list[Row]] = []
     size = 0
-    for i, member_rows in enumerate(by_member.values(), 1):
+    for _, group in groupby(fast, key=lambda r: r.member_id):
+        member_rows = list(group)
         batch.append(member_rows)
         size += len(member_rows)
-        if size >= BATCH or i == len(by_member):
+        if size >= BATCH:
             _apply_fast(conn, prog, batch, quotes, fresh=result.created_member_ids)
             done += size
             added += size
             batch, size = [], 0
             if progress:
                 progress(done, len(todo))
+    if batch:
+        _apply_fast(conn, prog, batch, quotes, fresh=result.created_member_ids)
+        done += size
+        added += size
+        if progress:
+            progress(done, len(todo))
     for r in slow:
         try:
             with conn.begin_nested():
@@ -491,6 +500,9 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
                      "enrolled_at": enrolled, "marketing": False, "marketing_at": None, "points": 0})
         if prog.welcome_bonus:
             welcome.append((mid, enrolled))
+        if len(rows) == BATCH:
+            _bulk_insert(conn, members, rows)
+            rows = []
     _bulk_insert(conn, members, rows)
     for mid, at in welcome:
         ledger._credit(conn, prog, mid, at, "welcome", prog.welcome_bonus, note="welcome bonus")
@@ -500,12 +512,13 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
 def _split(conn: Connection, prog: Programme, todo: list[Row], fresh: set[str]) -> tuple[list[Row], list[Row]]:
     """Rows for the fast path and rows for `ledger.purchase`. Members this
     import created have no history to look at."""
-    by_member: dict[str, list[Row]] = {}
+    first: dict[str, datetime] = {}  # `todo` is in date order: each member's first new row
+    slow_members: set[str] = set()
     for r in todo:
-        by_member.setdefault(r.member_id, []).append(r)
-    slow_members = {m for m, rs in by_member.items() if any(r.code for r in rs)}
-    ids = sorted(set(by_member) - slow_members - fresh)
-    first = {m: by_member[m][0].at for m in ids}
+        first.setdefault(r.member_id, r.at)
+        if r.code:
+            slow_members.add(r.member_id)
+    ids = sorted(first.keys() - slow_members - fresh)
     for chunk in _chunks(ids):
         # a debt, a pending referral or history dated after the first new row: take the exact path
         for (m,) in conn.execute(select(members.c.id).where(members.c.id.in_(chunk), members.c.points < 0)):
@@ -734,4 +747,4 @@ def write_rejects(path: str, header: list[str], problems: list[Problem]) -> None
         w = csv.writer(f)
         w.writerow([*header, "line", "reason"])
         for p in problems:
-            w.writerow([*p.row, p.line, str(p).split(": ", 1)[1] if ": " in str(p) else p.reason])
+            w.writerow([*(p.row or []), p.line, str(p).split(": ", 1)[1] if ": " in str(p) else p.reason])
