@@ -361,7 +361,10 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
         made = _create_members(conn, prog, [first_seen[k] for k in unknown], problems)
         known.update(made)
         result.created_members = len(made)
-        result.created_member_ids = set(made.values()) if not prog.welcome_bonus or prog.tier_basis == "spend" else set()
+        # New members have no history that decides a tier, unless a welcome bonus
+        # counts as points earned (a points basis): then their history is read.
+        fresh_history = not prog.welcome_bonus or prog.tier_basis == "spend"
+        result.created_member_ids = set(made.values()) if fresh_history else set()
     good: list[Row] = []
     for r in rows:
         mid = known.get(r.member_key)
@@ -523,10 +526,12 @@ def _split(conn: Connection, prog: Programme, todo: list[Row], fresh: set[str]) 
         # a debt, a pending referral or history dated after the first new row: take the exact path
         for (m,) in conn.execute(select(members.c.id).where(members.c.id.in_(chunk), members.c.points < 0)):
             slow_members.add(m)
-        pending = select(referrals.c.referee_id).where(
+        pending = select(referrals.c.referee_id, referrals.c.referrer_id).where(
             referrals.c.referee_id.in_(chunk),
             referrals.c.referee_id.not_in(select(referral_rewards.c.referee_id)))
-        slow_members.update(m for (m,) in conn.execute(pending))
+        for referee, referrer in conn.execute(pending):
+            # the referee's purchase may pay the referrer too: both on the exact path
+            slow_members.update((referee, referrer))
         for table in (entries, purchases, tier_changes):
             for m, latest in conn.execute(select(table.c.member_id, func.max(table.c.at))
                                           .where(table.c.member_id.in_(chunk)).group_by(table.c.member_id)):

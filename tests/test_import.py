@@ -318,3 +318,33 @@ def test_a_progress_bar_only_when_stderr_is_a_terminal(shop, tmp_path):
     os.close(primary)
     os.close(secondary)
     assert p.returncode == 0 and b"Importing purchases" in out and b"added 50" in out
+
+
+def test_a_referral_paid_during_an_import_counts_for_the_referrers_later_rows(make_shop, tmp_path):
+    """Points basis: bob's first purchase pays anna 200 referral points, which
+    lift her to Silver before her own purchase the next day (10.00 x 1.25)."""
+    shop = make_shop(BASE_TOML + """
+[referral]
+referrer_points = 200
+referee_points = 100
+min_purchase = "20"
+
+[tiers]
+basis = "points"
+
+[[tiers.levels]]
+name = "Bronze"
+min = 0
+
+[[tiers.levels]]
+name = "Silver"
+min = 200
+multiplier = 1.25
+""")
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    code = shop.json("referral", "anna")["code"]
+    shop.run("enroll", "bob", "--name", "Bob", "--referral", code, "--date", "2026-01-01")
+    f = _csv(tmp_path, "member,amount,date,order\nbob,25.00,2026-01-02,b1\nanna,10.00,2026-01-03,a1\n")
+    shop.run("import", "purchases", f)
+    assert shop.sql("SELECT points_earned FROM purchases WHERE order_id = 'a1'") == [(12,)]
+    assert shop.run("check").stdout == ""
