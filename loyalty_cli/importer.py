@@ -29,6 +29,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import groupby
+from operator import attrgetter
 from datetime import date, datetime, time
 from typing import IO, Callable, Iterable
 
@@ -355,9 +356,11 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
     known = resolve_members(conn, {r.member_key for r in rows})
     unknown = sorted({r.member_key for r in rows} - known.keys())
     if unknown and opts.create_members:
-        first_seen: dict[str, Row] = {}
-        for r in sorted(rows, key=lambda r: (r.at, r.line)):
-            first_seen.setdefault(r.member_key, r)
+        first_seen: dict[str, Row] = {}  # each new member's earliest row (rows are in line order)
+        for r in rows:
+            seen = first_seen.get(r.member_key)
+            if seen is None or r.at < seen.at:
+                first_seen[r.member_key] = r
         made = _create_members(conn, prog, [first_seen[k] for k in unknown], problems)
         known.update(made)
         result.created_members = len(made)
@@ -379,7 +382,9 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
     # Sorting by key finds twins in the file without a dict of a million keys.
     assign_keys(good)
     del rows
-    good.sort(key=lambda r: (r.key, r.line))
+    # Stable sorts on one attribute each: a key tuple per row would cost ~100 MB
+    # for a million rows. `good` is in line order, so this is by (key, line).
+    good.sort(key=attrgetter("key"))
     fresh: list[Row] = []
     twin: Row | None = None
     for r in good:
@@ -414,14 +419,15 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
         raise _refused(problems)
 
     # apply, in date order: each member's rows in one go on the fast path
-    todo.sort(key=lambda r: (r.at, r.line))
+    todo.sort(key=attrgetter("line"))
+    todo.sort(key=attrgetter("at"))  # stable: by (at, line)
     fast, slow = _split(conn, prog, todo, result.created_member_ids)
     done = added = 0
-    fast.sort(key=lambda r: (r.member_id, r.at, r.line))  # each member's rows together, in date order
+    fast.sort(key=attrgetter("member_id"))  # stable: each member's rows together, in date order
     quotes: dict = {}
     batch: list[list[Row]] = []
     size = 0
-    for _, group in groupby(fast, key=lambda r: r.member_id):
+    for _, group in groupby(fast, key=attrgetter("member_id")):
         member_rows = list(group)
         batch.append(member_rows)
         size += len(member_rows)
