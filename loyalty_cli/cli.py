@@ -9,6 +9,7 @@ usage errors exit 2; anything unexpected is a one-line internal error, exit 3.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from contextlib import contextmanager
@@ -143,7 +144,9 @@ def examples(*lines: str):
     """Append an Examples section to a command's help."""
     def deco(f):
         text = "\n\n\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
-        f.__doc__ = (f.__doc__ or "").rstrip() + text
+        # clean the docstring first: the unindented block appended would stop
+        # click from removing the docstring's own indentation
+        f.__doc__ = inspect.cleandoc(f.__doc__ or "") + text
         return f
     return deco
 

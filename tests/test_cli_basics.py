@@ -250,3 +250,10 @@ def test_small_refusals_from_review(shop):
     shop.run("purchase", "bob", "0", "--order", "visit", "--date", "2026-01-03")
     shop.fail("refund", "visit", contains="nothing to refund")
     shop.fail("edit", "anna", "--marketing", "--date", "2026-01-01", contains="before member anna enrolled")
+
+
+@pytest.mark.parametrize("name", ["refund", "check", "purchase"])
+def test_help_paragraphs_are_not_indented(name):
+    r = CliRunner().invoke(cli, [name, "--help"], terminal_width=100)
+    description = r.stdout.split("Examples:")[0].splitlines()[2:]
+    assert description and all(not line.startswith("    ") for line in description), r.stdout
