@@ -13,7 +13,6 @@ import inspect
 import os
 import sys
 from contextlib import contextmanager
-from functools import wraps
 
 import click
 

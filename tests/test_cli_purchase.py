@@ -1,6 +1,5 @@
 """purchase: earning by the spec's formula, through the CLI, on a real ledger."""
 
-import pytest
 
 TIERS = """
 [program]

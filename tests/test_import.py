@@ -4,7 +4,6 @@ idempotent, all or nothing, and the shapes real exports come in."""
 import csv
 import io
 import json
-import sqlite3
 
 import pytest
 from hypothesis import HealthCheck, given, settings

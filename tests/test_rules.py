@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty_cli import rules
 from loyalty_cli.config import Currency, Level, Programme
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.money import (
