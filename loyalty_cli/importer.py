@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from codecs import lookup as codecs_lookup
 import io
 import re
 from bisect import bisect_left, bisect_right
@@ -40,7 +41,8 @@ from loyalty_cli.config import Programme
 from loyalty_cli.dates import FIRST_YEAR, LAST_YEAR, parse_date, parse_datetime, zone
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.members import ID_PATTERN, normalise_email, normalise_phone
-from loyalty_cli.models import entries, members, purchases, referral_rewards, referrals, refunds, tier_changes
+from loyalty_cli.models import (entries, members, promo_codes, promo_uses, purchases, referral_rewards, referrals,
+                                refunds, tier_changes)
 from loyalty_cli.money import format_amount, parse_amount
 
 PURCHASE_FIELDS = ("member", "amount", "date", "order", "code", "name")
@@ -124,9 +126,9 @@ class Reader:
         if len(opts.delimiter) != 1:
             raise LoyaltyError(f"--delimiter must be one character, got {opts.delimiter!r}")
         try:
-            "".encode(opts.encoding)
-        except LookupError:
-            raise LoyaltyError(f"--encoding {opts.encoding!r} is not an encoding Python knows") from None
+            codecs_lookup(opts.encoding).decode(b"member")
+        except (LookupError, UnicodeError, ValueError):
+            raise LoyaltyError(f"--encoding {opts.encoding!r} is not an encoding Python can read text in") from None
         self.encoding = opts.encoding
         self.text = io.TextIOWrapper(stream, encoding=opts.encoding, newline="")
         self.csv = csv.reader(self.text, delimiter=opts.delimiter, strict=True)
@@ -141,7 +143,7 @@ class Reader:
             self.header = next(self.csv)
         except StopIteration:
             raise LoyaltyError("the file is empty: expected a header row") from None
-        except (UnicodeDecodeError, csv.Error) as e:
+        except (UnicodeError, csv.Error) as e:
             raise self._unreadable(e, 1) from None
         names = [h.strip() for h in self.header]
         self.index: dict[str, int] = {}
@@ -149,6 +151,9 @@ class Reader:
         def find(wanted: str, among: list[int]) -> int | None:
             hits = [i for i in among if names[i] == wanted] or \
                    [i for i in among if names[i].casefold() == wanted.casefold()]
+            if len(hits) > 1:
+                raise LoyaltyError(f"the file has {len(hits)} columns named {names[hits[0]]!r}: "
+                                   "which one to read is ambiguous; rename or remove one")
             return hits[0] if hits else None
 
         everything = list(range(len(names)))
@@ -180,21 +185,20 @@ class Reader:
             pass
 
     def _unreadable(self, e: Exception, line: int) -> LoyaltyError:
-        if isinstance(e, UnicodeDecodeError):
+        if isinstance(e, UnicodeError):
             return LoyaltyError(f"line {line}: the file is not valid {self.encoding}; try --encoding latin-1 "
                                 "(or the encoding your till exports)")
         return LoyaltyError(f"line {line}: not readable as CSV ({e})")
 
     def __iter__(self):
-        line = 1
         while True:
+            line = self.csv.line_num + 1  # where the row starts (a quoted field may span lines)
             try:
                 row = next(self.csv)
             except StopIteration:
                 return
-            except (UnicodeDecodeError, csv.Error) as e:
-                raise self._unreadable(e, self.csv.line_num or line + 1) from None
-            line = self.csv.line_num
+            except (UnicodeError, csv.Error) as e:
+                raise self._unreadable(e, line) from None
             if not any(cell.strip() for cell in row):
                 continue  # blank lines are not rows
             yield line, row, {f: (row[i].strip() if i < len(row) else "") for f, i in self.index.items()}
@@ -307,7 +311,20 @@ def resolve_members(conn: Connection, keys: set[str]) -> dict[str, str]:
             for mid, value in conn.execute(select(members.c.id, table_col).where(table_col.in_(chunk))):
                 for k in wanted[value]:
                     found[k] = mid
-    return found  # ids match exactly here (a till's ids are machine-made); e-mails and phones normalised
+    # Ids match ignoring case when that is unambiguous, as everywhere else: one
+    # pass over the ids, only when some key is still unresolved.
+    left = {k.lower(): k for k in rest if k not in found and "@" not in k}
+    if left:
+        by_lower: dict[str, list[str]] = {}
+        for (mid,) in conn.execute(select(members.c.id)):
+            if mid.lower() in left:
+                by_lower.setdefault(mid.lower(), []).append(mid)
+        for low, ids in by_lower.items():
+            if len(ids) == 1:
+                for k in rest:
+                    if k.lower() == low and k not in found:
+                        found[k] = ids[0]
+    return found
 
 
 def _content_key(row: Row, member_id: str) -> str:
@@ -329,7 +346,11 @@ def assign_keys(rows: list[Row]) -> None:
 
 
 def _same(existing, r: Row) -> bool:
-    return existing.member_id == r.member_id and existing.amount == r.amount and existing.at == r.at
+    """Is `r` the purchase `existing` (a row, or an order in the ledger with its
+    promo code's key as `code_key`)? Member, amount, date and promo code."""
+    theirs = existing.code_key if hasattr(existing, "code_key") else codes.normalise(existing.code or "")
+    return (existing.member_id == r.member_id and existing.amount == r.amount and existing.at == r.at
+            and (theirs or "") == codes.normalise(r.code or ""))
 
 
 # ---------------------------------------------------------------------------
@@ -354,7 +375,7 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
 
     # members
     known = resolve_members(conn, {r.member_key for r in rows})
-    unknown = sorted({r.member_key for r in rows} - known.keys())
+    unknown = [k for k in dict.fromkeys(r.member_key for r in rows) if k not in known]  # in file order
     if unknown and opts.create_members:
         first_seen: dict[str, Row] = {}  # each new member's earliest row (rows are in line order)
         for r in rows:
@@ -363,7 +384,7 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
                 first_seen[r.member_key] = r
         made = _create_members(conn, prog, [first_seen[k] for k in unknown], problems)
         known.update(made)
-        result.created_members = len(made)
+        result.created_members = len(set(made.values()))
         # New members have no history that decides a tier, unless a welcome bonus
         # counts as points earned (a points basis): then their history is read.
         fresh_history = not prog.welcome_bonus or prog.tier_basis == "spend"
@@ -403,7 +424,10 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
         todo, fresh = fresh, []  # an empty ledger has none of these orders: no need to ask
     for chunk in _chunks(fresh):
         have = {p.order_id: p for p in conn.execute(
-            select(purchases.c.order_id, purchases.c.member_id, purchases.c.amount, purchases.c.at)
+            select(purchases.c.order_id, purchases.c.member_id, purchases.c.amount, purchases.c.at,
+                   promo_codes.c.key.label("code_key"))
+            .select_from(purchases.outerjoin(promo_uses, promo_uses.c.purchase_id == purchases.c.id)
+                         .outerjoin(promo_codes, promo_codes.c.id == promo_uses.c.promo_id))
             .where(purchases.c.order_id.in_([r.key for r in chunk])))}
         for r in chunk:
             p = have.get(r.key)
@@ -474,9 +498,11 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
     their first row: the key as id when it looks like one, else a generated id
     with the key as e-mail or phone."""
     made: dict[str, str] = {}
+    same: dict[str, str] = {}  # ANNA and anna in one file are one member: the first spelling
     n = conn.execute(select(func.count()).select_from(members)).scalar_one() + 1001
     wanted = sum(1 for r in firsts if "@" in r.member_key or not ID_PATTERN.fullmatch(r.member_key))
-    taken: set[str] = set()
+    # ids the file itself names are taken too, or a generated 1001 could collide with a row's "1001"
+    taken: set[str] = {r.member_key for r in firsts if "@" not in r.member_key and ID_PATTERN.fullmatch(r.member_key)}
     for chunk in _chunks([str(i) for i in range(n, n + 2 * wanted + 10)]):
         taken.update(conn.execute(select(members.c.id).where(members.c.id.in_(chunk))).scalars())
     rows, welcome = [], []
@@ -498,11 +524,15 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
             mid = str(n)
             n += 1
         elif ID_PATTERN.fullmatch(key):
-            mid = key
+            if key.lower() in same:
+                made[key] = same[key.lower()]
+                continue
+            mid = same[key.lower()] = key
         else:
             problems.append(Problem(r.line, "member", f"cannot enrol {key!r}: not a valid id, e-mail or phone", r.raw))
             continue
         taken.add(mid)
+        taken.add(mid.lower())
         made[key] = mid
         enrolled = datetime.combine(r.at.date(), time.min)
         rows.append({"id": mid, "name": r.name or key, "email": email, "phone": phone, "birthday": None,

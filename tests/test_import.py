@@ -347,3 +347,53 @@ multiplier = 1.25
     shop.run("import", "purchases", f)
     assert shop.sql("SELECT points_earned FROM purchases WHERE order_id = 'a1'") == [(12,)]
     assert shop.run("check").stdout == ""
+
+
+# --- found by a second cold review ---------------------------------------------------
+
+
+def test_generated_ids_never_collide_with_ids_the_file_names(shop, tmp_path):
+    f = _csv(tmp_path, "member,amount,date\n+3725551234,10,2025-03-01\n1001,20,2025-03-02\n")
+    r = shop.json("import", "purchases", f, "--create-members")
+    assert (r["added"], r["created_members"]) == (2, 2)
+    assert {m["member"] for m in shop.json("members")} == {"1001", "1002"}
+    assert shop.json("show", "+3725551234")["member"] == "1002"
+    assert shop.run("check").stdout == ""
+
+
+def test_ids_match_ignoring_case_like_the_other_commands(shop, tmp_path):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2025-01-01")
+    f = _csv(tmp_path, "member,amount,date\nANNA,10,2025-03-01\nNew,1,2025-03-01\nNEW,2,2025-03-02\n")
+    r = shop.json("import", "purchases", f, "--create-members")
+    assert (r["added"], r["created_members"]) == (3, 1)
+    assert sorted(m["member"] for m in shop.json("members")) == ["New", "anna"]
+    assert shop.json("balance", "anna")[0]["points"] == 10
+
+
+def test_the_same_order_with_another_promo_code_is_other_content(shop, tmp_path):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    shop.run("promo", "create", "TEN", "--percent", "10", "--date", "2026-01-01")
+    r = shop.invoke("import", "purchases", _csv(tmp_path, "member,amount,date,order,code\n"
+                                                          "anna,10,2026-01-02,X1,\nanna,10,2026-01-02,X1,TEN\n"))
+    assert r.exit_code == 1 and "order X1 appears on line 2 with other content" in r.stderr
+    shop.run("import", "purchases", _csv(tmp_path, "member,amount,date,order,code\nanna,10,2026-01-02,X1,ten\n", "a.csv"))
+    r = shop.invoke("import", "purchases", _csv(tmp_path, "member,amount,date,order\nanna,10,2026-01-02,X1\n", "b.csv"))
+    assert r.exit_code == 1 and "order X1 is already in the ledger with other content" in r.stderr
+    assert shop.json("import", "purchases", tmp_path / "a.csv")["skipped"] == 1  # same code: the same purchase
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "undefined", "punycode"])
+def test_any_decoding_failure_is_a_clean_error(shop, tmp_path, encoding):
+    r = shop.invoke("import", "purchases", _csv(tmp_path, "member,amount,date\nanna,10,2025-03-01\n"),
+                    "--encoding", encoding)
+    assert r.exit_code == 1 and "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+
+
+def test_duplicate_column_names_are_refused(shop, tmp_path):
+    shop.fail("import", "purchases", _csv(tmp_path, "member,amount,amount,date\nanna,10,20,2025-03-01\n"),
+              contains="2 columns named 'amount'")
+
+
+def test_a_row_spanning_lines_is_reported_at_its_first_line(shop, tmp_path):
+    r = shop.invoke("import", "purchases", _csv(tmp_path, 'member,amount,date,order\n"an\nna",10,2025-03-01,q1\n'))
+    assert r.exit_code == 1 and r.stderr.startswith("  line 2 (member): unknown member 'an\\nna'"), r.stderr
