@@ -9,8 +9,8 @@ usage errors exit 2; anything unexpected is a one-line internal error, exit 3.
 
 from __future__ import annotations
 
-import inspect
 import os
+import textwrap
 import sys
 from contextlib import contextmanager
 
@@ -145,7 +145,8 @@ def examples(*lines: str):
         text = "\n\n\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
         # clean the docstring first: the unindented block appended would stop
         # click from removing the docstring's own indentation
-        f.__doc__ = inspect.cleandoc(f.__doc__ or "") + text
+        first, _, rest = (f.__doc__ or "").partition("\n")
+        f.__doc__ = (first.strip() + "\n" + textwrap.dedent(rest)).strip() + text
         return f
     return deco
 

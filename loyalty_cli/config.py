@@ -9,7 +9,6 @@ keeps the two in step.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -239,6 +238,8 @@ class _Section:
         unknown = [k for k in self.data if k not in self.seen]
         if unknown:
             k = unknown[0]
+            import difflib  # only when there is a typo to explain
+
             hint = difflib.get_close_matches(k, list(self.seen), n=1)
             self.fail(k, "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
 
