@@ -10,9 +10,10 @@ usage errors exit 2; anything unexpected is a one-line internal error, exit 3.
 from __future__ import annotations
 
 import os
-import textwrap
 import sys
+import textwrap
 from contextlib import contextmanager
+from datetime import timedelta
 
 import click
 
@@ -118,10 +119,16 @@ def _as_of(prog: Programme, text: str | None):
     return parse_datetime(text, prog.timezone, "--as-of", end_of_day=True)
 
 
+class _DryRun(Exception):
+    """Raised at the end of a --dry-run to roll its transaction back."""
+
+
 @contextmanager
-def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bool = False):
+def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bool = False, dry_run: bool = False):
     """Load the programme, open the ledger, run one transaction. The ledger
-    must be in the programme's currency (`check` reports that itself)."""
+    must be in the programme's currency (`check` reports that itself). A
+    `dry_run` does all the work of a write and then rolls it back, so it
+    reports exactly what the real run would write."""
     from loyalty_cli import db
 
     prog = load(config)
@@ -131,6 +138,10 @@ def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bo
             if not checking:
                 db.bind_currency(conn, prog.currency.code, prog.currency.decimals, record=write)
             yield prog, conn
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
     finally:
         engine.dispose()
 
@@ -220,7 +231,8 @@ def check(config, db):
     Silent with exit 0 when everything is sound; otherwise one line per problem
     on stdout and exit 1. Checks: schema version, SQLite's integrity check,
     every balance equals the sum of its entries, no lot spent beyond its
-    points, nothing redeemed that was not available, purchases add up."""
+    points, nothing redeemed that was not available, nothing expired before
+    its day, purchases add up, no code or referral paid beyond its limits."""
     from loyalty_cli import reports
 
     with ledger_session(config, db, write=False, checking=True) as (prog, conn):
@@ -440,14 +452,16 @@ def show(member, as_of, fmt, config, db):
     if r["next_tier"]:
         span = r["next_tier_min"] - r["tier_min"]
         done = r["qualifying"] - r["tier_min"]
-        progress = (f"{bar(done, span, 20):<20} {q(r['to_next_tier'])}{' ' + unit if spend else ' points'} "
+        progress = (f"{bar(done, span, 20):░<20} {q(r['to_next_tier'])}{' ' + unit if spend else ' points'} "
                     f"to {r['next_tier']}")
     else:
         progress = "top tier"
     pts = f"{r['points']}"
     if r["available"] != r["points"]:
         pending = f", {r['pending']} pending" if r["pending"] else ""
-        pts += f" ({r['available']} available{pending})"
+        gone = f", {r['expired_unposted']} expired, not yet posted: run `loyalty expire`" \
+            if r["expired_unposted"] else ""
+        pts += f" ({r['available']} available{pending}{gone})"
     rows = [("member", r["member"]), ("name", r["name"]), ("e-mail", r["email"]), ("phone", r["phone"]),
             ("birthday", r["birthday"]), ("enrolled", r["enrolled"].date()),
             ("marketing", f"yes, since {r['marketing_at']:%Y-%m-%d}" if r["marketing"] and r["marketing_at"] else "no"),
@@ -455,7 +469,8 @@ def show(member, as_of, fmt, config, db):
             ("qualifying", f"{q(r['qualifying'])} {unit if spend else 'points'} ({prog.tier_window})"),
             ("progress", progress), ("lifetime spend", f"{money(prog, r['lifetime_spend'])} {unit}")]
     if r["expiring"]:
-        rows.append(("expiring soon", ", ".join(f"{e['points']} on {e['date']}" for e in r["expiring"])))
+        rows.append(("expiring soon", ", ".join(f"{e['points']} (spend by {e['date'] - timedelta(days=1)})"
+                                                for e in r["expiring"])))
     profile = View(f"{r['name']} ({r['member']})", [Col("field", "Field"), Col("value", "Value")],
                    [{"field": k, "value": v} for k, v in rows if v not in (None, "")], kv=True)
     hist = View("Recent history", _history_cols(), r["recent"], empty="no entries yet")
@@ -1015,3 +1030,276 @@ def export(what, since, marketing_only, fmt, config, db):
         start = parse_datetime(since, prog.timezone, "--since") if since else None
         columns, rows = exporter.rows(conn, prog, what, since=start, marketing_only=marketing_only)
         exporter.write(sys.stdout, fmt, columns, rows)
+
+
+# ---------------------------------------------------------------------------
+# time: expire, birthdays, daily
+# ---------------------------------------------------------------------------
+
+
+def _run_as_of(prog: Programme, text: str | None):
+    """The moment a time-driven write runs as of: now, or the end of a past
+    day (today's date means now: nothing is written for a future moment)."""
+    current = now(prog.timezone)
+    if text is None:
+        return current
+    at = parse_datetime(text, prog.timezone, "--as-of", end_of_day=True)
+    if at.date() > current.date():
+        raise LoyaltyError(f"--as-of {text.strip()!r} is in the future (today is {current:%Y-%m-%d})")
+    return min(at, current)
+
+
+SHOWN = 20  # rows of a long list a summary table shows
+
+
+def dry_run_option(f):
+    return click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")(f)
+
+
+def _said(dry_run: bool, done: str, would: str) -> str:
+    return would if dry_run else done
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+@cli.command()
+@as_of_option
+@dry_run_option
+@format_option
+@ledger_options
+@examples("loyalty expire", "loyalty expire --dry-run", "loyalty expire --as-of 2026-06-30 --format json")
+def expire(as_of, dry_run, fmt, config, db):
+    """Post the expiry of points whose time has come: points earned on day D
+    with [expiry] days = N can be spent up to day D+N-1 and are gone on day
+    D+N. Each expiry is dated on its own day, so a late run writes what
+    daily runs would have; running it again writes nothing."""
+    from loyalty_cli import daily
+
+    with ledger_session(config, db, write=True, dry_run=dry_run) as (prog, conn):
+        at = _run_as_of(prog, as_of)
+        r = daily.expire(conn, at)
+    doc = {"as_of": r["as_of"], "dry_run": dry_run, "members": r["members"], "points": r["points"],
+           "expired": [{k: e[k] for k in ("member", "date", "points")} for e in r["expired"]]}
+    cols = [Col("member", "Member"), Col("date", "Expired on"), Col("points", "Points", "right")]
+    emit(fmt, doc, [View("Expired" + (" (dry run)" if dry_run else ""), cols, doc["expired"],
+                         empty="nothing to expire")], csv_view=0)
+    if fmt == "table":
+        click.echo(f"{_said(dry_run, 'Expired', 'Would expire')} {_plural(r['points'], 'point')} of "
+                   f"{_plural(r['members'], 'member')} as of {at:%Y-%m-%d}.", err=True)
+
+
+@cli.command()
+@as_of_option
+@dry_run_option
+@format_option
+@ledger_options
+@examples("loyalty birthdays", "loyalty birthdays --dry-run --format csv")
+def birthdays(as_of, dry_run, fmt, config, db):
+    """Credit the birthday bonus ([earning] birthday_bonus) to members whose
+    birthday has come: once per member per year, dated on the birthday, by a
+    run on the day or up to 30 days later. 29 February counts as 28 February
+    in other years. Running it again writes nothing."""
+    from loyalty_cli import daily
+
+    with ledger_session(config, db, write=True, dry_run=dry_run) as (prog, conn):
+        at = _run_as_of(prog, as_of)
+        r = daily.birthdays(conn, prog, at)
+    doc = {"as_of": r["as_of"], "dry_run": dry_run, "members": r["members"], "points": r["points"],
+           "granted": r["granted"]}
+    cols = [Col("member", "Member"), Col("name", "Name"), Col("birthday", "Birthday"), Col("points", "Points", "right")]
+    emit(fmt, doc, [View("Birthday bonuses" + (" (dry run)" if dry_run else ""), cols, r["granted"],
+                         empty="no birthday bonuses due")])
+    if fmt == "table":
+        if not prog.birthday_bonus:
+            click.echo("The programme has no birthday bonus ([earning] birthday_bonus = 0).", err=True)
+        else:
+            click.echo(f"{_said(dry_run, 'Credited', 'Would credit')} {_plural(r['points'], 'point')} to "
+                       f"{_plural(r['members'], 'member')}.", err=True)
+
+
+@cli.command()
+@as_of_option
+@dry_run_option
+@format_option
+@ledger_options
+@examples("loyalty daily", "loyalty daily --as-of 2026-06-30 --format json",
+          "15 3 * * *  cd /srv/shop && loyalty daily >> daily.log 2>&1   # crontab")
+def daily(as_of, dry_run, fmt, config, db):
+    """Everything time-driven, in one transaction, for cron: birthday bonuses,
+    expiry, pending points that became spendable, and the tier review (tier
+    changes that time alone brought, e.g. a rolling window letting go of a
+    purchase, recorded on the day they happened). Idempotent: a second run
+    writes nothing; a run after missed days catches up as if none were missed."""
+    from loyalty_cli import daily as timed
+
+    with ledger_session(config, db, write=True, dry_run=dry_run) as (prog, conn):
+        at = _run_as_of(prog, as_of)
+        r = timed.run(conn, prog, at)
+    b, e = r["birthdays"], r["expired"]
+    doc = {"as_of": r["as_of"], "previous_run": r["previous_run"], "dry_run": dry_run,
+           "birthdays": {"members": b["members"], "points": b["points"], "granted": b["granted"]},
+           "expired": {"members": e["members"], "points": e["points"],
+                       "entries": [{k: x[k] for k in ("member", "date", "points")} for x in e["expired"]]},
+           "released_points": r["released_points"], "tier_changes": r["tier_changes"]}
+    summary = [
+        {"field": "birthday bonuses", "value": f"{_plural(b['points'], 'point')} to {_plural(b['members'], 'member')}"},
+        {"field": "expired", "value": f"{_plural(e['points'], 'point')} of {_plural(e['members'], 'member')}"},
+        {"field": "became spendable", "value": _plural(r["released_points"], "pending point")},
+        {"field": "tier changes", "value": str(len(r["tier_changes"]))},
+        {"field": "previous run", "value": r["previous_run"] or "none"},
+    ]
+    views = [View(f"Daily run as of {at:%Y-%m-%d %H:%M}" + (" (dry run)" if dry_run else ""),
+                  [Col("field", "Field"), Col("value", "Value")], summary, kv=True),
+             View("Tier changes", [Col("member", "Member"), Col("date", "On"), Col("from", "From"), Col("to", "To")],
+                  r["tier_changes"][:SHOWN], empty="none",
+                  caption=f"... and {len(r['tier_changes']) - SHOWN} more (--format json lists them all)"
+                  if len(r["tier_changes"]) > SHOWN else None)]
+    emit(fmt, doc, views, csv_view=0)
+
+
+# ---------------------------------------------------------------------------
+# programme figures: report, expiring, lapsed
+# ---------------------------------------------------------------------------
+
+
+def _rate(value) -> str:
+    return "" if value is None else f"{(value * 100).quantize(value.__class__('0.1'))}%"
+
+
+@cli.command()
+@click.option("--since", metavar="DATE", help="First day of the period [default: the ledger's beginning].")
+@click.option("--until", metavar="DATE", help="Last day of the period [default: --as-of].")
+@click.option("--lapsed-days", default=90, show_default=True, type=click.IntRange(1, 36500),
+              help="Lapsed: no purchase for this many days.")
+@click.option("--shop-sales", metavar="AMOUNT", help="All the shop's sales in the period, for the members' share.")
+@as_of_option
+@format_option
+@ledger_options
+@examples("loyalty report", "loyalty report --since 2026-01-01 --until 2026-03-31",
+          "loyalty report --since 2026-10-01 --shop-sales 48250.00 --format json")
+def report(since, until, lapsed_days, shop_sales, as_of, fmt, config, db):
+    """Programme figures for a period: members (total, new, active), purchases
+    (first-time and repeat) and sales, repeat-purchase rate, points issued,
+    redeemed and expired, redemption rate, outstanding points and their value
+    (the liability), points expiring soon, lapsed members and the top 20% of
+    members by spend. Stocks (outstanding, tiers, lapsed) are as of the period's end."""
+    from loyalty_cli import figures
+
+    with ledger_session(config, db, write=False) as (prog, conn):
+        end = _as_of(prog, as_of)
+        if until is not None:
+            end = min(end, parse_datetime(until, prog.timezone, "--until", end_of_day=True))
+        start = parse_datetime(since, prog.timezone, "--since") if since else None
+        if start is not None and start > end:
+            raise LoyaltyError(f"--since {since.strip()} is after the end of the period ({end:%Y-%m-%d})")
+        total = parse_amount(shop_sales, prog.currency.decimals, "--shop-sales") if shop_sales is not None else None
+        r = figures.report(conn, prog, start, end, lapsed_days=lapsed_days, shop_sales=total)
+    m = lambda v: money(prog, v)  # noqa: E731
+    doc = {**r, "sales": m(r["sales"]), "discounts": m(r["discounts"]), "paid_with_points": m(r["paid_with_points"]),
+           "shop_sales": m(r["shop_sales"]), "liability": m(r["liability"]), "top_sales": m(r["top_sales"]),
+           "months": [{**x, "sales": m(x["sales"])} for x in r["months"]]}
+    if fmt == "json":
+        emit_json(doc)
+        return
+    cur = prog.currency.code
+    period = (f"{r['since']:%Y-%m-%d}" if r["since"] else "the beginning") + f" to {r['until']:%Y-%m-%d}"
+    rows = [
+        ("members", f"{r['members']} ({r['new_members']} new, {r['active_members']} active in the period)"),
+        ("purchases", f"{r['purchases']} ({r['first_time_purchases']} first-time, {r['repeat_purchases']} repeat)"),
+        ("sales", f"{doc['sales']} {cur} (after refunds; discounts {doc['discounts']}, "
+                  f"paid with points {doc['paid_with_points']})"),
+        ("repeat-purchase rate", f"{_rate(r['repeat_rate']) or 'n/a'} ({r['repeat_members']} of "
+                                 f"{r['active_members']} active members bought twice or more)"),
+    ]
+    if r["shop_sales"] is not None:
+        rows.append(("members' share of sales", f"{_rate(r['member_share'])} of {doc['shop_sales']} {cur}"))
+    rows += [
+        ("points issued", r["points_issued"]), ("points redeemed", r["points_redeemed"]),
+        ("points expired", r["points_expired"]), ("points taken back by refunds", r["points_taken_back"]),
+        ("points adjusted", r["points_adjusted"]),
+        ("redemption rate", _rate(r["redemption_rate"]) or "n/a"),
+        ("outstanding points", f"{r['outstanding_points']} (worth {doc['liability']} {cur}: the liability)"),
+        ("expiring soon", f"{r['expiring_points']} points of {_plural(r['expiring_members'], 'member')} "
+                          f"within {r['warn_days']} days"),
+        ("lapsed", f"{_plural(r['lapsed_members'], 'member')} with no purchase for {r['lapsed_days']} days"),
+        (f"top {r['top_percent']}%", f"{_plural(r['top_members'], 'member')} bought {doc['top_sales']} {cur}"
+                                     + (f", {_rate(r['top_share'])} of sales" if r["top_share"] is not None else "")),
+    ]
+    flat = [{"field": k, "value": v} for k, v in rows]
+    if fmt == "csv":
+        keys = [k for k, v in doc.items() if not isinstance(v, (list, dict))]
+        emit("csv", doc, [View("", [Col("figure", ""), Col("value", "")],
+                               [{"figure": k, "value": doc[k]} for k in keys])])
+        return
+    most = max((t["members"] for t in r["tiers"]), default=0)
+    top_sales = max((x["sales"] for x in r["months"]), default=0)
+    top_points = max((max(x["points_issued"], x["points_redeemed"]) for x in r["months"]), default=0)
+    views = [
+        View(f"{prog.name}: {period}", [Col("field", "Field"), Col("value", "Value")], flat, kv=True),
+        View("Tier mix", [Col("tier", "Tier"), Col("members", "Members", "right"), Col("bar", "")],
+             [{**t, "bar": bar(t["members"], most)} for t in r["tiers"]]),
+        View("Sales by month", [Col("month", "Month"), Col("purchases", "Purchases", "right"),
+                                Col("sales", f"Sales ({cur})", "right"), Col("bar", "")],
+             [{**x, "sales": m(x["sales"]), "bar": bar(x["sales"], top_sales)} for x in r["months"]],
+             empty="no sales in the period"),
+        View("Points issued vs redeemed", [Col("month", "Month"), Col("points_issued", "Issued", "right"),
+                                           Col("issued_bar", ""), Col("points_redeemed", "Redeemed", "right"),
+                                           Col("redeemed_bar", "")],
+             [{**x, "issued_bar": bar(x["points_issued"], top_points),
+               "redeemed_bar": bar(x["points_redeemed"], top_points)} for x in r["months"]],
+             empty="no points moved in the period"),
+    ]
+    emit("table", doc, views)
+
+
+def marketing_only_option(f):
+    return click.option("--marketing-only", is_flag=True,
+                        help="Only members who consented to marketing.")(f)
+
+
+@cli.command()
+@click.option("--within", metavar="DAYS", type=click.IntRange(0, 36500),
+              help="Points that expire within this many days [default: the programme's warn_days].")
+@marketing_only_option
+@as_of_option
+@format_option
+@ledger_options
+@examples("loyalty expiring", "loyalty expiring --within 14 --format csv > reminders.csv")
+def expiring(within, marketing_only, as_of, fmt, config, db):
+    """Members with points about to expire, soonest first: how many points,
+    the day they are gone and the last day to spend them (for a reminder
+    mail merge with --format csv)."""
+    from loyalty_cli import figures
+
+    with ledger_session(config, db, write=False) as (prog, conn):
+        days = prog.warn_days if within is None else within
+        rows = figures.expiring_members(conn, prog, _as_of(prog, as_of), days, marketing_only)
+    cols = [Col("member", "Member"), Col("name", "Name"), Col("email", "E-mail"), Col("phone", "Phone"),
+            Col("points_expiring", "Expiring", "right"), Col("expires", "Gone on"), Col("last_day", "Last day"),
+            Col("points", "Balance", "right"), Col("marketing", "Marketing")]
+    emit(fmt, rows, [View(f"Points expiring within {_plural(days, 'day')}", cols, rows, empty="none")])
+
+
+@cli.command()
+@click.option("--lapsed-days", default=90, show_default=True, type=click.IntRange(1, 36500),
+              help="No purchase for this many days.")
+@marketing_only_option
+@as_of_option
+@format_option
+@ledger_options
+@examples("loyalty lapsed", "loyalty lapsed --lapsed-days 60 --marketing-only --format csv > win-back.csv")
+def lapsed(lapsed_days, marketing_only, as_of, fmt, config, db):
+    """Members with no purchase for --lapsed-days (or, if they never bought,
+    enrolled that long ago), the biggest spenders first: a win-back list."""
+    from loyalty_cli import figures
+
+    with ledger_session(config, db, write=False) as (prog, conn):
+        rows = figures.lapsed_members(conn, prog, _as_of(prog, as_of), lapsed_days, marketing_only)
+    out = [{**r, "spend": money(prog, r["spend"])} for r in rows]
+    cols = [Col("member", "Member"), Col("name", "Name"), Col("email", "E-mail"), Col("phone", "Phone"),
+            Col("last_purchase", "Last purchase"), Col("days_since", "Days", "right"),
+            Col("purchases", "Purchases", "right"), Col("spend", "Spend", "right"),
+            Col("points", "Points", "right"), Col("marketing", "Marketing")]
+    emit(fmt, out, [View(f"Lapsed: no purchase for {lapsed_days} days", cols, out, empty="none")])

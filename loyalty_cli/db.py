@@ -61,6 +61,12 @@ def _create_v3(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_entries_order ON entries (order_id)")
 
 
+def _create_v4(conn: Connection) -> None:
+    models.SQLModel.metadata.create_all(conn, tables=models.V4_TABLES)
+    _append_only(conn, models.V4_TABLES)
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_entries_expires ON entries (expires_on)")
+
+
 # Each migration is (version, name, function). A ledger records every version it
 # has been brought to; new ones run in order, in one transaction, when a write
 # command opens an older ledger.
@@ -68,6 +74,7 @@ MIGRATIONS = [
     (1, "initial schema: members, purchases, refunds, entries, allocations, tier changes", _create_v1),
     (2, "promo codes and their uses, referral codes, referrals and their rewards", _create_v2),
     (3, "ledger facts (its currency); index on entries.order_id", _create_v3),
+    (4, "birthday bonuses paid; index on entries.expires_on", _create_v4),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -664,6 +664,20 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
             conn.execute(update(members).where(members.c.id == bindparam("m"))
                          .values(points=members.c.points + bindparam("p")),
                          [{"m": m, "p": p} for m, p in balance.items()])
+    if prog.expiry_days:
+        _post_expiry(conn, {rows[-1].member_id: rows[-1].at for rows in batch})
+
+
+def _post_expiry(conn: Connection, last: dict[str, datetime]) -> None:
+    """Post the expiry that `ledger.purchase` would have posted for each
+    member by their last new row (expiry is grouped by day, so posting it
+    once at the end writes the same entries as posting it row by row)."""
+    latest = max(last.values()).date()
+    for chunk in _chunks(sorted(last)):
+        due = conn.execute(select(entries.c.member_id).where(
+            entries.c.member_id.in_(chunk), entries.c.points > 0, entries.c.expires_on <= latest).distinct())
+        for m in due.scalars().all():
+            ledger.expire_due(conn, last[m], m)
 
 
 _expiry = lru_cache(maxsize=8192)(rules.expiry_date)

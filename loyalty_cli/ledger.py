@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
@@ -21,8 +21,8 @@ from loyalty_cli.dates import end_of
 from loyalty_cli.db import lock_member
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.members import ID_PATTERN, check_birthday, clean_name, find_member, normalise_email, normalise_phone
-from loyalty_cli.models import (allocations, entries, members, promo_uses, purchases, referral_rewards, referrals,
-                                refunds, tier_changes)
+from loyalty_cli.models import (allocations, birthday_bonuses, entries, members, promo_uses, purchases,
+                                referral_rewards, referrals, refunds, tier_changes)
 from loyalty_cli.money import format_amount
 
 # ---------------------------------------------------------------------------
@@ -276,6 +276,48 @@ def _debit(conn: Connection, member_id: str, at: datetime, kind: str, points: in
     return entry_id
 
 
+def _due_lots(conn: Connection, as_of: datetime, member_id: str | None):
+    spent = select(func.coalesce(func.sum(allocations.c.points), 0)).where(
+        allocations.c.credit_id == entries.c.id).scalar_subquery()
+    q = (select(entries.c.member_id, entries.c.id, (entries.c.points - spent).label("remaining"),
+                entries.c.at, entries.c.expires_on)
+         .where(entries.c.expires_on <= as_of.date(), entries.c.points > 0, entries.c.at <= as_of)
+         .order_by(entries.c.member_id, entries.c.expires_on, entries.c.at, entries.c.id))
+    if member_id is not None:
+        q = q.where(entries.c.member_id == member_id)
+    return [r for r in conn.execute(q) if r.remaining > 0]
+
+
+def expire_due(conn: Connection, as_of: datetime, member_id: str | None = None) -> list[dict]:
+    """Post expiry for every lot whose expiry day has come by `as_of` and that
+    still holds points (of one member, or of everyone): one `expire` entry per
+    member and moment, dated the start of the expiry day, or when the lot was
+    made if it was born expired (points a refund gave back after their expiry).
+    An expired lot is left empty, so nothing is ever expired twice."""
+    due = _due_lots(conn, as_of, member_id)
+    if due and member_id is None and conn.dialect.name != "sqlite":
+        # Row locks, then a fresh look: another till may have spent some since.
+        ids = sorted({r.member_id for r in due})
+        for m in ids:
+            lock_member(conn, m)
+        due = [r for m in ids for r in _due_lots(conn, as_of, m)]
+    groups: dict[tuple[str, datetime], list] = {}
+    for r in due:
+        when = max(datetime.combine(r.expires_on, time.min), r.at)
+        groups.setdefault((r.member_id, when), []).append(r)
+    posted = []
+    for (m, when), rows in sorted(groups.items()):
+        points = sum(r.remaining for r in rows)
+        earned = sorted({r.at.date() for r in rows})
+        span = earned[0].isoformat() + (f" to {earned[-1].isoformat()}" if len(earned) > 1 else "")
+        entry_id = _insert_entry(conn, m, when, "expire", -points, note=f"expired: points earned {span}")
+        conn.execute(insert(allocations), [{"debit_id": entry_id, "credit_id": r.id, "points": r.remaining}
+                                           for r in rows])
+        _add_balance(conn, m, -points)
+        posted.append({"member": m, "date": when.date(), "points": points, "lots": len(rows)})
+    return posted
+
+
 # ---------------------------------------------------------------------------
 # tiers
 # ---------------------------------------------------------------------------
@@ -283,13 +325,16 @@ def _debit(conn: Connection, member_id: str, at: datetime, kind: str, points: in
 
 # Credits other than purchase earnings that count as "points earned" for a
 # points-based tier. Adjustments (corrections) and restored points do not.
-EARNED_KINDS = ("welcome", "award", "promo", "referral")
+EARNED_KINDS = ("welcome", "award", "promo", "referral", "birthday")
 
 
-def qualifying_totals(conn: Connection, prog: Programme, as_of: datetime, member_id: str | None = None) -> dict[str, int]:
+def qualifying_totals(conn: Connection, prog: Programme, as_of: datetime,
+                      member_id: str | list[str] | None = None) -> dict[str, int]:
     """Each member's qualifying total as of a moment: spend net of refunds (minor
     units) or points earned net of claw-backs, over the tier window. A refund
-    counts against the window of the purchase it refunds."""
+    counts against the window of the purchase it refunds. `member_id` is one
+    member, a list of them, or None for everyone."""
+    ids = [member_id] if isinstance(member_id, str) else member_id
     start = rules.window_start(prog.tier_window, as_of.date())
     start_at = datetime.combine(start, datetime.min.time()) if start else None
 
@@ -303,8 +348,8 @@ def qualifying_totals(conn: Connection, prog: Programme, as_of: datetime, member
     q2 = (select(purchases.c.member_id, func.sum(back_col))
           .select_from(refunds.join(purchases, purchases.c.id == refunds.c.purchase_id))
           .where(in_window(purchases.c.at), refunds.c.at <= as_of))
-    if member_id is not None:
-        q1, q2 = q1.where(purchases.c.member_id == member_id), q2.where(purchases.c.member_id == member_id)
+    if ids is not None:
+        q1, q2 = q1.where(purchases.c.member_id.in_(ids)), q2.where(purchases.c.member_id.in_(ids))
     totals: dict[str, int] = {}
     for m, v in conn.execute(q1.group_by(purchases.c.member_id)):
         totals[m] = totals.get(m, 0) + int(v or 0)
@@ -313,8 +358,8 @@ def qualifying_totals(conn: Connection, prog: Programme, as_of: datetime, member
     if prog.tier_basis == "points":
         q3 = select(entries.c.member_id, func.sum(entries.c.points)).where(
             entries.c.kind.in_(EARNED_KINDS), in_window(entries.c.at))
-        if member_id is not None:
-            q3 = q3.where(entries.c.member_id == member_id)
+        if ids is not None:
+            q3 = q3.where(entries.c.member_id.in_(ids))
         for m, v in conn.execute(q3.group_by(entries.c.member_id)):
             totals[m] = totals.get(m, 0) + int(v or 0)
     return totals
@@ -347,11 +392,12 @@ def tier_events(conn: Connection, prog: Programme, as_of: datetime,
     return events
 
 
-def peak_totals(conn: Connection, prog: Programme, as_of: datetime, member_id: str | None = None) -> dict[str, int]:
+def peak_totals(conn: Connection, prog: Programme, as_of: datetime,
+                member_id: str | list[str] | None = None) -> dict[str, int]:
     """Each member's highest qualifying total up to `as_of` (for downgrade =
     false). A refunded purchase never reached a tier, and a back-dated
     purchase counts at its own date."""
-    events = tier_events(conn, prog, as_of, [member_id] if member_id is not None else None)
+    events = tier_events(conn, prog, as_of, [member_id] if isinstance(member_id, str) else member_id)
     return {m: rules.peak_total(ev, prog.tier_window) for m, ev in events.items()}
 
 
@@ -363,6 +409,32 @@ def tier_of(conn: Connection, prog: Programme, member_id: str, as_of: datetime) 
         peak = peak_totals(conn, prog, as_of, member_id).get(member_id, 0)
         return rules.tier_for(prog.levels, max(total, peak)), total
     return rules.tier_for(prog.levels, total), total
+
+
+def levels_at(conn: Connection, prog: Programme, as_of: datetime,
+              member_ids: list[str] | None = None) -> tuple[dict[str, Level], dict[str, int]]:
+    """The tier every member (or each of `member_ids`) holds at `as_of`, and
+    their qualifying totals, in a few queries."""
+    if member_ids is None:
+        member_ids = list(conn.execute(select(members.c.id)).scalars())
+        scope = None
+    else:
+        scope = member_ids
+    totals = qualifying_totals(conn, prog, as_of, scope)
+    peaks = {} if prog.downgrade else peak_totals(conn, prog, as_of, scope)
+    levels = {m: rules.tier_for(prog.levels, max(totals.get(m, 0), peaks.get(m, 0))) for m in member_ids}
+    return levels, totals
+
+
+def recorded_tiers(conn: Connection, prog: Programme, at: datetime,
+                   member_ids: list[str] | None = None) -> dict[str, str]:
+    """The tier each member's log of tier changes says they hold at `at`
+    (the lowest tier for a member with no change recorded)."""
+    q = (select(tier_changes.c.member_id, tier_changes.c.to_tier).where(tier_changes.c.at <= at)
+         .order_by(tier_changes.c.at, tier_changes.c.id))
+    if member_ids is not None:
+        q = q.where(tier_changes.c.member_id.in_(member_ids))
+    return dict(conn.execute(q).tuples().all())
 
 
 def _record_tier(conn: Connection, prog: Programme, member_id: str, at: datetime) -> Level:
@@ -408,6 +480,7 @@ def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: da
     lock_member(conn, m.id)
     _not_before_enrolment(m, at)
     at = stamp(conn, m.id, at)
+    expire_due(conn, at, m.id)
     if order_id is not None:
         order_id = _check_order_id(order_id)
         prior = conn.execute(select(purchases.c.member_id, purchases.c.at).where(purchases.c.order_id == order_id)).first()
@@ -479,6 +552,7 @@ def refund(conn: Connection, prog: Programme, order_id: str, *, at: datetime, am
     if at.date() < p.at.date():
         raise LoyaltyError(f"refund date {at:%Y-%m-%d} is before the order's date ({p.at:%Y-%m-%d})")
     at = max(stamp(conn, p.member_id, at), p.at)  # a bare date on the order's own day: after the order
+    expire_due(conn, at, p.member_id)
     done = conn.execute(select(func.coalesce(func.sum(refunds.c.amount), 0))
                         .where(refunds.c.purchase_id == p.id)).scalar_one()
     left = p.amount - done
@@ -504,24 +578,46 @@ def refund(conn: Connection, prog: Programme, order_id: str, *, at: datetime, am
     net_back = share(p.net, "floor")
     points_back = share(p.points_earned, p.rounding) + share(bonus, p.rounding)
     restore = share(p.points_redeemed, "floor")
+    own = conn.execute(select(entries.c.id, entries.c.kind).where(
+        entries.c.order_id == p.order_id, entries.c.kind.in_(("earn", "promo")),
+        entries.c.member_id == p.member_id).order_by(entries.c.id)).all()
+    take = points_back - _expired_share(conn, p, [e.id for e in own], points_back)
     conn.execute(insert(refunds).values(
         purchase_id=p.id, at=at, amount=amount, net=net_back, points=points_back,
         points_restored=restore, recorded_at=recorded_now()))
-    if points_back:
-        own = conn.execute(select(entries.c.id, entries.c.kind).where(
-            entries.c.order_id == p.order_id, entries.c.kind.in_(("earn", "promo")),
-            entries.c.member_id == p.member_id).order_by(entries.c.id)).all()
+    if take:
         earn_id = next((e.id for e in own if e.kind == "earn"), None)
-        _debit(conn, p.member_id, at, "refund", points_back, pool="all", first_lots=tuple(e.id for e in own),
+        _debit(conn, p.member_id, at, "refund", take, pool="all", first_lots=tuple(e.id for e in own),
                order_id=p.order_id, reverses=earn_id,
                note=f"refund of {format_amount(amount, dec)} of order {p.order_id}")
     if restore:
         _restore(conn, prog, p, at, restore)
+        expire_due(conn, at, p.member_id)  # restored points keep their expiry, which may have passed
     after = _record_tier(conn, prog, p.member_id, at)
     balance = _balance(conn, p.member_id)
     return {"member": p.member_id, "order": p.order_id, "amount": amount, "refunded_total": done + amount,
-            "order_amount": p.amount, "points_taken_back": points_back, "points_restored": restore,
+            "order_amount": p.amount, "points_taken_back": take, "points_already_expired": points_back - take,
+            "points_restored": restore,
             "points": balance, "tier": after.name}
+
+
+def _expired_share(conn: Connection, p, own_lots: list[int], points_back: int) -> int:
+    """How much of a claw-back of `points_back` the order's own points that
+    already expired cover: expired points are gone once and are not taken
+    back a second time. Earlier refunds of the order used up part of that."""
+    if not own_lots or not points_back:
+        return 0
+    debit = entries.alias("debit")
+    expired = conn.execute(
+        select(func.coalesce(func.sum(allocations.c.points), 0))
+        .select_from(allocations.join(debit, debit.c.id == allocations.c.debit_id))
+        .where(allocations.c.credit_id.in_(own_lots), debit.c.kind == "expire")).scalar_one()
+    claimed = conn.execute(select(func.coalesce(func.sum(refunds.c.points), 0))
+                           .where(refunds.c.purchase_id == p.id)).scalar_one()
+    taken = -conn.execute(select(func.coalesce(func.sum(entries.c.points), 0)).where(
+        entries.c.order_id == p.order_id, entries.c.kind == "refund",
+        entries.c.member_id == p.member_id)).scalar_one()
+    return min(points_back, max(0, int(expired) - (int(claimed) - int(taken))))
 
 
 def _restore(conn: Connection, prog: Programme, p, at: datetime, points: int) -> None:
@@ -553,6 +649,7 @@ def redeem(conn: Connection, prog: Programme, key: str, *, at: datetime, points:
     lock_member(conn, m.id)
     _not_before_enrolment(m, at)
     at = stamp(conn, m.id, at)
+    expire_due(conn, at, m.id)
     note = None
     if reward is not None:
         r = prog.reward(reward)
@@ -577,6 +674,7 @@ def adjust(conn: Connection, prog: Programme, key: str, points: int, *, at: date
     lock_member(conn, m.id)
     _not_before_enrolment(m, at)
     at = stamp(conn, m.id, at)
+    expire_due(conn, at, m.id)
     reason = " ".join((reason or "").split())
     if not reason:
         raise LoyaltyError("--reason must say why (it is kept in the ledger)")
@@ -600,6 +698,7 @@ def award(conn: Connection, prog: Programme, key: str, action: str, *, at: datet
     lock_member(conn, m.id)
     _not_before_enrolment(m, at)
     at = stamp(conn, m.id, at)
+    expire_due(conn, at, m.id)
     a = prog.actions.get(action.strip())
     if a is None:
         known = ", ".join(sorted(prog.actions)) or "none are configured in [earning.actions]"
@@ -622,6 +721,15 @@ def award(conn: Connection, prog: Programme, key: str, action: str, *, at: datet
     balance = _balance(conn, m.id)
     return {"member": m.id, "action": a.name, "points_awarded": a.points, "points": balance}
 
+
+def birthday_bonus(conn: Connection, prog: Programme, member_id: str, at: datetime, year: int) -> None:
+    """Credit the birthday bonus for `year`. The (member, year) key of
+    birthday_bonuses refuses a second one, even from two runs at once."""
+    lock_member(conn, member_id)
+    entry_id = _credit(conn, prog, member_id, at, "birthday", prog.birthday_bonus, note=f"birthday bonus {year}")
+    conn.execute(insert(birthday_bonuses).values(member_id=member_id, year=year, entry_id=entry_id))
+    if prog.tier_basis == "points":
+        _record_tier(conn, prog, member_id, at)
 
 
 def referral(conn: Connection, prog: Programme, key: str, *, at: datetime) -> dict:

@@ -29,6 +29,8 @@ KINDS = (
     "award",  # + points for a configured action
     "promo",  # + bonus points from a promo code
     "referral",  # + referral reward, to the referrer and to the friend
+    "birthday",  # + birthday bonus, once per member per year
+    "expire",  # - points whose time ran out (one entry per member and day)
 )
 
 
@@ -86,6 +88,7 @@ class Entry(SQLModel, table=True):
     __table_args__ = (
         Index("ix_entries_member_at", "member_id", "at"),
         Index("ix_entries_order", "order_id"),  # added in schema version 3
+        Index("ix_entries_expires", "expires_on"),  # added in schema version 4
         CheckConstraint("points <> 0", name="ck_entries_points_nonzero"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -191,6 +194,16 @@ class Meta(SQLModel, table=True):
     value: str
 
 
+class BirthdayBonus(SQLModel, table=True):
+    """A birthday bonus paid. (member, year) is the key: once a year at most,
+    however often `birthdays` or `daily` runs."""
+
+    __tablename__ = "birthday_bonuses"
+    member_id: str = Field(primary_key=True, foreign_key="members.id")
+    year: int = Field(primary_key=True)
+    entry_id: int = Field(foreign_key="entries.id", unique=True)
+
+
 members = Member.__table__
 purchases = Purchase.__table__
 refunds = Refund.__table__
@@ -204,12 +217,14 @@ referral_codes = ReferralCode.__table__
 referrals = Referral.__table__
 referral_rewards = ReferralReward.__table__
 meta = Meta.__table__
+birthday_bonuses = BirthdayBonus.__table__
 
 # The tables each schema version adds (migrations create exactly these).
 V1_TABLES = (schema_version, members, purchases, refunds, entries, allocations, tier_changes)
 V2_TABLES = (promo_codes, promo_uses, referral_codes, referrals, referral_rewards)
 V3_TABLES = (meta,)
+V4_TABLES = (birthday_bonuses,)
 
 # Tables whose rows are never changed or removed once written.
 APPEND_ONLY = ("entries", "allocations", "purchases", "refunds", "tier_changes", "schema_version",
-               "promo_uses", "referral_codes", "referrals", "referral_rewards")
+               "promo_uses", "referral_codes", "referrals", "referral_rewards", "birthday_bonuses")

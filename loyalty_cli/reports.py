@@ -17,18 +17,14 @@ from loyalty_cli import db, ledger, rules
 from loyalty_cli.config import Level, Programme
 from loyalty_cli.members import find_member
 from loyalty_cli.models import (allocations, entries, members, promo_codes, promo_uses, purchases, referral_rewards,
-                                referrals, refunds)
+                                referrals, refunds, tier_changes)
 
 RECENT = 10  # history lines in `show`
 CLOSEST = 10  # members listed as closest to their next tier
 
 
 def _tiers(conn: Connection, prog: Programme, as_of: datetime, member_id: str | None = None) -> tuple[dict[str, Level], dict[str, int]]:
-    totals = ledger.qualifying_totals(conn, prog, as_of, member_id)
-    peaks = {} if prog.downgrade else ledger.peak_totals(conn, prog, as_of, member_id)
-    ids = [member_id] if member_id else conn.execute(select(members.c.id)).scalars().all()
-    levels = {m: rules.tier_for(prog.levels, max(totals.get(m, 0), peaks.get(m, 0))) for m in ids}
-    return levels, totals
+    return ledger.levels_at(conn, prog, as_of, [member_id] if member_id else None)
 
 
 def _points_as_of(conn: Connection, as_of: datetime, member_id: str | None = None) -> dict[str, int]:
@@ -95,7 +91,9 @@ def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
     nxt = rules.next_level(prog.levels, level)
     points = _points_as_of(conn, as_of, m.id).get(m.id, 0)
     today = as_of.date()
-    live = [lot for lot in _remaining(conn, m.id, as_of) if lot.expires_on is None or lot.expires_on > today]
+    remaining = _remaining(conn, m.id, as_of)
+    live = [lot for lot in remaining if lot.expires_on is None or lot.expires_on > today]
+    unposted = sum(lot.remaining for lot in remaining if lot not in live)  # expired; `expire` not yet run
     pending = sum(lot.remaining for lot in live if lot.available_on and lot.available_on > today)
     horizon = today + timedelta(days=prog.warn_days)
     expiring: dict[date, int] = {}
@@ -106,7 +104,7 @@ def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
         "member": m.id, "name": m.name, "email": m.email, "phone": m.phone, "birthday": m.birthday,
         "enrolled": m.enrolled_at, "marketing": bool(m.marketing), "marketing_at": m.marketing_at,
         "points": points, "available": max(0, min(points, sum(lot.remaining for lot in live) - pending)),
-        "pending": pending,
+        "pending": pending, "expired_unposted": unposted if points > 0 else 0,
         "tier": level.name, "tier_basis": prog.tier_basis, "tier_window": prog.tier_window,
         "qualifying": total, "lifetime_spend": _spend_as_of(conn, m.id, as_of),
         "next_tier": nxt.name if nxt else None,
@@ -121,13 +119,20 @@ def history(conn: Connection, prog: Programme, key: str, as_of: datetime, since:
     m = find_member(conn, key)
     q = (select(entries).where(entries.c.member_id == m.id, entries.c.at <= as_of)
          .order_by(entries.c.at, entries.c.id))
+    changes = conn.execute(select(tier_changes).where(tier_changes.c.member_id == m.id, tier_changes.c.at <= as_of)
+                           .order_by(tier_changes.c.at, tier_changes.c.id)).all()
+    # A tier change shows after the entries of its moment (it is their consequence).
+    timeline = sorted([(e.at, 0, e.id, e) for e in conn.execute(q)] + [(c.at, 1, c.id, c) for c in changes],
+                      key=lambda t: t[:3])
     rows, running = [], 0
-    for e in conn.execute(q):
-        running += e.points
-        if since is not None and e.at < since:
-            continue
-        rows.append({"date": e.at.date(), "at": e.at, "kind": e.kind, "points": e.points, "balance": running,
-                     "order": e.order_id, "note": e.note, "id": e.id})
+    for at, is_change, _, e in timeline:
+        if is_change:
+            row = {"kind": "tier", "points": 0, "order": None, "note": f"{e.from_tier} → {e.to_tier}", "id": None}
+        else:
+            running += e.points
+            row = {"kind": e.kind, "points": e.points, "order": e.order_id, "note": e.note, "id": e.id}
+        if since is None or at >= since:
+            rows.append({"date": at.date(), "at": at, **row, "balance": running})
     return rows
 
 
@@ -229,6 +234,12 @@ def _check_allocations(conn: Connection, prog: Programme) -> list[str]:
                                  | (credit.c.expires_on <= debit.c.at))):
         out.append(f"entry {r.did}: redemption on {r.at:%Y-%m-%d} spent points of entry {r.cid} "
                    "that were not available then")
+    for r in conn.execute(select(debit.c.id.label("did"), credit.c.id.label("cid"), debit.c.at)
+                          .select_from(linked)
+                          .where(debit.c.kind == "expire",
+                                 credit.c.expires_on.is_(None) | (credit.c.expires_on > debit.c.at))):
+        out.append(f"entry {r.did}: expiry on {r.at:%Y-%m-%d} took points of entry {r.cid} "
+                   "that had not expired then")
     return out
 
 

@@ -75,6 +75,20 @@ def percent_share(part: int, whole: int) -> Decimal:
     return (Decimal(part * 100) / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
+def ratio(part: int, whole: int) -> Decimal | None:
+    """part / whole with four decimals, half-up (None when whole is 0): the
+    rates of the programme report, exact, never a float."""
+    if whole == 0:
+        return None
+    return (Decimal(part) / whole).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+
+
+def top_count(n: int, share_percent: int = 20) -> int:
+    """How many make up the top `share_percent`% of n (rounded up, so the top
+    20% of 3 members is 1)."""
+    return -(-n * share_percent // 100)
+
+
 # --- tiers -------------------------------------------------------------------
 
 

@@ -33,8 +33,10 @@ say loyalty purchase "$carmen" 7.20 --order T-005 --date 2026-04-11
 say loyalty award anna review --date 2026-04-12
 say loyalty refund T-003 --amount 8.90 --date 2026-04-13
 say loyalty redeem anna --reward "Free coffee" --date 2026-04-14
+say loyalty daily --as-of 2026-04-30     # what cron runs every night: birthdays, expiry, tier review
 say loyalty show anna --as-of 2026-04-30
 say loyalty balance --as-of 2026-04-30
 say loyalty tiers --as-of 2026-04-30
+say loyalty report --as-of 2026-04-30
 say loyalty check
 printf '\nThe demo ledger is %s; point LOYALTY_DB at it to explore further.\n' "$LOYALTY_DB" >&2

@@ -92,7 +92,8 @@ def refused(shop, *args: str, contains: str, code: int = 1):
 
 
 def history(shop, member: str) -> list[tuple]:
-    return [(h["kind"], h["points"], h["order"]) for h in shop.json("history", member)]
+    return [(h["kind"], h["points"], h["order"]) for h in shop.json("history", member)
+            if h["kind"] != "tier"]  # point entries only
 
 
 def balance(shop, member: str) -> int:

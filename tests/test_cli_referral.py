@@ -72,7 +72,8 @@ def buy(shop, member: str, amount: str, *extra: str) -> dict:
 
 
 def history(shop, member: str) -> list[tuple]:
-    return [(h["kind"], h["points"], h["order"]) for h in shop.json("history", member)]
+    return [(h["kind"], h["points"], h["order"]) for h in shop.json("history", member)
+            if h["kind"] != "tier"]  # point entries only
 
 
 def points(shop, member: str) -> int:

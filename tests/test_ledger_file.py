@@ -12,9 +12,11 @@ def _downgrade_to_v1(db):
     con = sqlite3.connect(db)
     for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
         con.execute(f"DROP TRIGGER {name}")
-    for table in ("promo_uses", "promo_codes", "referral_rewards", "referrals", "referral_codes", "meta"):
+    for table in ("promo_uses", "promo_codes", "referral_rewards", "referrals", "referral_codes", "meta",
+                  "birthday_bonuses"):
         con.execute(f"DROP TABLE {table}")
     con.execute("DROP INDEX ix_entries_order")
+    con.execute("DROP INDEX ix_entries_expires")
     con.execute("DELETE FROM schema_version WHERE version > 1")
     con.commit()
     con.close()
@@ -31,11 +33,11 @@ def test_readers_and_check_leave_an_old_ledger_alone_and_init_upgrades_it(shop):
     before = _digest(shop.db)
     shop.fail("balance", contains="run `loyalty init` to upgrade it")
     r = shop.invoke("check")
-    assert r.exit_code == 1 and "schema: version 1, expected 3" in r.stdout
+    assert r.exit_code == 1 and "schema: version 1, expected 4" in r.stdout
     assert _digest(shop.db) == before
     r = shop.run("init")
-    assert "Upgraded to schema version 3" in r.stderr
-    assert shop.sql("SELECT version FROM schema_version") == [(1,), (2,), (3,)]
+    assert "Upgraded to schema version 4" in r.stderr
+    assert shop.sql("SELECT version FROM schema_version") == [(1,), (2,), (3,), (4,)]
     assert shop.json("balance")[0]["points"] == 12
     assert shop.run("check").stdout == ""
 
@@ -44,7 +46,7 @@ def test_a_write_command_upgrades_an_old_ledger_in_its_own_transaction(shop):
     shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
     _downgrade_to_v1(shop.db)
     shop.run("purchase", "anna", "1.00", "--date", "2026-01-02")
-    assert shop.sql("SELECT max(version) FROM schema_version") == [(3,)]
+    assert shop.sql("SELECT max(version) FROM schema_version") == [(4,)]
     assert shop.run("check").stdout == ""
 
 

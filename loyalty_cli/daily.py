@@ -1,0 +1,184 @@
+"""The time-driven rules: expiry, birthday bonuses, the tier review, and the
+daily run that does them all.
+
+Each rule is idempotent and dated by the calendar, not by when it ran: an
+expiry is posted at the start of its expiry day, a birthday bonus on the
+birthday, a tier change on the day a window let go of a purchase. So a run
+after missed days writes what daily runs would have written, and running
+twice writes nothing new. Everything runs inside the caller's one write
+transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from calendar import isleap
+
+from sqlalchemy import Connection, insert, select, update
+
+from loyalty_cli import ledger
+from loyalty_cli.config import Programme
+from loyalty_cli.models import birthday_bonuses, entries, members, meta, purchases, tier_changes
+
+# A birthday bonus is paid by a run within this many days after the birthday:
+# a cron job that missed a few weeks still pays it, but turning the bonus on
+# does not pay for every birthday of the past year.
+BIRTHDAY_GRACE_DAYS = 30
+
+DAILY_MARK = "daily_through"  # meta key: the as-of moment of the last daily run
+
+
+def expire(conn: Connection, as_of: datetime) -> dict:
+    posted = ledger.expire_due(conn, as_of)
+    return {"as_of": as_of, "members": len({p["member"] for p in posted}),
+            "points": sum(p["points"] for p in posted), "expired": posted}
+
+
+# --- birthdays ----------------------------------------------------------------
+
+
+def birthday_in(born: date, year: int) -> date:
+    """The birthday in `year`; 29 February is kept on 28 February in other years."""
+    if born.month == 2 and born.day == 29 and not isleap(year):
+        return date(year, 2, 28)
+    return born.replace(year=year)
+
+
+def due_birthday(born: date, enrolled: date, on: date) -> date | None:
+    """The birthday whose bonus is due on `on`, if any: the latest birthday on
+    or before `on`, at most BIRTHDAY_GRACE_DAYS ago, on or after enrolment and
+    after the day of birth itself."""
+    day = birthday_in(born, on.year)
+    if day > on:
+        day = birthday_in(born, on.year - 1)
+    if (on - day).days > BIRTHDAY_GRACE_DAYS or day < enrolled or day <= born:
+        return None
+    return day
+
+
+def birthdays(conn: Connection, prog: Programme, as_of: datetime) -> dict:
+    """Credit the birthday bonus to every member whose birthday has come,
+    once per member per year, dated on the birthday itself."""
+    granted: list[dict] = []
+    if prog.birthday_bonus:
+        paid = set(conn.execute(select(birthday_bonuses.c.member_id, birthday_bonuses.c.year)).tuples())
+        rows = conn.execute(select(members.c.id, members.c.name, members.c.birthday, members.c.enrolled_at)
+                            .where(members.c.birthday.is_not(None), members.c.enrolled_at <= as_of)
+                            .order_by(members.c.id)).all()
+        for r in rows:
+            day = due_birthday(r.birthday, r.enrolled_at.date(), as_of.date())
+            if day is None or (r.id, day.year) in paid:
+                continue
+            at = max(datetime.combine(day, time.min), r.enrolled_at)
+            ledger.birthday_bonus(conn, prog, r.id, at, day.year)
+            granted.append({"member": r.id, "name": r.name, "birthday": day, "points": prog.birthday_bonus})
+    return {"as_of": as_of, "members": len(granted), "points": sum(g["points"] for g in granted),
+            "granted": granted}
+
+
+# --- tiers --------------------------------------------------------------------
+
+
+def _window_moments(conn: Connection, prog: Programme, since: datetime | None,
+                    until: datetime) -> list[tuple[datetime, list[str] | None]]:
+    """The moments in (since, until] when a tier window lets go of something,
+    with the members it may affect (None: everyone). A calendar-year window
+    starts afresh on 1 January; a rolling one drops each purchase (or earning)
+    365 days after its day, at midnight."""
+    if not prog.downgrade or prog.tier_window == "lifetime":
+        return []  # totals only fall by refunds, which record their own change
+    if prog.tier_window == "calendar-year":
+        first = since.year + 1 if since is not None else _first_year(conn)
+        if first is None:
+            return []
+        moments = [datetime(y, 1, 1) for y in range(first, until.year + 1)]
+        return [(m, None) for m in moments if (since is None or m > since) and m <= until]
+    span = timedelta(days=365)
+    low = since - span if since is not None else None
+    qs = [select(purchases.c.member_id, purchases.c.at).where(purchases.c.at <= until - span)]
+    if prog.tier_basis == "points":
+        qs.append(select(entries.c.member_id, entries.c.at).where(
+            entries.c.kind.in_(ledger.EARNED_KINDS), entries.c.at <= until - span))
+    affected: dict[datetime, set[str]] = {}
+    for q in qs:
+        if low is not None:
+            q = q.where(q.selected_columns[1] >= datetime.combine(low.date(), time.min))
+        for m, at in conn.execute(q):
+            moment = datetime.combine(at.date() + span, time.min)
+            if (since is None or moment > since) and moment <= until:
+                affected.setdefault(moment, set()).add(m)
+    return [(moment, sorted(ids)) for moment, ids in sorted(affected.items())]
+
+
+def _first_year(conn: Connection) -> int | None:
+    first = conn.execute(select(purchases.c.at).order_by(purchases.c.at).limit(1)).scalar()
+    return first.year + 1 if first is not None else None
+
+
+def _sync(conn: Connection, prog: Programme, at: datetime, member_ids: list[str] | None) -> list[dict]:
+    """Record, at `at`, every member whose tier then differs from the log."""
+    levels, _ = ledger.levels_at(conn, prog, at, member_ids)
+    logged = ledger.recorded_tiers(conn, prog, at, list(levels) if member_ids is not None else None)
+    base = prog.levels[0].name
+    out = []
+    for m in sorted(levels):
+        before, after = logged.get(m, base), levels[m].name
+        if before != after:
+            conn.execute(insert(tier_changes).values(member_id=m, at=at, from_tier=before, to_tier=after))
+            out.append({"member": m, "date": at.date(), "from": before, "to": after})
+    return out
+
+
+def review_tiers(conn: Connection, prog: Programme, since: datetime | None, until: datetime) -> list[dict]:
+    """Record the tier changes that time alone brought about in (since, until]:
+    each on the day its window let go, then any difference left at `until`."""
+    changes = []
+    for moment, ids in _window_moments(conn, prog, since, until):
+        changes += _sync(conn, prog, moment, ids)
+    changes += _sync(conn, prog, until, None)
+    return changes
+
+
+# --- pending points and the daily run -----------------------------------------
+
+
+def released(conn: Connection, since: datetime | None, until: datetime) -> int:
+    """Pending points that became spendable on a day in (since, until] (only
+    `until`'s day on the first run) and are still unspent."""
+    first = since.date() + timedelta(days=1) if since is not None else until.date()
+    lots = conn.execute(select(entries.c.member_id).where(
+        entries.c.available_on >= first, entries.c.available_on <= until.date(),
+        entries.c.points > 0, entries.c.at <= until).distinct()).scalars().all()
+    total = 0
+    for m in lots:
+        total += sum(lot.remaining for lot in ledger.lots(conn, m, created_by=until)
+                     if lot.available_on is not None and first <= lot.available_on <= until.date()
+                     and (lot.expires_on is None or lot.expires_on > until.date()))
+    return total
+
+
+def last_run(conn: Connection) -> datetime | None:
+    value = conn.execute(select(meta.c.value).where(meta.c.key == DAILY_MARK)).scalar()
+    return datetime.fromisoformat(value) if value else None
+
+
+def _mark(conn: Connection, as_of: datetime, previous: datetime | None) -> None:
+    if previous is None:
+        conn.execute(insert(meta).values(key=DAILY_MARK, value=as_of.isoformat()))
+    elif as_of > previous:
+        conn.execute(update(meta).where(meta.c.key == DAILY_MARK).values(value=as_of.isoformat()))
+
+
+def run(conn: Connection, prog: Programme, as_of: datetime) -> dict:
+    """Everything time-driven, as of `as_of`: birthday bonuses, then expiry
+    (so a bonus already past its expiry goes too), pending points released,
+    and the tier review since the last run."""
+    previous = last_run(conn)
+    bdays = birthdays(conn, prog, as_of)
+    expired = expire(conn, as_of)
+    freed = released(conn, previous, as_of)
+    changes = review_tiers(conn, prog, previous, as_of)
+    _mark(conn, as_of, previous)
+    return {"as_of": as_of, "previous_run": previous, "birthdays": bdays, "expired": expired,
+            "released_points": freed, "tier_changes": changes}

@@ -1,0 +1,239 @@
+"""The programme report and the member lists that come with it: who has
+points about to expire, who has lapsed.
+
+A period is [start, end] by business date (`at`), start None meaning the
+beginning of the ledger. Flows (sales, points issued, ...) count what happened
+in the period; stocks (outstanding points, tier mix, lapsed members, points
+expiring soon) are as of its end. Every figure is an aggregate query, so the
+report stays fast on a large ledger. Money is minor units, points are ints,
+rates are exact Decimals.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import Connection, String, and_, cast, func, select
+
+from loyalty_cli import ledger, rules
+from loyalty_cli.config import Programme
+from loyalty_cli.models import allocations, entries, members, purchases, refunds
+
+ISSUED_KINDS = ("earn", "welcome", "award", "promo", "referral", "birthday")
+TOP_PERCENT = 20
+
+
+def _in(col, start: datetime | None, end: datetime):
+    return and_(col >= start, col <= end) if start is not None else col <= end
+
+
+def _month(col):
+    # "YYYY-MM" of a date-time, on SQLite (stored as text) and PostgreSQL alike
+    return func.substr(cast(col, String), 1, 7)
+
+
+def _spend_by_member(conn: Connection, start: datetime | None, end: datetime) -> dict[str, list[int]]:
+    """member -> [purchases, amount rung up, amount refunded] in the period
+    (a refund counts in the period it happened)."""
+    out: dict[str, list[int]] = {}
+    for m, n, amount in conn.execute(
+            select(purchases.c.member_id, func.count(), func.sum(purchases.c.amount))
+            .where(_in(purchases.c.at, start, end)).group_by(purchases.c.member_id)):
+        out[m] = [int(n), int(amount), 0]
+    for m, back in conn.execute(
+            select(purchases.c.member_id, func.sum(refunds.c.amount))
+            .select_from(refunds.join(purchases, purchases.c.id == refunds.c.purchase_id))
+            .where(_in(refunds.c.at, start, end)).group_by(purchases.c.member_id)):
+        out.setdefault(m, [0, 0, 0])[2] = int(back)
+    return out
+
+
+def _points_by_kind(conn: Connection, start: datetime | None, end: datetime) -> dict[str, int]:
+    return {k: int(v) for k, v in conn.execute(
+        select(entries.c.kind, func.sum(entries.c.points)).where(_in(entries.c.at, start, end))
+        .group_by(entries.c.kind))}
+
+
+def _expiring(conn: Connection, end: datetime, within: int, member_id: str | None = None) -> list:
+    """Lots with points left at `end` that expire within `within` days after
+    it: (member, points left, expires_on), spending recorded by `end` counted."""
+    debit = entries.alias("debit")
+    spent = (select(func.coalesce(func.sum(allocations.c.points), 0))
+             .select_from(allocations.join(debit, debit.c.id == allocations.c.debit_id))
+             .where(allocations.c.credit_id == entries.c.id, debit.c.at <= end).scalar_subquery())
+    day = end.date()
+    q = (select(entries.c.member_id, (entries.c.points - spent).label("left"), entries.c.expires_on)
+         .where(entries.c.points > 0, entries.c.at <= end, entries.c.expires_on > day,
+                entries.c.expires_on <= day + timedelta(days=within)))
+    if member_id is not None:
+        q = q.where(entries.c.member_id == member_id)
+    return [r for r in conn.execute(q) if r.left > 0]
+
+
+def _balances(conn: Connection, end: datetime) -> dict[str, int]:
+    return {m: int(v) for m, v in conn.execute(
+        select(entries.c.member_id, func.sum(entries.c.points)).where(entries.c.at <= end)
+        .group_by(entries.c.member_id))}
+
+
+def _last_purchases(conn: Connection, end: datetime) -> dict[str, tuple[datetime, int]]:
+    return {m: (last, int(n)) for m, last, n in conn.execute(
+        select(purchases.c.member_id, func.max(purchases.c.at), func.count())
+        .where(purchases.c.at <= end).group_by(purchases.c.member_id))}
+
+
+def report(conn: Connection, prog: Programme, start: datetime | None, end: datetime, *,
+           lapsed_days: int, shop_sales: int | None = None) -> dict:
+    enrolled = conn.execute(select(func.count()).select_from(members).where(members.c.enrolled_at <= end)).scalar_one()
+    new = conn.execute(select(func.count()).select_from(members)
+                       .where(_in(members.c.enrolled_at, start, end))).scalar_one()
+    spend = _spend_by_member(conn, start, end)
+    buyers = {m: v for m, v in spend.items() if v[0] > 0}
+    n_purchases = sum(v[0] for v in buyers.values())
+    sales = sum(v[1] - v[2] for v in spend.values())
+    discounts, paid_points = (int(x or 0) for x in conn.execute(
+        select(func.sum(purchases.c.discount), func.sum(purchases.c.points_paid))
+        .where(_in(purchases.c.at, start, end))).one())
+    firsts = select(purchases.c.member_id, func.min(purchases.c.at).label("first")).group_by(
+        purchases.c.member_id).subquery()
+    first_time = conn.execute(select(func.count()).select_from(firsts)
+                              .where(_in(firsts.c.first, start, end))).scalar_one()
+    repeaters = sum(1 for v in buyers.values() if v[0] >= 2)
+
+    kinds = _points_by_kind(conn, start, end)
+    issued = sum(kinds.get(k, 0) for k in ISSUED_KINDS)
+    redeemed = -kinds.get("redeem", 0) - kinds.get("restore", 0)
+    expired = -kinds.get("expire", 0)
+    taken_back = -kinds.get("refund", 0)
+    adjusted = kinds.get("adjust", 0)
+    balances = _balances(conn, end)
+    outstanding = sum(balances.values())
+    opening = sum(_balances(conn, start - timedelta(microseconds=1)).values()) if start is not None else 0
+
+    ranked = sorted(((v[1] - v[2], m) for m, v in buyers.items()), key=lambda t: (-t[0], t[1]))
+    top = ranked[:rules.top_count(len(ranked), TOP_PERCENT)]
+    top_sales = sum(s for s, _ in top)
+
+    soon = _expiring(conn, end, prog.warn_days)
+    lapsed = lapsed_members(conn, prog, end, lapsed_days)
+    levels, _ = ledger.levels_at(conn, prog, end)
+    in_ledger = set(conn.execute(select(members.c.id).where(members.c.enrolled_at <= end)).scalars())
+    mix = {lv.name: 0 for lv in prog.levels}
+    for m in in_ledger:
+        mix[levels[m].name] += 1
+
+    months: dict[str, dict] = {}
+
+    def month(key: str) -> dict:
+        return months.setdefault(key, {"month": key, "purchases": 0, "sales": 0, "points_issued": 0,
+                                       "points_redeemed": 0})
+
+    for key, n, amount in conn.execute(
+            select(_month(purchases.c.at), func.count(), func.sum(purchases.c.amount))
+            .where(_in(purchases.c.at, start, end)).group_by(_month(purchases.c.at))):
+        month(key)["purchases"] += int(n)
+        month(key)["sales"] += int(amount)
+    for key, back in conn.execute(
+            select(_month(refunds.c.at), func.sum(refunds.c.amount))
+            .where(_in(refunds.c.at, start, end)).group_by(_month(refunds.c.at))):
+        month(key)["sales"] -= int(back)
+    for key, kind, pts in conn.execute(
+            select(_month(entries.c.at), entries.c.kind, func.sum(entries.c.points))
+            .where(_in(entries.c.at, start, end), entries.c.kind.in_(ISSUED_KINDS + ("redeem", "restore")))
+            .group_by(_month(entries.c.at), entries.c.kind)):
+        if kind in ISSUED_KINDS:
+            month(key)["points_issued"] += int(pts)
+        else:
+            month(key)["points_redeemed"] -= int(pts)
+
+    return {
+        "since": start, "until": end,
+        "members": enrolled, "new_members": new, "active_members": len(buyers),
+        "purchases": n_purchases, "first_time_purchases": first_time,
+        "repeat_purchases": n_purchases - first_time,
+        "sales": sales, "discounts": discounts, "paid_with_points": paid_points,
+        "repeat_rate": rules.ratio(repeaters, len(buyers)), "repeat_members": repeaters,
+        "shop_sales": shop_sales, "member_share": rules.ratio(sales, shop_sales) if shop_sales else None,
+        "points_opening": opening, "points_issued": issued, "points_redeemed": redeemed,
+        "points_expired": expired, "points_taken_back": taken_back, "points_adjusted": adjusted,
+        "redemption_rate": rules.ratio(redeemed, issued),
+        "outstanding_points": outstanding,
+        "liability": rules.points_value(outstanding, prog.point_value, prog.currency.decimals),
+        "expiring_points": sum(r.left for r in soon), "expiring_members": len({r.member_id for r in soon}),
+        "warn_days": prog.warn_days,
+        "lapsed_members": len(lapsed), "lapsed_days": lapsed_days,
+        "top_members": len(top), "top_percent": TOP_PERCENT, "top_sales": top_sales,
+        "top_share": rules.ratio(top_sales, sales) if sales > 0 else None,
+        "tiers": [{"tier": name, "members": n} for name, n in mix.items()],
+        "months": [months[k] for k in sorted(months)],
+    }
+
+
+def lapsed_members(conn: Connection, prog: Programme, end: datetime, days: int,
+                   marketing_only: bool = False) -> list[dict]:
+    """Members with no purchase in the `days` days up to `end` (so `days` or
+    more days since their last purchase, or since enrolment if they never
+    bought): the most valuable first, for a win-back mailing."""
+    cutoff = end.date() - timedelta(days=days)
+    last = _last_purchases(conn, end)
+    spent = _lifetime_spend(conn, end)
+    balances = _balances(conn, end)
+    q = select(members).where(members.c.enrolled_at < datetime.combine(cutoff + timedelta(days=1), time.min))
+    if marketing_only:
+        q = q.where(members.c.marketing.is_(True))
+    out = []
+    for r in conn.execute(q):
+        seen, n = last.get(r.id, (None, 0))
+        since = seen.date() if seen is not None else r.enrolled_at.date()
+        if since > cutoff:
+            continue
+        out.append({"member": r.id, "name": r.name, "email": r.email, "phone": r.phone,
+                    "marketing": bool(r.marketing), "enrolled": r.enrolled_at.date(),
+                    "last_purchase": seen.date() if seen is not None else None,
+                    "days_since": (end.date() - since).days, "purchases": n,
+                    "spend": spent.get(r.id, 0), "points": balances.get(r.id, 0)})
+    out.sort(key=lambda x: (-x["spend"], x["member"]))
+    return out
+
+
+def _lifetime_spend(conn: Connection, end: datetime) -> dict[str, int]:
+    """Amount rung up less amount refunded, up to `end`, per member."""
+    out = {m: int(v) for m, v in conn.execute(
+        select(purchases.c.member_id, func.sum(purchases.c.amount)).where(purchases.c.at <= end)
+        .group_by(purchases.c.member_id))}
+    for m, v in conn.execute(
+            select(purchases.c.member_id, func.sum(refunds.c.amount))
+            .select_from(refunds.join(purchases, purchases.c.id == refunds.c.purchase_id))
+            .where(refunds.c.at <= end).group_by(purchases.c.member_id)):
+        out[m] = out.get(m, 0) - int(v)
+    return out
+
+
+def expiring_members(conn: Connection, prog: Programme, end: datetime, within: int,
+                     marketing_only: bool = False) -> list[dict]:
+    """Members with points that expire within `within` days after `end`: how
+    many, and the first day they are gone (the last day to spend them is the
+    day before). Soonest first, for a reminder mailing."""
+    soon = _expiring(conn, end, within)
+    per: dict[str, dict] = {}
+    for r in soon:
+        p = per.setdefault(r.member_id, {"points": 0, "expires": r.expires_on})
+        p["points"] += r.left
+        p["expires"] = min(p["expires"], r.expires_on)
+    if not per:
+        return []
+    balances = _balances(conn, end)
+    out = []
+    for r in conn.execute(select(members)):
+        if r.id not in per or (marketing_only and not r.marketing):
+            continue
+        p = per[r.id]
+        out.append({"member": r.id, "name": r.name, "email": r.email, "phone": r.phone,
+                    "marketing": bool(r.marketing), "points_expiring": p["points"], "expires": p["expires"],
+                    "last_day": p["expires"] - timedelta(days=1), "points": balances.get(r.id, 0)})
+    out.sort(key=lambda x: (x["expires"], -x["points_expiring"], x["member"]))
+    return out
+
+
+def period_start(day: date | None) -> datetime | None:
+    return datetime.combine(day, time.min) if day is not None else None
