@@ -459,9 +459,7 @@ def show(member, as_of, fmt, config, db):
     pts = f"{r['points']}"
     if r["available"] != r["points"]:
         pending = f", {r['pending']} pending" if r["pending"] else ""
-        gone = f", {r['expired_unposted']} expired, not yet posted: run `loyalty expire`" \
-            if r["expired_unposted"] else ""
-        pts += f" ({r['available']} available{pending}{gone})"
+        pts += f" ({r['available']} available{pending})"
     rows = [("member", r["member"]), ("name", r["name"]), ("e-mail", r["email"]), ("phone", r["phone"]),
             ("birthday", r["birthday"]), ("enrolled", r["enrolled"].date()),
             ("marketing", f"yes, since {r['marketing_at']:%Y-%m-%d}" if r["marketing"] and r["marketing_at"] else "no"),

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Connection, String, and_, cast, func, select
 
-from loyalty_cli import ledger, rules
+from loyalty_cli import ledger, reports, rules
 from loyalty_cli.config import Programme
 from loyalty_cli.models import allocations, entries, members, purchases, refunds
 
@@ -49,9 +49,15 @@ def _spend_by_member(conn: Connection, start: datetime | None, end: datetime) ->
 
 
 def _points_by_kind(conn: Connection, start: datetime | None, end: datetime) -> dict[str, int]:
-    return {k: int(v) for k, v in conn.execute(
+    """Points moved in the period by kind of entry, counting the expiry due
+    in the period that `expire` has not posted yet."""
+    out = {k: int(v) for k, v in conn.execute(
         select(entries.c.kind, func.sum(entries.c.points)).where(_in(entries.c.at, start, end))
         .group_by(entries.c.kind))}
+    for d in ledger.due_expiry(conn, end):
+        if start is None or d["at"] >= start:
+            out["expire"] = out.get("expire", 0) - d["points"]
+    return out
 
 
 def _expiring(conn: Connection, end: datetime, within: int, member_id: str | None = None) -> list:
@@ -71,9 +77,7 @@ def _expiring(conn: Connection, end: datetime, within: int, member_id: str | Non
 
 
 def _balances(conn: Connection, end: datetime) -> dict[str, int]:
-    return {m: int(v) for m, v in conn.execute(
-        select(entries.c.member_id, func.sum(entries.c.points)).where(entries.c.at <= end)
-        .group_by(entries.c.member_id))}
+    return reports.points_as_of(conn, end)
 
 
 def _last_purchases(conn: Connection, end: datetime) -> dict[str, tuple[datetime, int]]:

@@ -288,34 +288,40 @@ def _due_lots(conn: Connection, as_of: datetime, member_id: str | None):
     return [r for r in conn.execute(q) if r.remaining > 0]
 
 
-def expire_due(conn: Connection, as_of: datetime, member_id: str | None = None) -> list[dict]:
-    """Post expiry for every lot whose expiry day has come by `as_of` and that
-    still holds points (of one member, or of everyone): one `expire` entry per
+def due_expiry(conn: Connection, as_of: datetime, member_id: str | None = None) -> list[dict]:
+    """The expiry due by `as_of` and not posted yet (of one member, or of
+    everyone): what `expire_due` would post, without writing it. One item per
     member and moment, dated the start of the expiry day, or when the lot was
     made if it was born expired (points a refund gave back after their expiry).
-    An expired lot is left empty, so nothing is ever expired twice."""
-    due = _due_lots(conn, as_of, member_id)
-    if due and member_id is None and conn.dialect.name != "sqlite":
-        # Row locks, then a fresh look: another till may have spent some since.
-        ids = sorted({r.member_id for r in due})
-        for m in ids:
-            lock_member(conn, m)
-        due = [r for m in ids for r in _due_lots(conn, as_of, m)]
+    Reports add it to what is posted, so their figures as of a day never
+    depend on when cron ran."""
     groups: dict[tuple[str, datetime], list] = {}
-    for r in due:
+    for r in _due_lots(conn, as_of, member_id):
         when = max(datetime.combine(r.expires_on, time.min), r.at)
         groups.setdefault((r.member_id, when), []).append(r)
-    posted = []
+    out = []
     for (m, when), rows in sorted(groups.items()):
-        points = sum(r.remaining for r in rows)
         earned = sorted({r.at.date() for r in rows})
         span = earned[0].isoformat() + (f" to {earned[-1].isoformat()}" if len(earned) > 1 else "")
-        entry_id = _insert_entry(conn, m, when, "expire", -points, note=f"expired: points earned {span}")
-        conn.execute(insert(allocations), [{"debit_id": entry_id, "credit_id": r.id, "points": r.remaining}
-                                           for r in rows])
-        _add_balance(conn, m, -points)
-        posted.append({"member": m, "date": when.date(), "points": points, "lots": len(rows)})
-    return posted
+        out.append({"member": m, "at": when, "date": when.date(), "points": sum(r.remaining for r in rows),
+                    "note": f"expired: points earned {span}", "lots": [(r.id, r.remaining) for r in rows]})
+    return out
+
+
+def expire_due(conn: Connection, as_of: datetime, member_id: str | None = None) -> list[dict]:
+    """Post the expiry due by `as_of` (see `due_expiry`) as `expire` entries
+    whose allocations empty the expired lots, so nothing expires twice."""
+    if member_id is None and conn.dialect.name != "sqlite":
+        # Row locks first, so no other till spends from a lot while it expires.
+        for m in sorted({r.member_id for r in _due_lots(conn, as_of, None)}):
+            lock_member(conn, m)
+    due = due_expiry(conn, as_of, member_id)
+    for d in due:
+        entry_id = _insert_entry(conn, d["member"], d["at"], "expire", -d["points"], note=d["note"])
+        conn.execute(insert(allocations), [{"debit_id": entry_id, "credit_id": lot, "points": left}
+                                           for lot, left in d["lots"]])
+        _add_balance(conn, d["member"], -d["points"])
+    return due
 
 
 # ---------------------------------------------------------------------------

@@ -27,11 +27,17 @@ def _tiers(conn: Connection, prog: Programme, as_of: datetime, member_id: str | 
     return ledger.levels_at(conn, prog, as_of, [member_id] if member_id else None)
 
 
-def _points_as_of(conn: Connection, as_of: datetime, member_id: str | None = None) -> dict[str, int]:
+def points_as_of(conn: Connection, as_of: datetime, member_id: str | None = None) -> dict[str, int]:
+    """Each member's balance at `as_of`: their entries up to then, less the
+    expiry due by then that `expire` has not posted yet (so the answer does
+    not depend on when cron ran)."""
     q = select(entries.c.member_id, func.sum(entries.c.points)).where(entries.c.at <= as_of)
     if member_id:
         q = q.where(entries.c.member_id == member_id)
-    return {m: int(v) for m, v in conn.execute(q.group_by(entries.c.member_id))}
+    out = {m: int(v) for m, v in conn.execute(q.group_by(entries.c.member_id))}
+    for d in ledger.due_expiry(conn, as_of, member_id):
+        out[d["member"]] -= d["points"]
+    return out
 
 
 def _spend_as_of(conn: Connection, member_id: str, as_of: datetime) -> int:
@@ -48,7 +54,7 @@ def balances(conn: Connection, prog: Programme, as_of: datetime, keys: list[str]
         rows = [find_member(conn, k) for k in keys]
     else:
         rows = conn.execute(select(members).where(members.c.enrolled_at <= as_of).order_by(members.c.id)).all()
-    points = _points_as_of(conn, as_of)
+    points = points_as_of(conn, as_of)
     levels, _ = _tiers(conn, prog, as_of)
     return [{"member": r.id, "name": r.name, "points": points.get(r.id, 0), "tier": levels[r.id].name} for r in rows]
 
@@ -68,7 +74,7 @@ def member_list(conn: Connection, prog: Programme, as_of: datetime, tier: str | 
             cond = cond | members.c.phone.like(like(digits), escape="\\")
         q = q.where(cond)
     wanted = prog.level(tier).name if tier else None
-    points = _points_as_of(conn, as_of)
+    points = points_as_of(conn, as_of)
     levels, _ = _tiers(conn, prog, as_of)
     out = []
     for r in conn.execute(q):
@@ -89,11 +95,9 @@ def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
     m = find_member(conn, key)
     level, total = ledger.tier_of(conn, prog, m.id, as_of)
     nxt = rules.next_level(prog.levels, level)
-    points = _points_as_of(conn, as_of, m.id).get(m.id, 0)
+    points = points_as_of(conn, as_of, m.id).get(m.id, 0)
     today = as_of.date()
-    remaining = _remaining(conn, m.id, as_of)
-    live = [lot for lot in remaining if lot.expires_on is None or lot.expires_on > today]
-    unposted = sum(lot.remaining for lot in remaining if lot not in live)  # expired; `expire` not yet run
+    live = [lot for lot in _remaining(conn, m.id, as_of) if lot.expires_on is None or lot.expires_on > today]
     pending = sum(lot.remaining for lot in live if lot.available_on and lot.available_on > today)
     horizon = today + timedelta(days=prog.warn_days)
     expiring: dict[date, int] = {}
@@ -104,7 +108,7 @@ def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
         "member": m.id, "name": m.name, "email": m.email, "phone": m.phone, "birthday": m.birthday,
         "enrolled": m.enrolled_at, "marketing": bool(m.marketing), "marketing_at": m.marketing_at,
         "points": points, "available": max(0, min(points, sum(lot.remaining for lot in live) - pending)),
-        "pending": pending, "expired_unposted": unposted if points > 0 else 0,
+        "pending": pending,
         "tier": level.name, "tier_basis": prog.tier_basis, "tier_window": prog.tier_window,
         "qualifying": total, "lifetime_spend": _spend_as_of(conn, m.id, as_of),
         "next_tier": nxt.name if nxt else None,
@@ -122,15 +126,20 @@ def history(conn: Connection, prog: Programme, key: str, as_of: datetime, since:
     changes = conn.execute(select(tier_changes).where(tier_changes.c.member_id == m.id, tier_changes.c.at <= as_of)
                            .order_by(tier_changes.c.at, tier_changes.c.id)).all()
     # A tier change shows after the entries of its moment (it is their consequence).
-    timeline = sorted([(e.at, 0, e.id, e) for e in conn.execute(q)] + [(c.at, 1, c.id, c) for c in changes],
+    # Expiry due by `as_of` but not posted yet shows as it will be posted (after
+    # everything recorded so far), so history as of a day never depends on
+    # when cron ran.
+    due = [(d["at"], 0, float("inf"), {"kind": "expire", "points": -d["points"], "order": None,
+                                       "note": d["note"], "id": None}) for d in ledger.due_expiry(conn, as_of, m.id)]
+    timeline = sorted([(e.at, 0, e.id, {"kind": e.kind, "points": e.points, "order": e.order_id, "note": e.note,
+                                        "id": e.id}) for e in conn.execute(q)]
+                      + due
+                      + [(c.at, 1, c.id, {"kind": "tier", "points": 0, "order": None,
+                                          "note": f"{c.from_tier} → {c.to_tier}", "id": None}) for c in changes],
                       key=lambda t: t[:3])
     rows, running = [], 0
-    for at, is_change, _, e in timeline:
-        if is_change:
-            row = {"kind": "tier", "points": 0, "order": None, "note": f"{e.from_tier} → {e.to_tier}", "id": None}
-        else:
-            running += e.points
-            row = {"kind": e.kind, "points": e.points, "order": e.order_id, "note": e.note, "id": e.id}
+    for at, _, _, row in timeline:
+        running += row["points"]
         if since is None or at >= since:
             rows.append({"date": at.date(), "at": at, **row, "balance": running})
     return rows

@@ -742,11 +742,12 @@ def test_as_of_gives_the_same_answer_after_later_activity(make_shop):
     s.run("adjust", "anna", "5", "--reason", "goodwill", "--date", "2026-03-20")
 
     assert figures() == before
-    now = s.json("show", "anna")
+    now = s.json("show", "anna", "--as-of", "2026-03-20")
     # 60 + 50 - 30 + 5, less the 30 left of the 01-15 lot: it expired on 03-16,
     # and the adjustment on 03-20 posted that expiry before adding its 5.
     assert (now["points"], now["tier"]) == (55, "Gold")
-    assert [(h["date"], h["kind"], h["points"]) for h in s.json("history", "anna") if h["kind"] == "expire"] == [
+    assert [(h["date"], h["kind"], h["points"]) for h in s.json("history", "anna", "--as-of", "2026-03-20")
+            if h["kind"] == "expire"] == [
         ("2026-03-16", "expire", -30)]
     clean(s)
 
