@@ -113,3 +113,41 @@ def test_a_referral_is_paid_once_when_eight_first_purchases_race(make_shop):
         ("anna", 200), ("bob", 100)]
     assert shop.sql("SELECT count(*) FROM referral_rewards") == [(1,)]
     assert shop.run("check").stdout == ""
+
+
+DAILY_TOML = BASE_TOML + """
+[earning]
+birthday_bonus = 25
+
+[expiry]
+days = 30
+"""
+
+
+def test_eight_daily_runs_at_once_write_each_expiry_and_bonus_once(make_shop):
+    shop = make_shop(DAILY_TOML)
+    for i in range(4):
+        shop.run("enroll", f"m{i}", "--name", f"M{i}", "--birthday", "1990-02-20", "--date", "2026-01-01")
+        shop.run("purchase", f"m{i}", "10.00", "--date", "2026-01-05")  # 10 points, gone on 2026-02-04
+    procs = [_start(shop, "daily", "--as-of", "2026-02-25") for _ in range(PROCS)]
+    results = _all(procs)
+    assert [rc for rc, _, _ in results] == [0] * PROCS, results
+    assert not any("locked" in err or "Traceback" in err for _, _, err in results)
+    assert shop.sql("SELECT kind, count(*), sum(points) FROM entries WHERE kind IN ('expire', 'birthday') "
+                    "GROUP BY kind ORDER BY kind") == [("birthday", 4, 100), ("expire", 4, -40)]
+    assert [b["points"] for b in shop.json("balance", "--as-of", "2026-02-25")] == [25] * 4
+    assert shop.run("check").stdout == ""
+
+
+def test_a_till_and_the_daily_run_at_once_lose_nothing(make_shop):
+    shop = make_shop(DAILY_TOML)
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    shop.run("purchase", "anna", "40.00", "--date", "2026-01-05")  # 40 points, gone on 2026-02-04
+    procs = [_start(shop, "daily", "--as-of", "2026-02-10")] + [
+        _start(shop, "purchase", "anna", "1.00", "--order", f"o{i}", "--date", "2026-02-10") for i in range(PROCS - 1)]
+    results = _all(procs)
+    assert [rc for rc, _, _ in results] == [0] * PROCS, results
+    # The 40 expire exactly once, whoever posts it; the 7 purchases earn 7.
+    assert shop.sql("SELECT sum(points) FROM entries WHERE kind = 'expire'") == [(-40,)]
+    assert shop.json("balance", "anna", "--as-of", "2026-02-10")[0]["points"] == 7
+    assert shop.run("check").stdout == ""
