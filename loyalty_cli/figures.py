@@ -54,9 +54,9 @@ def _points_by_kind(conn: Connection, start: datetime | None, end: datetime) -> 
     out = {k: int(v) for k, v in conn.execute(
         select(entries.c.kind, func.sum(entries.c.points)).where(_in(entries.c.at, start, end))
         .group_by(entries.c.kind))}
-    for d in ledger.due_expiry(conn, end):
-        if start is None or d["at"] >= start:
-            out["expire"] = out.get("expire", 0) - d["points"]
+    due = sum(ledger.due_totals(conn, end, since=start).values())
+    if due:
+        out["expire"] = out.get("expire", 0) - due
     return out
 
 
@@ -119,7 +119,7 @@ def report(conn: Connection, prog: Programme, start: datetime | None, end: datet
     top_sales = sum(s for s, _ in top)
 
     soon = _expiring(conn, end, prog.warn_days)
-    lapsed = lapsed_members(conn, prog, end, lapsed_days)
+    lapsed = lapsed_members(conn, prog, end, lapsed_days, balances=balances)
     levels, _ = ledger.levels_at(conn, prog, end)
     in_ledger = set(conn.execute(select(members.c.id).where(members.c.enrolled_at <= end)).scalars())
     mix = {lv.name: 0 for lv in prog.levels}
@@ -174,14 +174,14 @@ def report(conn: Connection, prog: Programme, start: datetime | None, end: datet
 
 
 def lapsed_members(conn: Connection, prog: Programme, end: datetime, days: int,
-                   marketing_only: bool = False) -> list[dict]:
+                   marketing_only: bool = False, balances: dict[str, int] | None = None) -> list[dict]:
     """Members with no purchase in the `days` days up to `end` (so `days` or
     more days since their last purchase, or since enrolment if they never
     bought): the most valuable first, for a win-back mailing."""
     cutoff = end.date() - timedelta(days=days)
     last = _last_purchases(conn, end)
     spent = _lifetime_spend(conn, end)
-    balances = _balances(conn, end)
+    balances = balances if balances is not None else _balances(conn, end)
     q = select(members).where(members.c.enrolled_at < datetime.combine(cutoff + timedelta(days=1), time.min))
     if marketing_only:
         q = q.where(members.c.marketing.is_(True))

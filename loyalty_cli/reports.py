@@ -35,8 +35,8 @@ def points_as_of(conn: Connection, as_of: datetime, member_id: str | None = None
     if member_id:
         q = q.where(entries.c.member_id == member_id)
     out = {m: int(v) for m, v in conn.execute(q.group_by(entries.c.member_id))}
-    for d in ledger.due_expiry(conn, as_of, member_id):
-        out[d["member"]] -= d["points"]
+    for m, due in ledger.due_totals(conn, as_of, member_id).items():
+        out[m] -= due
     return out
 
 
