@@ -119,7 +119,7 @@ def _as_of(prog: Programme, text: str | None):
     return parse_datetime(text, prog.timezone, "--as-of", end_of_day=True)
 
 
-class _DryRun(Exception):
+class _RollBack(Exception):
     """Raised at the end of a --dry-run to roll its transaction back."""
 
 
@@ -139,8 +139,8 @@ def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bo
                 db.bind_currency(conn, prog.currency.code, prog.currency.decimals, record=write)
             yield prog, conn
             if dry_run:
-                raise _DryRun
-    except _DryRun:
+                raise _RollBack
+    except _RollBack:
         pass
     finally:
         engine.dispose()
@@ -444,7 +444,8 @@ def show(member, as_of, fmt, config, db):
     q = (lambda v: money(prog, v)) if spend else (lambda v: v)
     doc = {k: v for k, v in r.items() if k not in ("recent", "qualifying", "next_tier_min", "tier_min")}
     doc.update(lifetime_spend=money(prog, r["lifetime_spend"]), to_next_tier=q(r["to_next_tier"]),
-               qualifying_total=q(r["qualifying"]), recent=r["recent"])
+               qualifying_total=q(r["qualifying"]),
+               recent=[{k: v for k, v in h.items() if k != "id"} for h in r["recent"]])
     if fmt == "json":
         emit_json(doc)
         return
@@ -1163,7 +1164,10 @@ def daily(as_of, dry_run, fmt, config, db):
 
 
 def _rate(value) -> str:
-    return "" if value is None else f"{(value * 100).quantize(value.__class__('0.1'))}%"
+    """A rate (an exact Decimal) as a percentage with one decimal, half-up."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return "" if value is None else f"{(value * 100).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
 
 
 @cli.command()

@@ -21,9 +21,9 @@ from loyalty_cli import ledger
 from loyalty_cli.config import Programme
 from loyalty_cli.models import birthday_bonuses, entries, members, meta, purchases, tier_changes
 
-# A birthday bonus is paid by a run within this many days after the birthday:
-# a cron job that missed a few weeks still pays it, but turning the bonus on
-# does not pay for every birthday of the past year.
+# A birthday bonus is paid by a run within this many days after the birthday
+# (and `daily` pays every birthday since its previous run): turning the bonus
+# on does not pay for every birthday of the past year.
 BIRTHDAY_GRACE_DAYS = 30
 
 DAILY_MARK = "daily_through"  # meta key: the as-of moment of the last daily run
@@ -45,36 +45,37 @@ def birthday_in(born: date, year: int) -> date:
     return born.replace(year=year)
 
 
-def due_birthday(born: date, enrolled: date, on: date) -> date | None:
-    """The birthday whose bonus is due on `on`, if any: the latest birthday on
-    or before `on`, at most BIRTHDAY_GRACE_DAYS ago, on or after enrolment and
-    after the day of birth itself."""
-    day = birthday_in(born, on.year)
-    if day > on:
-        day = birthday_in(born, on.year - 1)
-    if (on - day).days > BIRTHDAY_GRACE_DAYS or day < enrolled or day <= born:
-        return None
-    return day
+def due_birthdays(born: date, enrolled: date, first: date, on: date) -> list[date]:
+    """The birthdays from `first` to `on` whose bonus may be due: on or after
+    enrolment and after the day of birth itself."""
+    days = [birthday_in(born, year) for year in range(first.year, on.year + 1)]
+    return [d for d in days if first <= d <= on and d >= enrolled and d > born]
 
 
-def birthdays(conn: Connection, prog: Programme, as_of: datetime) -> dict:
+def birthdays(conn: Connection, prog: Programme, as_of: datetime, since: datetime | None = None) -> dict:
     """Credit the birthday bonus to every member whose birthday has come,
-    once per member per year, dated on the birthday itself."""
+    once per member per year, dated on the birthday itself: birthdays of the
+    last BIRTHDAY_GRACE_DAYS days, and (for `daily`) every birthday since its
+    previous run, so a late run pays what nightly runs would have paid."""
     granted: list[dict] = []
     if prog.birthday_bonus:
+        first = as_of.date() - timedelta(days=BIRTHDAY_GRACE_DAYS)
+        if since is not None:
+            first = min(first, since.date())
         paid = set(conn.execute(select(birthday_bonuses.c.member_id, birthday_bonuses.c.year)).tuples())
         rows = conn.execute(select(members.c.id, members.c.name, members.c.birthday, members.c.enrolled_at)
                             .where(members.c.birthday.is_not(None), members.c.enrolled_at <= as_of)
                             .order_by(members.c.id)).all()
         for r in rows:
-            day = due_birthday(r.birthday, r.enrolled_at.date(), as_of.date())
-            if day is None or (r.id, day.year) in paid:
-                continue
-            at = max(datetime.combine(day, time.min), r.enrolled_at)
-            ledger.birthday_bonus(conn, prog, r.id, at, day.year)
-            granted.append({"member": r.id, "name": r.name, "birthday": day, "points": prog.birthday_bonus})
-    return {"as_of": as_of, "members": len(granted), "points": sum(g["points"] for g in granted),
-            "granted": granted}
+            for day in due_birthdays(r.birthday, r.enrolled_at.date(), first, as_of.date()):
+                if (r.id, day.year) in paid:
+                    continue
+                at = max(datetime.combine(day, time.min), r.enrolled_at)
+                ledger.birthday_bonus(conn, prog, r.id, at, day.year)
+                paid.add((r.id, day.year))
+                granted.append({"member": r.id, "name": r.name, "birthday": day, "points": prog.birthday_bonus})
+    return {"as_of": as_of, "members": len({g["member"] for g in granted}),
+            "points": sum(g["points"] for g in granted), "granted": granted}
 
 
 # --- tiers --------------------------------------------------------------------
@@ -175,7 +176,7 @@ def run(conn: Connection, prog: Programme, as_of: datetime) -> dict:
     (so a bonus already past its expiry goes too), pending points released,
     and the tier review since the last run."""
     previous = last_run(conn)
-    bdays = birthdays(conn, prog, as_of)
+    bdays = birthdays(conn, prog, as_of, previous)
     expired = expire(conn, as_of)
     freed = released(conn, previous, as_of)
     changes = review_tiers(conn, prog, previous, as_of)

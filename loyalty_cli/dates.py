@@ -9,7 +9,7 @@ to ``--as-of`` means the end of it (everything recorded that day counts).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
 from loyalty_cli.errors import LoyaltyError
@@ -80,3 +80,8 @@ def parse_date(text: str, what: str) -> date:
 def end_of(d: date) -> datetime:
     return datetime.combine(d, time(23, 59, 59))
 
+
+def days_after(d: date, days: int) -> date:
+    """d + days, stopping at the last representable day (a window of up to
+    MAX_DAYS after a date near year 9998 must not overflow)."""
+    return d + timedelta(days=days) if (date.max - d).days > days else date.max

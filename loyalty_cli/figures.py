@@ -17,6 +17,7 @@ from sqlalchemy import Connection, String, and_, cast, func, select
 
 from loyalty_cli import ledger, reports, rules
 from loyalty_cli.config import Programme
+from loyalty_cli.dates import days_after
 from loyalty_cli.models import allocations, entries, members, purchases, refunds
 
 ISSUED_KINDS = ("earn", "welcome", "award", "promo", "referral", "birthday")
@@ -70,7 +71,7 @@ def _expiring(conn: Connection, end: datetime, within: int, member_id: str | Non
     day = end.date()
     q = (select(entries.c.member_id, (entries.c.points - spent).label("left"), entries.c.expires_on)
          .where(entries.c.points > 0, entries.c.at <= end, entries.c.expires_on > day,
-                entries.c.expires_on <= day + timedelta(days=within)))
+                entries.c.expires_on <= days_after(day, within)))
     if member_id is not None:
         q = q.where(entries.c.member_id == member_id)
     return [r for r in conn.execute(q) if r.left > 0]

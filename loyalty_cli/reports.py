@@ -15,6 +15,7 @@ from sqlalchemy import Connection, func, select
 
 from loyalty_cli import db, ledger, rules
 from loyalty_cli.config import Level, Programme
+from loyalty_cli.dates import days_after
 from loyalty_cli.members import find_member
 from loyalty_cli.models import (allocations, entries, members, promo_codes, promo_uses, purchases, referral_rewards,
                                 referrals, refunds, tier_changes)
@@ -99,7 +100,7 @@ def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
     today = as_of.date()
     live = [lot for lot in _remaining(conn, m.id, as_of) if lot.expires_on is None or lot.expires_on > today]
     pending = sum(lot.remaining for lot in live if lot.available_on and lot.available_on > today)
-    horizon = today + timedelta(days=prog.warn_days)
+    horizon = days_after(today, prog.warn_days)
     expiring: dict[date, int] = {}
     for lot in live:
         if lot.expires_on is not None and lot.expires_on <= horizon:
