@@ -26,7 +26,6 @@ from loyalty_cli.models import birthday_bonuses, entries, members, meta, purchas
 # on does not pay for every birthday of the past year.
 BIRTHDAY_GRACE_DAYS = 30
 
-DAILY_MARK = "daily_through"  # meta key: the as-of moment of the last daily run
 
 
 def expire(conn: Connection, as_of: datetime) -> dict:
@@ -159,23 +158,18 @@ def released(conn: Connection, since: datetime | None, until: datetime) -> int:
     return total
 
 
-def last_run(conn: Connection) -> datetime | None:
-    value = conn.execute(select(meta.c.value).where(meta.c.key == DAILY_MARK)).scalar()
-    return datetime.fromisoformat(value) if value else None
-
-
 def _mark(conn: Connection, as_of: datetime, previous: datetime | None) -> None:
     if previous is None:
-        conn.execute(insert(meta).values(key=DAILY_MARK, value=as_of.isoformat()))
+        conn.execute(insert(meta).values(key=ledger.DAILY_MARK, value=as_of.isoformat()))
     elif as_of > previous:
-        conn.execute(update(meta).where(meta.c.key == DAILY_MARK).values(value=as_of.isoformat()))
+        conn.execute(update(meta).where(meta.c.key == ledger.DAILY_MARK).values(value=as_of.isoformat()))
 
 
 def run(conn: Connection, prog: Programme, as_of: datetime) -> dict:
     """Everything time-driven, as of `as_of`: birthday bonuses, then expiry
     (so a bonus already past its expiry goes too), pending points released,
     and the tier review since the last run."""
-    previous = last_run(conn)
+    previous = ledger.last_daily_run(conn)
     bdays = birthdays(conn, prog, as_of, previous)
     expired = expire(conn, as_of)
     freed = released(conn, previous, as_of)

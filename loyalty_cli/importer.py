@@ -583,35 +583,6 @@ def _split(conn: Connection, prog: Programme, todo: list[Row], fresh: set[str]) 
     return fast, slow
 
 
-class _Tiers:
-    """A member's qualifying total through time, in memory: the events before
-    the import plus each new purchase, for the tier held at each moment."""
-
-    def __init__(self, prog: Programme, events: list[tuple[datetime, int]]):
-        self.prog = prog
-        self.times = [at for at, _ in events]
-        self.prefix = [0]
-        for _, v in events:
-            self.prefix.append(self.prefix[-1] + v)
-        self.peak = rules.peak_total(events, prog.tier_window) if not prog.downgrade else 0
-
-    def total(self, at: datetime) -> int:
-        end = bisect_right(self.times, at)
-        start = rules.window_start(self.prog.tier_window, at.date())
-        first = 0 if start is None else bisect_left(self.times, datetime.combine(start, time.min))
-        return self.prefix[end] - self.prefix[first]
-
-    def level(self, at: datetime):
-        total = self.total(at)
-        return rules.tier_for(self.prog.levels, max(total, self.peak) if not self.prog.downgrade else total)
-
-    def add(self, at: datetime, value: int) -> None:
-        self.times.append(at)
-        self.prefix.append(self.prefix[-1] + value)
-        if not self.prog.downgrade:
-            self.peak = max(self.peak, self.total(at))
-
-
 def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quotes: dict, fresh: set[str]) -> None:
     """Price and write the rows of a batch of members, each member's rows in
     date order, with the tier they hold at each row."""
@@ -619,14 +590,18 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
     # the history that decides tiers (none for members this import just created)
     events: dict[str, list[tuple[datetime, int]]] = {}
     last_tier: dict[str, str] = {}
+    last_change: dict[str, datetime] = {}
     known = [m for m in members_in if m not in fresh]
     for chunk in _chunks(known):
         events.update(ledger.tier_events(conn, prog, datetime.max, chunk))
-        for m, to_tier in conn.execute(
-                select(tier_changes.c.member_id, tier_changes.c.to_tier)
+        for m, to_tier, at in conn.execute(
+                select(tier_changes.c.member_id, tier_changes.c.to_tier, tier_changes.c.at)
                 .where(tier_changes.c.member_id.in_(chunk)).order_by(tier_changes.c.at, tier_changes.c.id)):
-            last_tier[m] = to_tier
-    trackers = {m: _Tiers(prog, events.get(m, [])) for m in members_in}
+            last_tier[m], last_change[m] = to_tier, at
+    trackers = {m: rules.TierTracker(prog, events.get(m, [])) for m in members_in}
+    mark = ledger.last_daily_run(conn)
+    # from when each member's tier log may lack changes time alone caused (as ledger._review_member)
+    reviewed = {m: ledger.review_start(last_change.get(m), mark) for m in members_in}
     recorded = ledger.recorded_now()
     buy_rows, earn_rows, change_rows = [], [], []
     balance: dict[str, int] = {}
@@ -648,6 +623,12 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
                               "recorded_at": recorded})
             balance[r.member_id] = balance.get(r.member_id, 0) + q.points_earned
         t.add(r.at, q.net if prog.tier_basis == "spend" else q.points_earned)
+        for moment in t.moments(reviewed[r.member_id], r.at):  # what time alone changed before this row
+            name, previous = t.level(moment).name, last_tier.get(r.member_id, prog.levels[0].name)
+            if name != previous:
+                change_rows.append({"member_id": r.member_id, "at": moment, "from_tier": previous, "to_tier": name})
+                last_tier[r.member_id] = name
+        reviewed[r.member_id] = max(r.at, reviewed[r.member_id]) if reviewed[r.member_id] else r.at
         after = t.level(r.at)
         previous = last_tier.get(r.member_id, prog.levels[0].name)
         if after.name != previous:

@@ -21,7 +21,7 @@ from loyalty_cli.dates import end_of
 from loyalty_cli.db import lock_member
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.members import ID_PATTERN, check_birthday, clean_name, find_member, normalise_email, normalise_phone
-from loyalty_cli.models import (allocations, birthday_bonuses, entries, members, promo_uses, purchases,
+from loyalty_cli.models import (allocations, birthday_bonuses, entries, members, meta, promo_uses, purchases,
                                 referral_rewards, referrals, refunds, tier_changes)
 from loyalty_cli.money import format_amount
 
@@ -461,8 +461,46 @@ def recorded_tiers(conn: Connection, prog: Programme, at: datetime,
     return dict(conn.execute(q).tuples().all())
 
 
+DAILY_MARK = "daily_through"  # meta key: the as-of moment of the last `daily` run
+
+
+def last_daily_run(conn: Connection) -> datetime | None:
+    value = conn.execute(select(meta.c.value).where(meta.c.key == DAILY_MARK)).scalar()
+    return datetime.fromisoformat(value) if value else None
+
+
+def review_start(last_change: datetime | None, daily_mark: datetime | None) -> datetime | None:
+    """From when a member's tier log may lack changes that time alone caused:
+    after their last recorded change and after the last daily run (which
+    reviewed everyone up to its moment)."""
+    known = [t for t in (last_change, daily_mark) if t is not None]
+    return max(known) if known else None
+
+
+def _review_member(conn: Connection, prog: Programme, member_id: str, until: datetime) -> None:
+    """Record the tier changes that time alone brought the member since the
+    log last looked (a window letting go of a purchase), each at its moment,
+    so a write never compares with a stale tier."""
+    if not prog.downgrade or prog.tier_window == "lifetime":
+        return
+    last = conn.execute(
+        select(tier_changes.c.at, tier_changes.c.to_tier).where(tier_changes.c.member_id == member_id,
+                                                                tier_changes.c.at <= until)
+        .order_by(tier_changes.c.at.desc(), tier_changes.c.id.desc()).limit(1)).first()
+    since = review_start(last.at if last else None, last_daily_run(conn))
+    tracker = rules.TierTracker(prog, tier_events(conn, prog, until, [member_id]).get(member_id, []))
+    current = last.to_tier if last else prog.levels[0].name
+    for moment in tracker.moments(since, until):
+        name = tracker.level(moment).name
+        if name != current:
+            conn.execute(insert(tier_changes).values(member_id=member_id, at=moment, from_tier=current, to_tier=name))
+            current = name
+
+
 def _record_tier(conn: Connection, prog: Programme, member_id: str, at: datetime) -> Level:
-    """Record a tier change caused by a write at `at`, if there is one."""
+    """Record a tier change caused by a write at `at`, if there is one (after
+    any that time alone caused before it)."""
+    _review_member(conn, prog, member_id, at)
     level, _ = tier_of(conn, prog, member_id, at)
     last = conn.execute(
         select(tier_changes.c.to_tier).where(tier_changes.c.member_id == member_id, tier_changes.c.at <= at)

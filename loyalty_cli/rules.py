@@ -6,7 +6,7 @@ says how, and rounds exactly once.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -142,6 +142,50 @@ def peak_total(events: list[tuple[datetime, int]], window: str) -> int:
         first = 0 if start is None else bisect_left(times, datetime.combine(start, time.min))
         peak = max(peak, prefix[i + 1] - prefix[first])
     return peak
+
+
+class TierTracker:
+    """A member's qualifying total through time, in memory: `events` are
+    (when, contribution) sorted by time (see `peak_total`), and `add` appends
+    a later one. Used where a member's tier is needed at many moments."""
+
+    def __init__(self, prog: Programme, events: list[tuple[datetime, int]]):
+        self.prog = prog
+        self.times = [at for at, _ in events]
+        self.prefix = [0]
+        for _, v in events:
+            self.prefix.append(self.prefix[-1] + v)
+        self.peak = peak_total(events, prog.tier_window) if not prog.downgrade else 0
+
+    def total(self, at: datetime) -> int:
+        end = bisect_right(self.times, at)
+        start = window_start(self.prog.tier_window, at.date())
+        first = 0 if start is None else bisect_left(self.times, datetime.combine(start, time.min))
+        return self.prefix[end] - self.prefix[first]
+
+    def level(self, at: datetime) -> Level:
+        total = self.total(at)
+        return tier_for(self.prog.levels, max(total, self.peak) if not self.prog.downgrade else total)
+
+    def add(self, at: datetime, value: int) -> None:
+        self.times.append(at)
+        self.prefix.append(self.prefix[-1] + value)
+        if not self.prog.downgrade:
+            self.peak = max(self.peak, self.total(at))
+
+    def moments(self, since: datetime | None, until: datetime) -> list[datetime]:
+        """The moments in (since, until] when the window lets go of something,
+        so that time alone may lower the tier: 1 January for a calendar-year
+        window, midnight 365 days after each event's day for a rolling one.
+        None with downgrade = false or a lifetime window."""
+        if not self.prog.downgrade or self.prog.tier_window == "lifetime" or not self.times:
+            return []
+        if self.prog.tier_window == "calendar-year":
+            first = since.year + 1 if since is not None else self.times[0].year + 1
+            found = [datetime(y, 1, 1) for y in range(first, until.year + 1)]
+        else:
+            found = sorted({datetime.combine(at.date() + timedelta(days=365), time.min) for at in self.times})
+        return [m for m in found if (since is None or m > since) and m <= until]
 
 
 # --- points as lots ----------------------------------------------------------

@@ -737,8 +737,6 @@ multiplier = 2
 """
 
 
-@pytest.mark.xfail(strict=True, reason="a write after a window drop that no daily run has recorded yet compares "
-                                       "with the stale tier log; the catch-up then misdates or duplicates changes")
 @pytest.mark.parametrize(
     "amount, after_drop",
     [
