@@ -1051,6 +1051,12 @@ def _run_as_of(prog: Programme, text: str | None):
 SHOWN = 20  # rows of a long list a summary table shows
 
 
+def run_as_of_option(f):
+    return click.option("--as-of", "as_of", metavar="DATE",
+                        help="Run as of this date or date-time: a past day means its end; "
+                             "not in the future [default: now].")(f)
+
+
 def dry_run_option(f):
     return click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")(f)
 
@@ -1064,7 +1070,7 @@ def _plural(n: int, word: str) -> str:
 
 
 @cli.command()
-@as_of_option
+@run_as_of_option
 @dry_run_option
 @format_option
 @ledger_options
@@ -1090,7 +1096,7 @@ def expire(as_of, dry_run, fmt, config, db):
 
 
 @cli.command()
-@as_of_option
+@run_as_of_option
 @dry_run_option
 @format_option
 @ledger_options
@@ -1119,7 +1125,7 @@ def birthdays(as_of, dry_run, fmt, config, db):
 
 
 @cli.command()
-@as_of_option
+@run_as_of_option
 @dry_run_option
 @format_option
 @ledger_options
