@@ -61,7 +61,7 @@ def birthdays(conn: Connection, prog: Programme, as_of: datetime, since: datetim
         first = as_of.date() - timedelta(days=BIRTHDAY_GRACE_DAYS)
         if since is not None:
             first = min(first, since.date())
-        paid = set(conn.execute(select(birthday_bonuses.c.member_id, birthday_bonuses.c.year)).tuples())
+        paid = {(m, y) for m, y in conn.execute(select(birthday_bonuses.c.member_id, birthday_bonuses.c.year))}
         rows = conn.execute(select(members.c.id, members.c.name, members.c.birthday, members.c.enrolled_at)
                             .where(members.c.birthday.is_not(None), members.c.enrolled_at <= as_of)
                             .order_by(members.c.id)).all()

@@ -458,7 +458,7 @@ def recorded_tiers(conn: Connection, prog: Programme, at: datetime,
          .order_by(tier_changes.c.at, tier_changes.c.id))
     if member_ids is not None:
         q = q.where(tier_changes.c.member_id.in_(member_ids))
-    return dict(conn.execute(q).tuples().all())
+    return {m: tier for m, tier in conn.execute(q)}
 
 
 DAILY_MARK = "daily_through"  # meta key: the as-of moment of the last `daily` run
