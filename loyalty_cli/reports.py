@@ -21,6 +21,7 @@ from loyalty_cli.models import (allocations, entries, members, promo_codes, prom
                                 referrals, refunds, tier_changes)
 
 RECENT = 10  # history lines in `show`
+LAST = 2**63  # sorts after every entry id
 CLOSEST = 10  # members listed as closest to their next tier
 
 
@@ -130,7 +131,7 @@ def history(conn: Connection, prog: Programme, key: str, as_of: datetime, since:
     # Expiry due by `as_of` but not posted yet shows as it will be posted (after
     # everything recorded so far), so history as of a day never depends on
     # when cron ran.
-    due = [(d["at"], 0, float("inf"), {"kind": "expire", "points": -d["points"], "order": None,
+    due = [(d["at"], 0, LAST, {"kind": "expire", "points": -d["points"], "order": None,
                                        "note": d["note"], "id": None}) for d in ledger.due_expiry(conn, as_of, m.id)]
     timeline = sorted([(e.at, 0, e.id, {"kind": e.kind, "points": e.points, "order": e.order_id, "note": e.note,
                                         "id": e.id}) for e in conn.execute(q)]
