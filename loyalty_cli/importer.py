@@ -26,7 +26,6 @@ import hashlib
 from codecs import lookup as codecs_lookup
 import io
 import re
-from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import groupby

@@ -9,7 +9,7 @@ Everything here filters by ``at <= as_of``, so the same ledger and the same
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import Connection, func, select
 

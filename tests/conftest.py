@@ -36,6 +36,26 @@ database = "loyalty.db"
 """
 
 
+def programme(body: str = "", currency: str = "EUR", name: str = "Test Shop") -> str:
+    """A programme file: [program] and [ledger], then `body` (dedented)."""
+    head = f"""
+[program]
+name = "{name}"
+currency = "{currency}"
+timezone = "Europe/Tallinn"
+
+[ledger]
+database = "loyalty.db"
+"""
+    return head + textwrap.dedent(body)
+
+
+def clean(shop) -> None:
+    """`loyalty check` is silent: the ledger is sound."""
+    r = shop.run("check")
+    assert r.stdout == "" and r.stderr == "", r.stdout + r.stderr
+
+
 class Shop:
     def __init__(self, folder: Path, toml: str):
         self.folder = folder

@@ -6,27 +6,15 @@ Each scenario ends with `loyalty check`, which must print nothing.
 
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 
+from tests.conftest import clean
+from tests.conftest import programme as shared_programme
+
 
 def programme(body: str = "", currency: str = "EUR") -> str:
-    head = f"""
-[program]
-name = "Arithmetic"
-currency = "{currency}"
-timezone = "Europe/Tallinn"
-
-[ledger]
-database = "loyalty.db"
-"""
-    return head + textwrap.dedent(body)
-
-
-def clean(shop) -> None:
-    r = shop.run("check")
-    assert r.stdout == "" and r.stderr == "", r.stdout + r.stderr
+    return shared_programme(body, currency, name="Arithmetic")
 
 
 def enroll(shop, member: str, date: str = "2025-01-01") -> None:

@@ -8,31 +8,17 @@ scenario ends with `loyalty check`, which must print nothing.
 
 from __future__ import annotations
 
-import json
-import textwrap
 from datetime import date, datetime, timedelta
 
 import pytest
 
 from loyalty_cli.dates import now
+from tests.conftest import clean
+from tests.conftest import programme as shared_programme
 
 
 def programme(body: str = "") -> str:
-    head = """
-[program]
-name = "Daily"
-currency = "EUR"
-timezone = "Europe/Tallinn"
-
-[ledger]
-database = "loyalty.db"
-"""
-    return head + textwrap.dedent(body)
-
-
-def clean(shop) -> None:
-    r = shop.run("check")
-    assert r.stdout == "" and r.stderr == "", r.stdout + r.stderr
+    return shared_programme(body, name="Daily")
 
 
 def enroll(shop, member: str, when: str = "2025-01-01", *extra: str) -> None:

@@ -11,29 +11,17 @@ from __future__ import annotations
 
 import math
 import random
-import textwrap
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 import pytest
 
+from tests.conftest import clean
+from tests.conftest import programme as shared_programme
+
 
 def programme(body: str = "", currency: str = "EUR") -> str:
-    head = f"""
-[program]
-name = "Report Shop"
-currency = "{currency}"
-timezone = "Europe/Tallinn"
-
-[ledger]
-database = "loyalty.db"
-"""
-    return head + textwrap.dedent(body)
-
-
-def clean(shop) -> None:
-    r = shop.run("check")
-    assert r.stdout == "" and r.stderr == "", r.stdout + r.stderr
+    return shared_programme(body, currency, name="Report Shop")
 
 
 def enroll(shop, member: str, date: str, *extra: str) -> None:
