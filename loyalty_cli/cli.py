@@ -224,23 +224,37 @@ def init(force, name, currency, tz, config, db):
 
 @cli.command()
 @ledger_options
-@examples("loyalty check && echo clean", "loyalty check --db backup.db")
-def check(config, db):
+@click.option("--head", "head", metavar="N:HASH",
+              help="Also prove the ledger still holds this head, noted earlier with --print-head: "
+                   "nothing up to it was rewritten or cut off.")
+@click.option("--print-head", is_flag=True,
+              help="After a clean check, print the head of the hash chain (entries:hash) to note elsewhere.")
+@examples("loyalty check && echo clean", "loyalty check --db backup.db",
+          "loyalty check --print-head >> ~/ledger-heads.txt",
+          "loyalty check --head \"$(tail -1 ~/ledger-heads.txt)\"")
+def check(config, db, head, print_head):
     """Validate the programme file and the ledger's integrity.
 
     Silent with exit 0 when everything is sound; otherwise one line per problem
     on stdout and exit 1. Checks: schema version, SQLite's integrity check,
+    the hash chain over every entry (an edit made outside loyalty breaks it),
     every balance equals the sum of its entries, no lot spent beyond its
-    points, nothing redeemed that was not available, nothing expired before
-    its day, purchases add up, no code or referral paid beyond its limits."""
-    from loyalty_cli import reports
+    points, points spent soonest-expiring and oldest first, nothing redeemed
+    that was not available, nothing expired before its day, purchases add up,
+    no code or referral paid beyond its limits."""
+    from loyalty_cli import chain, reports
 
+    if head is not None:
+        chain.parse_head(head)
     with ledger_session(config, db, write=False, checking=True) as (prog, conn):
-        problems = reports.check(conn, prog)
+        problems = reports.check(conn, prog, head=head)
+        top = chain.head(conn) if print_head and not problems else None
     for p in problems:
         click.echo(p)
     if problems:
         raise LoyaltyError(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
+    if top is not None:
+        click.echo(top)
 
 
 @cli.command()

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc, insert, inspect, select, text
+from sqlalchemy import (Connection, Engine, bindparam, create_engine, event, exc, insert, inspect, select, text,
+                        update)
 from sqlalchemy.engine import make_url
 
 from loyalty_cli import models
@@ -67,6 +68,34 @@ def _create_v4(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_entries_expires ON entries (expires_on)")
 
 
+def _create_v5(conn: Connection) -> None:
+    """The hash chain over entries, and members.forgotten_at. Existing entries
+    are sealed in id order, as they stand."""
+    from loyalty_cli import chain
+
+    have = {(c.table.name, c.name) for c in models.V5_COLUMNS
+            if c.name in {col["name"] for col in inspect(conn).get_columns(c.table.name)}}
+    for col in models.V5_COLUMNS:
+        if (col.table.name, col.name) not in have:
+            kind = col.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {col.table.name} ADD COLUMN {col.name} {kind}")
+    todo = conn.execute(select(*(models.entries.c[f] for f in chain.FIELDS))
+                        .where(models.entries.c.hash.is_(None)).order_by(models.entries.c.id)).all()
+    if not todo:
+        return
+    if conn.dialect.name == "sqlite":  # sealing old entries is the one update entries ever get
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS entries_no_update")
+    h = conn.execute(select(models.entries.c.hash).where(models.entries.c.id < todo[0].id)
+                     .order_by(models.entries.c.id.desc()).limit(1)).scalar() or chain.GENESIS
+    sealed = []
+    for row in todo:
+        h = chain.digest(h, row)
+        sealed.append({"i": row.id, "h": h})
+    conn.execute(update(models.entries).where(models.entries.c.id == bindparam("i")).values(hash=bindparam("h")),
+                 sealed)
+    _append_only(conn, (models.entries,))
+
+
 # Each migration is (version, name, function). A ledger records every version it
 # has been brought to; new ones run in order, in one transaction, when a write
 # command opens an older ledger.
@@ -75,6 +104,7 @@ MIGRATIONS = [
     (2, "promo codes and their uses, referral codes, referrals and their rewards", _create_v2),
     (3, "ledger facts (its currency); index on entries.order_id", _create_v3),
     (4, "birthday bonuses paid; index on entries.expires_on", _create_v4),
+    (5, "hash chain over entries; members.forgotten_at", _create_v5),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -250,6 +280,13 @@ def lock_member(conn: Connection, member_id: str) -> None:
     the database's write lock; other databases lock the member's row."""
     if conn.dialect.name != "sqlite":
         conn.execute(select(models.members.c.id).where(models.members.c.id == member_id).with_for_update())
+
+
+def lock_chain(conn: Connection) -> None:
+    """Serialise writers on the end of the hash chain. SQLite's BEGIN
+    IMMEDIATE already does; PostgreSQL takes a transaction-scoped advisory lock."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7351)")
 
 
 def sqlite_integrity(conn: Connection) -> list[str]:

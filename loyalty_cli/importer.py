@@ -35,7 +35,7 @@ from typing import IO, Callable, Iterable
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from loyalty_cli import codes, ledger, rules
+from loyalty_cli import chain, codes, ledger, rules
 from loyalty_cli.config import Programme
 from loyalty_cli.dates import FIRST_YEAR, LAST_YEAR, parse_date, parse_datetime, zone
 from loyalty_cli.errors import LoyaltyError
@@ -634,7 +634,7 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
             change_rows.append({"member_id": r.member_id, "at": r.at, "from_tier": previous, "to_tier": after.name})
             last_tier[r.member_id] = after.name
     _bulk_insert(conn, purchases, buy_rows)
-    _bulk_insert(conn, entries, earn_rows)
+    _bulk_insert(conn, entries, chain.seal(conn, earn_rows))
     _bulk_insert(conn, tier_changes, change_rows)
     if balance:
         if conn.dialect.name == "sqlite":

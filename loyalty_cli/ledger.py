@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from loyalty_cli import codes, rules
+from loyalty_cli import chain, codes, rules
 from loyalty_cli.config import Level, Programme
 from loyalty_cli.dates import end_of
 from loyalty_cli.db import lock_member
@@ -210,10 +210,12 @@ def _add_balance(conn: Connection, member_id: str, points: int) -> None:
 
 
 def _insert_entry(conn: Connection, member_id: str, at: datetime, kind: str, points: int, **extra) -> int:
-    return conn.execute(
-        insert(entries).values(member_id=member_id, at=at, kind=kind, points=points,
-                               recorded_at=recorded_now(), **extra)
-    ).inserted_primary_key[0]
+    """Every entry is written here (or sealed the same way by the import's
+    fast path): the next id and its link in the hash chain."""
+    row = {"member_id": member_id, "at": at, "kind": kind, "points": points, "recorded_at": recorded_now(), **extra}
+    chain.seal(conn, [row])
+    conn.execute(insert(entries).values(**row))
+    return row["id"]
 
 
 _FRESH = object()

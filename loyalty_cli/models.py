@@ -52,6 +52,7 @@ class Member(SQLModel, table=True):
     marketing: bool = False
     marketing_at: datetime | None = Field(default=None, sa_type=DateTime)  # when consent to marketing was given or withdrawn
     points: int = 0  # cached balance = sum of this member's entries
+    forgotten_at: datetime | None = Field(default=None, sa_type=DateTime)  # personal data erased (schema version 5)
 
 
 class Purchase(SQLModel, table=True):
@@ -103,6 +104,7 @@ class Entry(SQLModel, table=True):
     expires_on: date | None = None  # credits: the day their remaining points expire
     available_on: date | None = None  # credits: pending until this day
     recorded_at: datetime = Field(sa_type=DateTime)
+    hash: str | None = None  # sha256 chained to the previous entry (chain.py); added in schema version 5
 
 
 class Allocation(SQLModel, table=True):
@@ -224,6 +226,7 @@ V1_TABLES = (schema_version, members, purchases, refunds, entries, allocations, 
 V2_TABLES = (promo_codes, promo_uses, referral_codes, referrals, referral_rewards)
 V3_TABLES = (meta,)
 V4_TABLES = (birthday_bonuses,)
+V5_COLUMNS = (entries.c.hash, members.c.forgotten_at)
 
 # Tables whose rows are never changed or removed once written.
 APPEND_ONLY = ("entries", "allocations", "purchases", "refunds", "tier_changes", "schema_version",

@@ -312,16 +312,85 @@ def _check_referrals(conn: Connection, prog: Programme) -> list[str]:
             for m, n in sorted(paid.items()) if n > allowed.get(m, 0)]
 
 
-CHECKS = [_check_sqlite, _check_currency, _check_balances, _check_allocations, _check_purchases, _check_codes,
-          _check_referrals]
+# The pool of lots each kind of debit may draw on (see ledger._debit).
+_POOLS = {"redeem": "spendable", "adjust": "live", "refund": "all"}
 
 
-def check(conn: Connection, prog: Programme) -> list[str]:
+def _check_fifo(conn: Connection, prog: Programme) -> list[str]:
+    """Earnings are spent in order: soonest-expiring first, then oldest (a
+    refund first takes back its own order's points). Each debit's allocations
+    must be exactly what that rule gives over the lots that existed, with the
+    points they had left, when the debit was written (allocation ids are
+    write order)."""
+    out = []
+    first_alloc = func.min(allocations.c.id)
+    debits = conn.execute(
+        select(entries.c.id, entries.c.member_id, entries.c.kind, entries.c.points, entries.c.at,
+               entries.c.order_id, first_alloc.label("first"))
+        .select_from(entries.join(allocations, allocations.c.debit_id == entries.c.id))
+        .where(entries.c.kind.in_(tuple(_POOLS)), allocations.c.credit_id < entries.c.id)
+        .group_by(entries.c.id, entries.c.member_id, entries.c.kind, entries.c.points, entries.c.at,
+                  entries.c.order_id)
+        .order_by(entries.c.id)).all()
+    for d in debits:
+        spent_before = (select(func.coalesce(func.sum(allocations.c.points), 0))
+                        .where(allocations.c.credit_id == entries.c.id, allocations.c.id < d.first)
+                        .scalar_subquery())
+        q = select(entries.c.id, (entries.c.points - spent_before).label("remaining"), entries.c.at,
+                   entries.c.expires_on, entries.c.available_on, entries.c.kind, entries.c.order_id).where(
+            entries.c.member_id == d.member_id, entries.c.points > 0, entries.c.id < d.id)
+        pool = _POOLS[d.kind]
+        if pool != "all":
+            q = q.where(entries.c.at <= d.at)
+        day = d.at.date()
+        candidates, own = [], set()
+        for r in conn.execute(q):
+            if r.remaining <= 0:
+                continue
+            if pool != "all" and r.expires_on is not None and r.expires_on <= day:
+                continue
+            if pool == "spendable" and r.available_on is not None and r.available_on > day:
+                continue
+            candidates.append(rules.Lot(r.id, r.remaining, r.at, r.expires_on, r.available_on))
+            if pool == "all" and r.order_id == d.order_id and r.kind in ("earn", "promo"):
+                own.add(r.id)
+        plan, short = rules.consume([lot for lot in candidates if lot.id in own], -d.points)
+        more, _ = rules.consume([lot for lot in candidates if lot.id not in own], short)
+        # written with the debit: lots older than it (later credits that paid a debt it left are newer)
+        actual = [tuple(a) for a in conn.execute(select(allocations.c.credit_id, allocations.c.points)
+                                                 .where(allocations.c.debit_id == d.id, allocations.c.credit_id < d.id)
+                                                 .order_by(allocations.c.id))]
+        if actual != plan + more:
+            out.append(f"entry {d.id}: {d.kind} of {-d.points} points took {_lots_text(actual)}, but the "
+                       f"soonest-expiring, oldest points then were {_lots_text(plan + more)} (member {d.member_id})")
+    return out
+
+
+def _lots_text(plan: list[tuple[int, int]]) -> str:
+    return ", ".join(f"{p} from entry {lot}" for lot, p in plan) or "nothing"
+
+
+def _check_chain(conn: Connection, prog: Programme) -> list[str]:
+    from loyalty_cli import chain
+
+    return chain.verify(conn)
+
+
+CHECKS = [_check_sqlite, _check_currency, _check_chain, _check_balances, _check_allocations, _check_fifo,
+          _check_purchases, _check_codes, _check_referrals]
+
+
+def check(conn: Connection, prog: Programme, head: str | None = None) -> list[str]:
     """Every problem found; an out-of-date schema is reported alone (the other
-    checks need the current tables)."""
+    checks need the current tables). With `head` (as `chain.head` gave it
+    earlier), also that the ledger still holds that head."""
     problems = _check_schema(conn, prog)
     if problems:
         return problems + _check_sqlite(conn, prog)
     for fn in CHECKS:
         problems.extend(fn(conn, prog))
+    if head is not None:
+        from loyalty_cli import chain
+
+        problems.extend(p for p in chain.verify(conn, head) if p not in problems)
     return problems

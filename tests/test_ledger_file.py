@@ -17,6 +17,8 @@ def _downgrade_to_v1(db):
         con.execute(f"DROP TABLE {table}")
     con.execute("DROP INDEX ix_entries_order")
     con.execute("DROP INDEX ix_entries_expires")
+    con.execute("ALTER TABLE entries DROP COLUMN hash")
+    con.execute("ALTER TABLE members DROP COLUMN forgotten_at")
     con.execute("DELETE FROM schema_version WHERE version > 1")
     con.commit()
     con.close()
@@ -33,21 +35,24 @@ def test_readers_and_check_leave_an_old_ledger_alone_and_init_upgrades_it(shop):
     before = _digest(shop.db)
     shop.fail("balance", contains="run `loyalty init` to upgrade it")
     r = shop.invoke("check")
-    assert r.exit_code == 1 and "schema: version 1, expected 4" in r.stdout
+    assert r.exit_code == 1 and "schema: version 1, expected 5" in r.stdout
     assert _digest(shop.db) == before
     r = shop.run("init")
-    assert "Upgraded to schema version 4" in r.stderr
-    assert shop.sql("SELECT version FROM schema_version") == [(1,), (2,), (3,), (4,)]
+    assert "Upgraded to schema version 5" in r.stderr
+    assert shop.sql("SELECT version FROM schema_version") == [(1,), (2,), (3,), (4,), (5,)]
     assert shop.json("balance")[0]["points"] == 12
     assert shop.run("check").stdout == ""
 
 
 def test_a_write_command_upgrades_an_old_ledger_in_its_own_transaction(shop):
     shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    shop.run("purchase", "anna", "5.00", "--date", "2026-01-01")
     _downgrade_to_v1(shop.db)
     shop.run("purchase", "anna", "1.00", "--date", "2026-01-02")
-    assert shop.sql("SELECT max(version) FROM schema_version") == [(4,)]
+    assert shop.sql("SELECT max(version) FROM schema_version") == [(5,)]
     assert shop.run("check").stdout == ""
+    # the entries written before the upgrade were sealed into the chain, in order
+    assert [r[0] for r in shop.sql("SELECT hash IS NOT NULL FROM entries ORDER BY id")] == [1, 1]
 
 
 def test_the_currency_of_a_ledger_cannot_change(shop):

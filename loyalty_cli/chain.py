@@ -1,0 +1,141 @@
+"""Tamper evidence: every ledger entry carries a hash chained to the one before.
+
+``hash(entry n) = sha256(hash(entry n-1) + canonical content of entry n)``,
+starting from ``GENESIS``. The content is every column of the entry but the
+hash itself: id, member id, dates, kind, points, order, action, note, links.
+Personal data (name, e-mail, phone, birthday) lives in ``members`` and is not
+in the chain, so `forget` can erase it without breaking anything.
+
+Entry ids are given here, not by the database: 1, 2, 3, ... with no gaps,
+under the write lock, so a removed entry shows as a gap as well as a broken
+link. `verify` recomputes the chain from the first entry and names the first
+one whose stored hash does not follow from its content and its predecessor:
+an edit made outside loyalty, even with the append-only triggers dropped.
+
+What a chain cannot show on its own: someone who knows this scheme can
+rewrite the entries *and* recompute every hash after them, or cut entries off
+the end. A head recorded elsewhere closes that gap: ``head()`` is
+``"<entries>:<hash of the last>"``; `check --head` compares the ledger with
+one noted earlier (cron mails it; `backup` and `daily` print it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from typing import Iterable, Iterator
+
+from sqlalchemy import Connection, func, select
+
+from loyalty_cli.models import entries
+
+GENESIS = "0" * 64
+
+# The columns a hash covers, in this order (everything but `hash`).
+FIELDS = ("id", "member_id", "at", "kind", "points", "order_id", "action", "note", "reverses",
+          "expires_on", "available_on", "recorded_at")
+
+
+def _text(v):
+    """A value as SQLite stores it (SQLAlchemy's formats), so that `verify`
+    can hash the stored text as it is, with no parsing."""
+    if isinstance(v, datetime):
+        return f"{v:%Y-%m-%d %H:%M:%S.%f}"
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
+def digest(previous: str, values: Iterable) -> str:
+    """The hash of one entry: its predecessor's hash and its FIELDS values."""
+    body = json.dumps([previous, *map(_text, values)], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def last(conn: Connection) -> tuple[int, str]:
+    """(id, hash) of the newest entry, or (0, GENESIS) for an empty ledger."""
+    row = conn.execute(select(entries.c.id, entries.c.hash).order_by(entries.c.id.desc()).limit(1)).first()
+    return (row.id, row.hash or GENESIS) if row is not None else (0, GENESIS)
+
+
+def seal(conn: Connection, rows: list[dict]) -> list[dict]:
+    """Give new entry rows (dicts of every FIELDS column but id) their ids and
+    hashes, in order, continuing the chain. The caller inserts them, in this
+    order, in the same transaction; writers are serialised (BEGIN IMMEDIATE on
+    SQLite, `db.lock_chain` elsewhere), so nobody else extends the chain
+    between this read and that insert."""
+    from loyalty_cli.db import lock_chain
+
+    lock_chain(conn)
+    n, h = last(conn)
+    for row in rows:
+        n += 1
+        row["id"] = n
+        h = row["hash"] = digest(h, (row.get(f) for f in FIELDS))
+    return rows
+
+
+def _stored(conn: Connection) -> Iterator[tuple]:
+    """(FIELDS..., hash) of every entry, in id order, as stored."""
+    cols = ", ".join((*FIELDS, "hash"))
+    if conn.dialect.name == "sqlite":  # the stored text itself: hashing needs no parsing
+        yield from conn.exec_driver_sql(f"SELECT {cols} FROM entries ORDER BY id")
+    else:
+        yield from conn.execute(select(*(entries.c[f] for f in (*FIELDS, "hash"))).order_by(entries.c.id))
+
+
+def verify(conn: Connection, head: str | None = None) -> list[str]:
+    """The first break in the chain, as a problem line ([] when whole). With
+    `head` (``"<entries>:<hash>"`` noted earlier), also that the ledger still
+    holds that head: nothing before it rewritten, nothing cut off."""
+    want_n, want_h = parse_head(head) if head else (None, None)
+    h, expected_id = GENESIS, 1
+    seen_head = None
+    for row in _stored(conn):
+        *values, stored = row
+        entry_id = values[0]
+        if entry_id != expected_id:
+            return [f"entry {entry_id}: follows entry {expected_id - 1}, but ids have no gaps: "
+                    f"entr{'y' if entry_id - expected_id == 1 else 'ies'} {expected_id}"
+                    f"{'' if entry_id - expected_id == 1 else f' to {entry_id - 1}'} removed outside loyalty"]
+        h = digest(h, values)
+        if stored != h:
+            what = "has no hash" if stored is None else "hash does not match its content and the entry before it"
+            return [f"entry {entry_id}: {what}: the entry, or one before it, was changed outside loyalty "
+                    "(the chain is broken from here)"]
+        if entry_id == want_n:
+            seen_head = stored
+        expected_id += 1
+    if want_n is None:
+        return []
+    if want_n == 0 and want_h == GENESIS:
+        return []
+    if seen_head is None:
+        return [f"chain: the ledger has {expected_id - 1} entries, but the head given is entry {want_n}: "
+                "entries were removed from the end"]
+    if seen_head != want_h:
+        return [f"entry {want_n}: hash is {seen_head[:16]}…, the head given says {want_h[:16]}…: "
+                "the ledger was rewritten up to there"]
+    return []
+
+
+def parse_head(text: str) -> tuple[int, str]:
+    from loyalty_cli.errors import LoyaltyError
+
+    n, sep, h = text.strip().partition(":")
+    if not sep or not n.isdigit() or len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
+        raise LoyaltyError(f"head {text!r} is not valid: expected <entries>:<64 hex digits>, "
+                           "as `loyalty check --print-head` prints it")
+    return int(n), h
+
+
+def head(conn: Connection) -> str:
+    """``"<entries>:<hash of the last>"``: note it, and `check --head` proves
+    later that nothing up to it changed."""
+    n, h = last(conn)
+    return f"{n}:{h}"
+
+
+def count(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(entries)).scalar_one()

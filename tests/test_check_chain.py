@@ -1,0 +1,215 @@
+"""`check` against edits made outside loyalty: the hash chain over entries,
+the head noted elsewhere, FIFO spending, and SQLite's own integrity check.
+
+Every tamper here first drops the append-only triggers, as someone editing the
+file with the sqlite3 shell would; balances are kept consistent where that
+would hide the edit from the other checks, so only the chain can catch it."""
+
+import hashlib
+import json
+import sqlite3
+
+import pytest
+
+from tests.conftest import clean, programme
+
+
+def _tamper(db, *statements):
+    con = sqlite3.connect(db)
+    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        con.execute(f"DROP TRIGGER {name}")
+    for s in statements:
+        con.execute(s)
+    con.commit()
+    con.close()
+
+
+def _problems(shop):
+    r = shop.invoke("check")
+    assert r.exit_code == 1, r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    assert r.stderr.strip().splitlines() == [f"Error: {len(r.stdout.splitlines())} problem"
+                                             f"{'s' if len(r.stdout.splitlines()) != 1 else ''} found"]
+    return r.stdout.splitlines()
+
+
+@pytest.fixture
+def busy(make_shop):
+    """A ledger with a few of every kind of entry: ids 1..9."""
+    shop = make_shop(programme("""
+        [earning]
+        points_per_unit = 1
+        [expiry]
+        days = 30
+    """))
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    shop.run("enroll", "ben", "--name", "Ben", "--date", "2026-01-01")
+    shop.run("purchase", "anna", "40.00", "--order", "a1", "--date", "2026-01-02")     # 1 earn 40
+    shop.run("purchase", "ben", "25.00", "--order", "b1", "--date", "2026-01-02")      # 2 earn 25
+    shop.run("purchase", "anna", "30.00", "--order", "a2", "--date", "2026-01-10")     # 3 earn 30
+    shop.run("redeem", "anna", "50", "--date", "2026-01-11")                           # 4 redeem 40 from 1, 10 from 3
+    shop.run("adjust", "ben", "5", "--reason", "goodwill", "--date", "2026-01-12")     # 5 adjust +5
+    shop.run("refund", "a2", "--amount", "10.00", "--date", "2026-01-12")              # 6 refund -10 from 3
+    shop.run("daily", "--as-of", "2026-03-01")                                        # 7, 8, 9: expiry
+    clean(shop)
+    assert shop.sql("SELECT count(*) FROM entries") == [(9,)]
+    return shop
+
+
+def _hash(prev, row):
+    """sha256 over [previous hash, the entry's columns as stored], as JSON:
+    written out here independently of loyalty_cli/chain.py."""
+    return hashlib.sha256(json.dumps([prev, *row], ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
+FIELDS = "id, member_id, at, kind, points, order_id, action, note, reverses, expires_on, available_on, recorded_at"
+
+
+def _rechain(db, start):
+    """Recompute every hash from entry `start` on, as a forger who read the
+    source would: the chain alone then looks whole."""
+    con = sqlite3.connect(db)
+    prev = con.execute("SELECT hash FROM entries WHERE id < ? ORDER BY id DESC LIMIT 1", (start,)).fetchone()
+    prev = prev[0] if prev else "0" * 64
+    for row in con.execute(f"SELECT {FIELDS} FROM entries WHERE id >= ? ORDER BY id", (start,)).fetchall():
+        prev = _hash(prev, row)
+        con.execute("UPDATE entries SET hash = ? WHERE id = ?", (prev, row[0]))
+    con.commit()
+    con.close()
+
+
+def test_every_entry_is_chained_to_the_one_before(busy):
+    rows = busy.sql(f"SELECT {FIELDS}, hash FROM entries ORDER BY id")
+    assert [r[0] for r in rows] == list(range(1, 10))  # ids have no gaps
+    prev = "0" * 64
+    for *values, stored in rows:
+        prev = _hash(prev, values)
+        assert stored == prev
+
+
+def test_personal_data_is_not_in_the_chain(busy):
+    """Hashes cover entry columns only; changing a member's name, e-mail or
+    phone (as `edit` and `forget` do) leaves the chain whole."""
+    before = busy.sql("SELECT hash FROM entries ORDER BY id")
+    busy.run("edit", "anna", "--name", "Someone Else", "--email", "x@example.com", "--date", "2026-03-02")
+    assert busy.sql("SELECT hash FROM entries ORDER BY id") == before
+    clean(busy)
+
+
+@pytest.mark.parametrize("statements, first_broken", [
+    # the points of an earning, with the balance kept in step: only the chain sees it
+    (["UPDATE entries SET points = 45 WHERE id = 2", "UPDATE members SET points = points + 20 WHERE id = 'ben'"], 2),
+    (["UPDATE entries SET note = 'nothing to see' WHERE id = 5"], 5),
+    (["UPDATE entries SET at = '2026-01-03 00:00:00.000000' WHERE id = 3"], 3),
+    (["UPDATE entries SET member_id = 'anna' WHERE id = 5"], 5),
+    (["UPDATE entries SET expires_on = '2027-01-01' WHERE id = 1"], 1),
+    (["UPDATE entries SET hash = NULL WHERE id = 6"], 6),
+    (["UPDATE entries SET recorded_at = '2020-01-01 00:00:00.000000' WHERE id = 8"], 8),
+])
+def test_an_edit_made_outside_loyalty_names_the_first_broken_entry(busy, statements, first_broken):
+    _tamper(busy.db, *statements)
+    chain = [p for p in _problems(busy) if "changed outside loyalty" in p]
+    assert chain == [f"entry {first_broken}: "
+                     + ("has no hash" if "NULL" in statements[0] else
+                        "hash does not match its content and the entry before it")
+                     + ": the entry, or one before it, was changed outside loyalty (the chain is broken from here)"]
+
+
+def test_a_forger_who_rehashes_the_edited_entry_breaks_the_next_link(busy):
+    _tamper(busy.db, "UPDATE entries SET note = 'moved' WHERE id = 5")
+    _rechain(busy.db, 5)  # the edited entry and everything after it rehashed...
+    clean(busy)  # ...then the chain looks whole: this is what a head noted elsewhere is for
+    _tamper(busy.db, "UPDATE entries SET note = 'again' WHERE id = 5")
+    con = sqlite3.connect(busy.db)
+    prev = con.execute("SELECT hash FROM entries WHERE id = 4").fetchone()[0]
+    row = con.execute(f"SELECT {FIELDS} FROM entries WHERE id = 5").fetchone()
+    con.execute("UPDATE entries SET hash = ? WHERE id = 5", (_hash(prev, row),))  # only this one rehashed
+    con.commit()
+    con.close()
+    assert [p for p in _problems(busy) if p.startswith("entry 6:")]
+
+
+def test_a_removed_entry_shows_as_a_gap(busy):
+    # ben's adjustment, with his balance kept in step
+    _tamper(busy.db, "DELETE FROM entries WHERE id = 5", "UPDATE members SET points = points - 5 WHERE id = 'ben'")
+    assert _problems(busy) == ["entry 6: follows entry 4, but ids have no gaps: entry 5 removed outside loyalty"]
+
+
+def test_a_head_noted_earlier_catches_a_rewritten_or_shortened_ledger(busy):
+    r = busy.run("check", "--print-head")
+    head = r.stdout.strip()
+    n, h = head.split(":")
+    assert n == "9" and len(h) == 64 and busy.sql("SELECT hash FROM entries WHERE id = 9") == [(h,)]
+    assert busy.run("check", "--head", head).stdout == ""
+    # the ledger grows: the old head is still in it
+    busy.run("purchase", "ben", "1.00", "--date", "2026-03-02")
+    assert busy.run("check", "--head", head).stdout == ""
+    # a careful forger rewrites an entry and rehashes the rest: only the head shows it
+    _tamper(busy.db, "UPDATE entries SET note = 'rewritten' WHERE id = 5")
+    _rechain(busy.db, 5)
+    clean(busy)
+    r = busy.invoke("check", "--head", head)
+    assert r.exit_code == 1
+    assert r.stdout.startswith("entry 9: hash is ") and "the ledger was rewritten up to there" in r.stdout
+
+
+def test_a_head_catches_entries_cut_off_the_end(busy):
+    head = busy.run("check", "--print-head").stdout.strip()
+    # the last two entries (ben's expiry) removed, with the allocations and balances put back
+    _tamper(busy.db, "DELETE FROM allocations WHERE debit_id IN (8, 9)", "DELETE FROM entries WHERE id IN (8, 9)",
+            "UPDATE members SET points = (SELECT sum(points) FROM entries WHERE member_id = members.id)")
+    clean(busy)  # on its own the shortened chain is whole
+    r = busy.invoke("check", "--head", head)
+    assert r.exit_code == 1
+    assert r.stdout == ("chain: the ledger has 7 entries, but the head given is entry 9: "
+                        "entries were removed from the end\n")
+
+
+@pytest.mark.parametrize("bad", ["", "8", "8:abc", "x:" + "0" * 64, "8:" + "G" * 64, "-1:" + "0" * 64])
+def test_a_malformed_head_is_refused_in_one_line(busy, bad):
+    busy.fail("check", "--head", bad, contains="is not valid: expected <entries>:<64 hex digits>")
+
+
+def test_print_head_prints_nothing_when_there_are_problems(busy):
+    _tamper(busy.db, "UPDATE members SET points = points + 1 WHERE id = 'ben'")
+    r = busy.invoke("check", "--print-head")
+    assert r.exit_code == 1 and r.stdout == "member ben: balance is 1, but the entries sum to 0\n"
+
+
+def test_an_empty_ledger_has_the_genesis_head(shop):
+    assert shop.run("check", "--print-head").stdout == "0:" + "0" * 64 + "\n"
+    assert shop.run("check", "--head", "0:" + "0" * 64).stdout == ""
+
+
+def test_spending_newer_points_before_older_ones_is_caught(busy):
+    """The redemption (entry 4) took 40 from entry 1 and 10 from entry 3.
+    Moving it onto the newer lot keeps every sum right; only FIFO sees it."""
+    _tamper(busy.db,
+            "UPDATE allocations SET points = 30 WHERE debit_id = 4 AND credit_id = 1",
+            "UPDATE allocations SET points = 20 WHERE debit_id = 4 AND credit_id = 3")
+    problems = _problems(busy)
+    assert ("entry 4: redeem of 50 points took 30 from entry 1, 20 from entry 3, but the soonest-expiring, "
+            "oldest points then were 40 from entry 1, 10 from entry 3 (member anna)") in problems
+
+
+def test_a_refund_takes_back_its_own_orders_points_first(busy):
+    """The refund (entry 6) of order a2 took 10 from a2's own lot (entry 3);
+    pointing it at anna's older lot is caught."""
+    assert busy.sql("SELECT credit_id, points FROM allocations WHERE debit_id = 6") == [(3, 10)]
+    _tamper(busy.db, "UPDATE allocations SET credit_id = 1 WHERE debit_id = 6")
+    problems = _problems(busy)
+    assert any(p.startswith("entry 6: refund of 10 points took 10 from entry 1, but the soonest-expiring, "
+                            "oldest points then were 10 from entry 3") for p in problems), problems
+
+
+def test_check_reports_sqlites_own_integrity_problems(busy):
+    con = sqlite3.connect(busy.db)
+    roots = dict(con.execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'index' "
+                             "AND name IN ('ix_entries_order', 'ix_entries_expires')").fetchall())
+    con.execute("PRAGMA writable_schema = ON")  # two indexes swapped: each now disagrees with the table
+    con.execute("UPDATE sqlite_master SET rootpage = ? WHERE name = 'ix_entries_order'", (roots["ix_entries_expires"],))
+    con.execute("UPDATE sqlite_master SET rootpage = ? WHERE name = 'ix_entries_expires'", (roots["ix_entries_order"],))
+    con.commit()
+    con.close()
+    problems = _problems(busy)
+    assert any(p.startswith("sqlite: ") and "missing from index" in p for p in problems), problems
