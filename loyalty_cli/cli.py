@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+from pathlib import Path
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -223,6 +224,48 @@ def init(force, name, currency, tz, config, db):
 
 
 @cli.command()
+@click.argument("path", type=click.Path(dir_okay=True, path_type=Path))
+@format_option
+@ledger_options
+@examples("loyalty backup backups/loyalty-$(date +%F).db", "loyalty check --db backups/loyalty-2026-11-22.db")
+def backup(path, fmt, config, db):
+    """Copy the ledger to PATH while it is in use: a consistent, compacted
+    copy of one moment (SQLite's VACUUM INTO), readable by its owner only.
+
+    Tills and cron jobs can keep writing meanwhile. The copy is then checked
+    like `loyalty check` does, and the command prints the head of its hash
+    chain: note it, and `check --head` proves later that the ledger still
+    holds everything up to it. PATH must not exist yet."""
+    from loyalty_cli import chain, reports
+    from loyalty_cli import db as dbm
+
+    prog = load(config)
+    engine = dbm.engine_for(prog.database_url(db))
+    try:
+        dbm.backup(engine, path)
+    finally:
+        engine.dispose()
+    copy = dbm.engine_for(f"sqlite:///{path.resolve()}")
+    try:
+        with dbm.transaction(copy, write=False) as conn:
+            problems = reports.check(conn, prog)
+            doc = {"path": str(path), "bytes": path.stat().st_size, "entries": chain.last(conn)[0],
+                   "head": chain.head(conn), "problems": problems}
+    finally:
+        copy.dispose()
+    if problems:
+        for p in problems:
+            click.echo(p)
+        raise LoyaltyError(f"the copy at {path} has {len(problems)} problem{'s' if len(problems) != 1 else ''}: "
+                           "the ledger itself needs `loyalty check`")
+    if fmt == "json":
+        emit_json(doc)
+    else:
+        click.echo(f"Backed up {doc['entries']} entries to {path} ({doc['bytes']:,} bytes); check passed. "
+                   f"Head: {doc['head']}", err=True)
+
+
+@cli.command()
 @ledger_options
 @click.option("--head", "head", metavar="N:HASH",
               help="Also prove the ledger still holds this head, noted earlier with --print-head: "
@@ -421,6 +464,50 @@ def edit(member, name, email, phone, birthday, marketing, when, config, db):
 
 
 @cli.command()
+@click.argument("member")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@date_option
+@format_option
+@ledger_options
+@examples("loyalty forget anna --yes", "loyalty forget anna@example.com --yes --format json")
+def forget(member, yes, when, fmt, config, db):
+    """Erase a member's personal data for good: name, e-mail, phone, birthday
+    and marketing consent.
+
+    The member id and every entry stay, anonymous, so all totals still balance
+    and `check` still passes. The ledger file is then vacuumed and its WAL
+    emptied, so no copy of the erased data is left in it. Backups made before
+    keep their copy: delete or re-make them. After this, nothing new can be
+    recorded for the member; refunds and adjustments of what is already in
+    the ledger still can."""
+    from loyalty_cli import db as dbm
+    from loyalty_cli import ledger
+
+    confirm(yes, f"Forget member {member}: erase their name, e-mail, phone and birthday for good?")
+    with ledger_session(config, db, write=True) as (prog, conn):
+        dbm.secure_delete(conn)
+        r = ledger.forget(conn, member, at=_write_at(prog, when))
+        url = prog.database_url(db)
+    engine = dbm.engine_for(url)
+    try:
+        r["scrubbed"] = dbm.scrub(engine)
+    finally:
+        engine.dispose()
+    if fmt == "json":
+        emit_json(r)
+    if r["already"]:
+        click.echo(f"Member {r['member']} was already forgotten on {r['forgotten_at']:%Y-%m-%d}; "
+                   "the ledger file was scrubbed again.", err=True)
+    else:
+        erased = ", ".join(r["erased"]) or "nothing left to erase"
+        click.echo(f"Forgot member {r['member']}: erased {erased}. Their {r['points']} points and history stay, "
+                   "anonymous.", err=True)
+    if not r["scrubbed"]:
+        click.echo("Warning: another process kept the ledger open, so an old copy may remain in its WAL file "
+                   "until that process ends; run this command again then to finish.", err=True)
+
+
+@cli.command()
 @click.option("--tier", help="Only members in this tier.")
 @click.option("--search", metavar="TEXT", help="Only members whose id, name, e-mail or phone contains TEXT.")
 @as_of_option
@@ -477,6 +564,7 @@ def show(member, as_of, fmt, config, db):
         pts += f" ({r['available']} available{pending})"
     rows = [("member", r["member"]), ("name", r["name"]), ("e-mail", r["email"]), ("phone", r["phone"]),
             ("birthday", r["birthday"]), ("enrolled", r["enrolled"].date()),
+            ("forgotten", f"{r['forgotten_at']:%Y-%m-%d}: personal data erased" if r["forgotten_at"] else None),
             ("marketing", f"yes, since {r['marketing_at']:%Y-%m-%d}" if r["marketing"] and r["marketing_at"] else "no"),
             ("points", pts), ("tier", r["tier"]),
             ("qualifying", f"{q(r['qualifying'])} {unit if spend else 'points'} ({prog.tier_window})"),
@@ -484,7 +572,7 @@ def show(member, as_of, fmt, config, db):
     if r["expiring"]:
         rows.append(("expiring soon", ", ".join(f"{e['points']} (spend by {e['date'] - timedelta(days=1)})"
                                                 for e in r["expiring"])))
-    profile = View(f"{r['name']} ({r['member']})", [Col("field", "Field"), Col("value", "Value")],
+    profile = View(f"{r['name'] or 'Forgotten member'} ({r['member']})", [Col("field", "Field"), Col("value", "Value")],
                    [{"field": k, "value": v} for k, v in rows if v not in (None, "")], kv=True)
     hist = View("Recent history", _history_cols(), r["recent"], empty="no entries yet")
     emit(fmt, doc, [profile, hist])

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from loyalty_cli.config import Level, Programme
 from loyalty_cli.rules import Effect
 from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.members import find_member
+from loyalty_cli.members import active_member, find_member
 from loyalty_cli.models import promo_codes, promo_uses, purchases, referral_codes, referrals
 from loyalty_cli.money import format_amount
 
@@ -99,7 +99,7 @@ def make_rules(prog: Programme, conn: Connection, *, effect: str, value: str, mi
         effect=Effect(effect, value), min_purchase=min_purchase, starts=starts, expires=expires,
         max_uses=max_uses, per_member=per_member, first_purchase=first_purchase,
         tier=prog.level(tier).name if tier else None,
-        member=find_member(conn, member).id if member else None,
+        member=active_member(conn, member).id if member else None,
     )
 
 

@@ -10,6 +10,7 @@ SQLAlchemy.
 from __future__ import annotations
 
 import os
+import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -169,7 +170,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
-def _translate(e: exc.DBAPIError, where: str) -> LedgerError:
+def _translate(e: Exception, where: str) -> LedgerError:
     msg = str(e.orig) if getattr(e, "orig", None) is not None else str(e)
     low = msg.lower()
     if "locked" in low or "busy" in low:
@@ -287,6 +288,72 @@ def lock_chain(conn: Connection) -> None:
     IMMEDIATE already does; PostgreSQL takes a transaction-scoped advisory lock."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7351)")
+
+
+def secure_delete(conn: Connection) -> None:
+    """Make SQLite overwrite what this transaction deletes or replaces with
+    zeros, instead of leaving it in free space inside the file."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA secure_delete = ON")
+
+
+def scrub(engine: Engine) -> bool:
+    """Leave no copy of erased data in the ledger's files: VACUUM rebuilds the
+    file from live rows only, then a TRUNCATE checkpoint writes the WAL back
+    and empties it (old page images included). False when another process
+    kept reading an old snapshot for the whole busy timeout, so the WAL could
+    not be emptied yet: running it again later finishes the job. On
+    PostgreSQL, VACUUM FULL rewrites the members table without dead rows."""
+    where = _where(engine)
+    try:
+        if engine.dialect.name != "sqlite":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM FULL members")
+            return True
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute("PRAGMA secure_delete = ON")
+            cur.execute("VACUUM")
+            busy = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            return busy == 0
+        finally:
+            raw.close()
+    except exc.DBAPIError as e:
+        raise _translate(e, where) from None
+    except sqlite3.Error as e:
+        raise _translate(e, where) from None
+
+
+def backup(engine: Engine, target: Path) -> None:
+    """An online, consistent copy of the SQLite ledger at `target` (VACUUM
+    INTO: one read transaction, so writers carry on and the copy is one
+    moment of the ledger, compacted). The copy is readable by its owner only.
+    Refuses a target that exists."""
+    where = _where(engine)
+    if engine.dialect.name != "sqlite":
+        raise LedgerError("backup copies SQLite ledgers; for PostgreSQL use pg_dump")
+    if target.is_dir():
+        raise LedgerError(f"{target} is a folder; give the backup file's name, e.g. {target / 'loyalty-backup.db'}")
+    if target.exists() or target.is_symlink():
+        raise LedgerError(f"{target} already exists; backup never overwrites a file")
+    if not target.parent.is_dir():
+        raise LedgerError(f"cannot write {target}: folder {target.parent} does not exist")
+    try:
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # owner-only from the start
+    except OSError as e:
+        raise LedgerError(f"cannot write {target}: {e.strerror}") from None
+    try:
+        raw = engine.raw_connection()
+        try:
+            raw.cursor().execute("VACUUM INTO ?", (str(target),))
+        finally:
+            raw.close()
+    except BaseException as e:
+        target.unlink(missing_ok=True)
+        if isinstance(e, (exc.DBAPIError, sqlite3.Error)):
+            raise _translate(e, where) from None
+        raise
 
 
 def sqlite_integrity(conn: Connection) -> list[str]:

@@ -39,7 +39,7 @@ from loyalty_cli import chain, codes, ledger, rules
 from loyalty_cli.config import Programme
 from loyalty_cli.dates import FIRST_YEAR, LAST_YEAR, parse_date, parse_datetime, zone
 from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.members import ID_PATTERN, normalise_email, normalise_phone
+from loyalty_cli.members import ID_PATTERN, forgotten_text, normalise_email, normalise_phone
 from loyalty_cli.models import (entries, members, promo_codes, promo_uses, purchases, referral_rewards, referrals,
                                 refunds, tier_changes)
 from loyalty_cli.money import format_amount, parse_amount
@@ -421,6 +421,9 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
     todo: list[Row] = []
     if conn.execute(select(purchases.c.id).limit(1)).first() is None:
         todo, fresh = fresh, []  # an empty ledger has none of these orders: no need to ask
+    # a forgotten member's orders already in the ledger are skipped as usual; new ones are refused
+    gone = {m: at for m, at in conn.execute(select(members.c.id, members.c.forgotten_at)
+                                            .where(members.c.forgotten_at.is_not(None)))}
     for chunk in _chunks(fresh):
         have = {p.order_id: p for p in conn.execute(
             select(purchases.c.order_id, purchases.c.member_id, purchases.c.amount, purchases.c.at,
@@ -438,6 +441,14 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
                 problems.append(Problem(r.line, "order", f"order {r.key} is already in the ledger with other content "
                                                          f"(member {p.member_id}, {format_amount(p.amount, prog.currency.decimals)}, "
                                                          f"{p.at:%Y-%m-%d})", r.raw))
+    if gone:
+        keep = []
+        for r in todo:
+            if r.member_id in gone:
+                problems.append(Problem(r.line, "member", forgotten_text(r.member_id, gone[r.member_id]), r.raw))
+            else:
+                keep.append(r)
+        todo = keep
     if problems and not opts.skip_errors:
         raise _refused(problems)
 

@@ -20,7 +20,8 @@ from loyalty_cli.config import Level, Programme
 from loyalty_cli.dates import end_of
 from loyalty_cli.db import lock_member
 from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.members import ID_PATTERN, check_birthday, clean_name, find_member, normalise_email, normalise_phone
+from loyalty_cli.members import (ID_PATTERN, active_member, check_birthday, clean_name, find_member,
+                                 normalise_email, normalise_phone)
 from loyalty_cli.models import (allocations, birthday_bonuses, entries, members, meta, promo_uses, purchases,
                                 referral_rewards, referrals, refunds, tier_changes)
 from loyalty_cli.money import format_amount
@@ -87,7 +88,7 @@ def enroll(
         _unique(conn, members.c.email, values["email"], "e-mail")
     if values["phone"]:
         _unique(conn, members.c.phone, values["phone"], "phone")
-    referrer = find_member(conn, codes.referrer_of_code(conn, referral)) if referral else None
+    referrer = active_member(conn, codes.referrer_of_code(conn, referral)) if referral else None
     conn.execute(insert(members).values(**values))
     if referrer is not None:
         codes.attach_referral(conn, find_member(conn, member_id), referrer, at)
@@ -99,13 +100,31 @@ def enroll(
             "referred_by": referrer.id if referrer is not None else None}
 
 
+def forget(conn: Connection, key: str, *, at: datetime) -> dict:
+    """Erase a member's personal data: name, e-mail, phone, birthday and
+    marketing consent. The member id and the entries stay, anonymous, so
+    every total still balances (entries hold no personal data, and the hash
+    chain does not cover the members table). Removing the old bytes from the
+    file is `db.scrub`'s job, after this transaction commits. Forgetting a
+    forgotten member again changes nothing (and scrubs again)."""
+    m = find_member(conn, key)
+    if m.forgotten_at is not None:
+        return {"member": m.id, "forgotten_at": m.forgotten_at, "already": True, "erased": [], "points": m.points}
+    _not_before_enrolment(m, at)
+    erased = [f for f in ("name", "email", "phone", "birthday") if getattr(m, f) is not None]
+    conn.execute(update(members).where(members.c.id == m.id).values(
+        name=None, email=None, phone=None, birthday=None, marketing=False,
+        marketing_at=at if m.marketing else m.marketing_at, forgotten_at=at))
+    return {"member": m.id, "forgotten_at": at, "already": False, "erased": erased, "points": m.points}
+
+
 UNSET = object()
 
 
 def edit(conn: Connection, prog: Programme, key: str, *, at: datetime, name=UNSET, email=UNSET,
          phone=UNSET, birthday=UNSET, marketing=UNSET) -> dict:
     """Change personal data. An empty string clears e-mail, phone or birthday."""
-    m = find_member(conn, key)
+    m = active_member(conn, key)
     _not_before_enrolment(m, at)
     values: dict = {}
     if name is not UNSET:
@@ -540,7 +559,7 @@ def _not_before_enrolment(m, at: datetime) -> None:
 
 def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: datetime,
              order_id: str | None = None, redeem: int = 0, code: str | None = None) -> dict:
-    m = find_member(conn, key)
+    m = active_member(conn, key)
     lock_member(conn, m.id)
     _not_before_enrolment(m, at)
     at = stamp(conn, m.id, at)
@@ -709,7 +728,7 @@ def _restore(conn: Connection, prog: Programme, p, at: datetime, points: int) ->
 
 def redeem(conn: Connection, prog: Programme, key: str, *, at: datetime, points: int | None = None,
            reward: str | None = None, order_id: str | None = None) -> dict:
-    m = find_member(conn, key)
+    m = active_member(conn, key)
     lock_member(conn, m.id)
     _not_before_enrolment(m, at)
     at = stamp(conn, m.id, at)
@@ -758,7 +777,7 @@ def adjust(conn: Connection, prog: Programme, key: str, points: int, *, at: date
 
 
 def award(conn: Connection, prog: Programme, key: str, action: str, *, at: datetime) -> dict:
-    m = find_member(conn, key)
+    m = active_member(conn, key)
     lock_member(conn, m.id)
     _not_before_enrolment(m, at)
     at = stamp(conn, m.id, at)
@@ -798,7 +817,7 @@ def birthday_bonus(conn: Connection, prog: Programme, member_id: str, at: dateti
 
 def referral(conn: Connection, prog: Programme, key: str, *, at: datetime) -> dict:
     """The member's referral code (made on first request) and whom they referred."""
-    m = find_member(conn, key)
+    m = active_member(conn, key)
     code = codes.referral_code(conn, m.id, at)
     q = (select(referrals.c.referee_id, referrals.c.at, members.c.name, referral_rewards.c.at.label("rewarded"))
          .select_from(referrals.join(members, members.c.id == referrals.c.referee_id)

@@ -76,3 +76,19 @@ def find_member(conn: Connection, key: str):
     if len(candidates) > 1:
         raise LoyaltyError(f"{key!r} matches {len(candidates)} members; use the member id")
     raise LoyaltyError(f"unknown member {key!r}")
+
+
+def forgotten_text(member_id: str, at) -> str:
+    return (f"member {member_id} was forgotten on {at:%Y-%m-%d} (their personal data erased): "
+            "nothing new can be recorded for them; enrol them again as a new member")
+
+
+def active_member(conn: Connection, key: str):
+    """`find_member`, refusing a forgotten member: new activity (purchases,
+    redemptions, awards, edits, referrals) needs someone to be there. A
+    forgotten member's refunds and adjustments still go through, so the
+    shop can always settle what is already in the ledger."""
+    m = find_member(conn, key)
+    if m.forgotten_at is not None:
+        raise LoyaltyError(forgotten_text(m.id, m.forgotten_at))
+    return m

@@ -109,7 +109,7 @@ def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
     return {
         "member": m.id, "name": m.name, "email": m.email, "phone": m.phone, "birthday": m.birthday,
         "enrolled": m.enrolled_at, "marketing": bool(m.marketing), "marketing_at": m.marketing_at,
-        "points": points, "available": max(0, min(points, sum(lot.remaining for lot in live) - pending)),
+        "forgotten_at": m.forgotten_at, "points": points, "available": max(0, min(points, sum(lot.remaining for lot in live) - pending)),
         "pending": pending,
         "tier": level.name, "tier_basis": prog.tier_basis, "tier_window": prog.tier_window,
         "qualifying": total, "lifetime_spend": _spend_as_of(conn, m.id, as_of),
