@@ -16,7 +16,7 @@ What a chain cannot show on its own: someone who knows this scheme can
 rewrite the entries *and* recompute every hash after them, or cut entries off
 the end. A head recorded elsewhere closes that gap: ``head()`` is
 ``"<entries>:<hash of the last>"``; `check --head` compares the ledger with
-one noted earlier (cron mails it; `backup` and `daily` print it).
+one noted earlier (`backup` prints it; the README's cron line logs it nightly).
 """
 
 from __future__ import annotations
