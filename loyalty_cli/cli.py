@@ -28,12 +28,35 @@ from loyalty_cli.render import FORMATS, Col, View, bar, emit, emit_json
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+def _not_utf8(args) -> str | None:
+    """The first argument holding bytes that are not UTF-8 (Python keeps them
+    as lone surrogates), shown with those bytes escaped."""
+    for a in args:
+        if isinstance(a, str) and any("\udc80" <= ch <= "\udcff" for ch in a):
+            return a.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return None
+
+
+def _one_line(text: str) -> str:
+    """An error message as one printable line: line breaks become spaces, and
+    other control characters (from a file's header, say) are shown escaped,
+    never sent raw to the terminal."""
+    text = " ".join(text.splitlines())
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 class LoyaltyGroup(click.Group):
+    def parse_args(self, ctx, args):
+        bad = _not_utf8(args)
+        if bad is not None:
+            raise click.ClickException(f"argument '{bad}' is not valid UTF-8; nothing was done")
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except LoyaltyError as e:
-            raise click.ClickException(" ".join(str(e).split("\n"))) from None  # always one line
+            raise click.ClickException(_one_line(str(e))) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, SystemExit):
             raise
         except BrokenPipeError:
@@ -189,10 +212,13 @@ def init(force, name, currency, tz, config, db):
     from loyalty_cli.dates import zone
     from loyalty_cli.money import currency_decimals
 
+    cfg.require_path(config)
     path = Path(config)
     keep = path.exists() and not force
-    if keep and path.is_dir():
+    if path.is_dir():
         raise LoyaltyError(f"{path} is a folder, not a programme file")
+    if path.exists() and not keep and not os.access(path, os.W_OK):
+        raise LoyaltyError(f"cannot write {path}: permission denied")
     if not keep:
         currency_decimals(currency.upper())
         zone(tz)
@@ -1007,6 +1033,8 @@ def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, 
 
     if rejects and not skip_errors:
         raise click.UsageError("--rejects goes with --skip-errors")
+    if rejects and not Path(rejects).parent.is_dir():  # found out before the import, not after its commit
+        raise LoyaltyError(f"--rejects {rejects}: folder {Path(rejects).parent} does not exist")
     fields = importer.PURCHASE_FIELDS if kind == "purchases" else importer.MEMBER_FIELDS
     opts = importer.Options(mapping=importer.parse_mapping(mapping, fields), date_format=date_format,
                             encoding=encoding, delimiter=delimiter, create_members=create_members,

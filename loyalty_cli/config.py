@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import date, datetime, time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -176,9 +177,9 @@ class _Section:
         if v is None:
             self.fail(key, "is required")
         if not isinstance(v, str):
-            self.fail(key, f"must be a string, got {v!r}")
+            self.fail(key, f"must be a string, got {_value(v)}")
         if choices and v not in choices:
-            self.fail(key, f"must be one of {', '.join(choices)} (got {v!r})")
+            self.fail(key, f"must be one of {', '.join(choices)} (got {_value(v)})")
         if not choices and not v.strip():
             self.fail(key, "must not be empty")
         return v
@@ -188,7 +189,7 @@ class _Section:
         if v is None:
             self.fail(key, "is required")
         if isinstance(v, bool) or not isinstance(v, int):
-            self.fail(key, f"must be a whole number, got {v!r}")
+            self.fail(key, f"must be a whole number, got {_value(v)}")
         if v < minimum:
             self.fail(key, f"must be at least {minimum}, got {v}")
         if v > maximum:
@@ -198,7 +199,7 @@ class _Section:
     def flag(self, key: str) -> bool:
         v = self.raw(key)
         if not isinstance(v, bool):
-            self.fail(key, f"must be true or false, got {v!r}")
+            self.fail(key, f"must be true or false, got {_value(v)}")
         return v
 
     def decimal(self, key: str, maximum: Decimal = MAX_RATE) -> Decimal:
@@ -208,7 +209,7 @@ class _Section:
         except LoyaltyError as e:
             self.fail(key, str(e).removeprefix("value: "))
         if d > maximum:
-            self.fail(key, f"must be at most {maximum}, got {v!r}")
+            self.fail(key, f"must be at most {maximum}, got {_value(v)}")
         return d
 
     def money(self, key: str, decimals: int) -> int:
@@ -216,7 +217,7 @@ class _Section:
         if v is None:
             self.fail(key, "is required")
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-            self.fail(key, f"must be an amount such as \"20.00\", got {v!r}")
+            self.fail(key, f"must be an amount such as \"20.00\", got {_value(v)}")
         try:
             return parse_amount(repr(v) if isinstance(v, float) else str(v), decimals, "value")
         except LoyaltyError as e:
@@ -225,7 +226,7 @@ class _Section:
     def table(self, key: str) -> dict:
         v = self.raw(key, {})
         if not isinstance(v, dict):
-            self.fail(key, f"must be a table, got {v!r}")
+            self.fail(key, f"must be a table, got {_value(v)}")
         return v
 
     def array(self, key: str) -> list:
@@ -244,8 +245,21 @@ class _Section:
             self.fail(k, "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
 
 
+def _value(v) -> str:
+    """A TOML value as the file would spell it, for messages."""
+    if isinstance(v, (date, datetime, time)):
+        return v.isoformat()
+    return repr(v)
+
+
+def require_path(path: str | Path) -> None:
+    if not str(path).strip():
+        raise ConfigError("--config is empty (LOYALTY_CONFIG set to nothing?); give the programme file's path")
+
+
 def load(path: str | Path) -> Programme:
     """Read and validate a programme file."""
+    require_path(path)
     file = Path(path)
     try:
         text = file.read_bytes().decode("utf-8-sig")  # an editor's BOM is no error

@@ -129,6 +129,7 @@ class Reader:
         except (LookupError, UnicodeError, ValueError):
             raise LoyaltyError(f"--encoding {opts.encoding!r} is not an encoding Python can read text in") from None
         self.encoding = opts.encoding
+        self.stream = stream
         self.text = io.TextIOWrapper(stream, encoding=opts.encoding, newline="")
         self.csv = csv.reader(self.text, delimiter=opts.delimiter, strict=True)
         try:
@@ -138,12 +139,15 @@ class Reader:
             raise
 
     def _read_header(self, opts: Options, fields: tuple[str, ...], required: tuple[str, ...]) -> None:
-        try:
-            self.header = next(self.csv)
-        except StopIteration:
-            raise LoyaltyError("the file is empty: expected a header row") from None
-        except (UnicodeError, csv.Error) as e:
-            raise self._unreadable(e, 1) from None
+        self.header: list[str] = []
+        while not any(cell.strip() for cell in self.header):  # blank lines before the header are no header
+            line = self.csv.line_num + 1
+            try:
+                self.header = next(self.csv)
+            except StopIteration:
+                raise LoyaltyError("the file is empty: expected a header row") from None
+            except (UnicodeError, csv.Error) as e:
+                raise self._unreadable(e, line) from None
         names = [h.strip() for h in self.header]
         self.index: dict[str, int] = {}
 
@@ -185,9 +189,36 @@ class Reader:
 
     def _unreadable(self, e: Exception, line: int) -> LoyaltyError:
         if isinstance(e, UnicodeError):
-            return LoyaltyError(f"line {line}: the file is not valid {self.encoding}; try --encoding latin-1 "
-                                "(or the encoding your till exports)")
+            where = self._bad_line()
+            return LoyaltyError(f"{f'line {where}: ' if where else ''}the file is not valid {self.encoding}; "
+                                "try --encoding latin-1 (or the encoding your till exports)")
         return LoyaltyError(f"line {line}: not readable as CSV ({e})")
+
+    def _bad_line(self) -> int | None:
+        """The line holding the first byte that does not decode. The text
+        layer decodes ahead in chunks, so its position says nothing; a file
+        is read again from the start, line by line. None for a pipe."""
+        try:
+            if not self.stream.seekable():
+                return None
+            self.text.detach()
+            self.stream.seek(0)
+            decoder = codecs_lookup(self.encoding).incrementaldecoder()
+            for n, raw in enumerate(self.stream, 1):
+                try:
+                    decoder.decode(raw)
+                except UnicodeError:
+                    return n
+        except (OSError, ValueError):
+            return None
+        return None
+
+    def check_width(self, row: list[str]) -> None:
+        """A row with more fields than the header has lost its alignment (an
+        unquoted comma in an amount or a name): refuse it, never drop a field."""
+        if len(row) > len(self.header):
+            raise _Bad(None, f"has {len(row)} fields but the header has {len(self.header)} "
+                             "(an unquoted comma, as in 12,50?)")
 
     def __iter__(self):
         while True:
@@ -244,6 +275,7 @@ def read_purchases(reader: Reader, prog: Programme, opts: Options, now: datetime
     keys: dict[str, str] = {}  # ... and each member: keep one copy of the key
     for line, raw, v in reader:
         try:
+            reader.check_width(raw)
             if not v["member"]:
                 raise _Bad("member", "is empty")
             amount = amounts.get(v["amount"])
@@ -374,6 +406,7 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
 
     # members
     known = resolve_members(conn, {r.member_key for r in rows})
+    made_here: set[str] = set()
     unknown = [k for k in dict.fromkeys(r.member_key for r in rows) if k not in known]  # in file order
     if unknown and opts.create_members:
         first_seen: dict[str, Row] = {}  # each new member's earliest row (rows are in line order)
@@ -382,18 +415,27 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
             if seen is None or r.at < seen.at:
                 first_seen[r.member_key] = r
         made = _create_members(conn, prog, [first_seen[k] for k in unknown], problems)
+        made_here = set(made.values())
         known.update(made)
         result.created_members = len(set(made.values()))
         # New members have no history that decides a tier, unless a welcome bonus
         # counts as points earned (a points basis): then their history is read.
         fresh_history = not prog.welcome_bonus or prog.tier_basis == "spend"
         result.created_member_ids = set(made.values()) if fresh_history else set()
+    # when the members already in the ledger enrolled: nothing is recorded before that, as with `purchase`
+    enrolled: dict[str, date] = {}
+    for chunk in _chunks(sorted(set(known.values()) - made_here)):
+        for m, at in conn.execute(select(members.c.id, members.c.enrolled_at).where(members.c.id.in_(chunk))):
+            enrolled[m] = at.date()
     good: list[Row] = []
     for r in rows:
         mid = known.get(r.member_key)
         if mid is None:
             problems.append(Problem(r.line, "member", f"unknown member {r.member_key!r} (--create-members enrols "
                                                       "unknown members)", r.raw))
+        elif mid in enrolled and r.at.date() < enrolled[mid]:
+            problems.append(Problem(r.line, "date", f"{r.at:%Y-%m-%d} is before member {mid} enrolled "
+                                                    f"({enrolled[mid]:%Y-%m-%d})", r.raw))
         else:
             r.member_id = mid
             good.append(r)
@@ -715,6 +757,7 @@ def import_members(conn: Connection, prog: Programme, stream: IO[bytes], opts: O
     for line, raw, v in _closing(reader):
         result.read += 1
         try:
+            reader.check_width(raw)
             enrolled = _when(v["enrolled"], prog, opts.date_format, now) if v.get("enrolled") else now
             birthday = parse_date(v["birthday"], "birthday") if v.get("birthday") else None
             marketing = _flag(v.get("marketing", ""))
@@ -727,6 +770,7 @@ def import_members(conn: Connection, prog: Programme, stream: IO[bytes], opts: O
         except LoyaltyError as e:
             problems.append(Problem(line, None, str(e), raw))
     parsed.sort(key=lambda p: (p[4], p[0]))
+    added_on: dict[str, int] = {}  # member id -> the line of this file that enrolled them
     for i, (line, raw, v, key, enrolled, birthday, marketing) in enumerate(parsed, 1):
         try:
             with conn.begin_nested():
@@ -735,9 +779,14 @@ def import_members(conn: Connection, prog: Programme, stream: IO[bytes], opts: O
                     if _member_matches(existing, v, birthday):
                         result.skipped += 1
                         continue
+                    if existing.id in added_on:
+                        raise LoyaltyError(f"member {existing.id} appears on line {added_on[existing.id]} "
+                                           "with other details")
                     raise LoyaltyError(f"member {existing.id} is already in the ledger with other details")
-                ledger.enroll(conn, prog, at=enrolled, name=v["name"], member_id=key, email=v.get("email") or None,
-                              phone=v.get("phone") or None, birthday=birthday, marketing=marketing)
+                made = ledger.enroll(conn, prog, at=enrolled, name=v["name"], member_id=key,
+                                     email=v.get("email") or None, phone=v.get("phone") or None,
+                                     birthday=birthday, marketing=marketing)
+                added_on[made["member"]] = line
                 result.added += 1
         except LoyaltyError as e:
             problems.append(Problem(line, None, str(e), raw))

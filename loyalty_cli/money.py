@@ -118,7 +118,8 @@ def parse_decimal(value: object, what: str) -> Decimal:
     if isinstance(value, str):
         text = value.strip()
     else:
-        raise LoyaltyError(f"{what}: expected a number, got {value!r}")
+        shown = value.isoformat() if hasattr(value, "isoformat") else repr(value)  # a TOML date, say
+        raise LoyaltyError(f"{what}: expected a number, got {shown}")
     if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
         why = "must not be negative" if text.startswith("-") else "expected a decimal number such as 1.5"
         raise LoyaltyError(f"{what}: {why}, got {value!r}")
@@ -128,15 +129,19 @@ def parse_decimal(value: object, what: str) -> Decimal:
         raise LoyaltyError(f"{what}: not a number: {value!r}") from None
 
 
-_POINTS = re.compile(r"-?[0-9]{1,12}")
+_POINTS = re.compile(r"-?[0-9]+")
+MAX_POINTS_DIGITS = 12
 
 
 def parse_points(text: str, what: str = "points", *, signed: bool = False) -> int:
-    """A whole number of points: digits only (a leading '-' when `signed`)."""
+    """A whole number of points: digits only (a leading '-' when `signed`),
+    at most 12 of them."""
     s = str(text).strip()
     if not _POINTS.fullmatch(s) or (s.startswith("-") and not signed):
-        sign = "a whole number, optionally negative," if signed else "a positive whole number"
-        raise LoyaltyError(f"{what} {text!r} is not {sign} (points are whole numbers)")
+        sign = "a whole number (a leading - takes points away)" if signed else "a positive whole number"
+        raise LoyaltyError(f"{what} {text!r} is not {sign}: points are whole numbers")
+    if len(s.lstrip("-").lstrip("0")) > MAX_POINTS_DIGITS:
+        raise LoyaltyError(f"{what} {text!r} is too large (at most {MAX_POINTS_DIGITS} digits)")
     value = int(s)
     if value <= 0 and not signed:
         raise LoyaltyError(f"{what} must be more than 0")
