@@ -155,8 +155,14 @@ def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bo
     reports exactly what the real run would write."""
     from loyalty_cli import db
 
-    prog = load(config)
-    engine = db.engine_for(prog.database_url(db_url))
+    prog = _programme(config)
+    url = prog.database_url(db_url)
+    reuse = REUSE is not None
+    engine = REUSE.get(url) if reuse else None
+    if engine is None:
+        engine = db.engine_for(url)
+        if reuse:
+            REUSE[url] = engine
     try:
         with db.transaction(engine, write=write, allow_old=checking) as conn:
             if not checking:
@@ -167,7 +173,28 @@ def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bo
     except _RollBack:
         pass
     finally:
-        engine.dispose()
+        if not reuse:
+            engine.dispose()
+
+
+# Set by `batch`: engines (and their pooled connections) and parsed programme
+# files reused from one line to the next, so each line pays only for its own
+# transaction. None otherwise: every command opens and closes its own.
+REUSE: dict | None = None
+
+
+def _programme(config: str) -> Programme:
+    if REUSE is None:
+        return load(config)
+    try:
+        st = os.stat(config)
+        key = ("programme", os.path.abspath(config), st.st_mtime_ns, st.st_size)
+    except OSError:
+        return load(config)  # says what is wrong with the path
+    prog = REUSE.get(key)
+    if prog is None:
+        prog = REUSE[key] = load(config)
+    return prog
 
 
 def money(prog: Programme, minor: int | None) -> str | None:
@@ -829,12 +856,39 @@ def tiers(as_of, fmt, config, db):
 # ---------------------------------------------------------------------------
 
 
+@cli.command()
+@click.argument("file", type=click.File("rb"))
+@click.option("--stop-on-error", is_flag=True, help="Stop at the first command that fails.")
+@ledger_options
+@examples("loyalty batch tonight.txt", "printf 'purchase anna 12.50 --order T-1\\nshow anna\\n' | loyalty batch -",
+          "loyalty batch orders.txt --stop-on-error > results.jsonl")
+def batch(file, stop_on_error, config, db):
+    """Run many loyalty commands, one per line of FILE (- for standard
+    input), paying for start-up once.
+
+    Each line is written as on the command line, without `loyalty` (it may be
+    there); blank lines and # comments are skipped. Each command runs in its
+    own transaction, exactly as if typed, and prints one JSON object on one
+    line: {"line", "exit", "result", "message", "error"}, where result is the
+    command's --format json output. Lines use the batch's --config and --db
+    unless they name their own; `init` and `batch` cannot run in a batch, and
+    destructive commands need --yes. Exit 0 when every command succeeded,
+    otherwise 1 after the last (or, with --stop-on-error, the first) failure;
+    the commands that succeeded stay written."""
+    from loyalty_cli import batch as batch_module
+
+    ran, failed = batch_module.run(cli, file, config=config, db=db, stop_on_error=stop_on_error)
+    if failed:
+        raise LoyaltyError(f"{failed} of {ran} command{'s' if ran != 1 else ''} failed"
+                           + ("; stopped at the first" if stop_on_error else "") + " (see their lines)")
+
+
 def confirm(yes: bool, question: str) -> None:
     """Destructive commands: --yes, or a yes at a terminal prompt; never a
     silent yes without a terminal."""
     if yes:
         return
-    if sys.stdin.isatty():
+    if sys.stdin.isatty() and REUSE is None:  # a batch line never prompts
         if click.confirm(question, default=False, err=True):
             return
         raise LoyaltyError("cancelled; nothing was changed")

@@ -1,0 +1,132 @@
+"""`loyalty batch`: many commands, one start-up (part of the CLI layer).
+
+Each line of the input is one loyalty command, written as on the command line
+(`purchase anna 12.50 --order T-1`; a leading `loyalty` is allowed; `#`
+starts a comment). Each runs through the same click commands as from the
+shell, in its own transaction, and prints one JSON object on one line:
+
+    {"line": 3, "exit": 0, "result": {...the command's JSON...}, "message": "...", "error": null}
+
+Lines print JSON unless they ask for another --format. What is shared across
+lines is only what start-up costs: the imported modules, the parsed programme
+file (re-read when it changes) and the ledger's engine with its pooled
+connection.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from typing import IO, Iterator
+
+import click
+
+NOT_IN_A_BATCH = {"batch", "init"}
+
+
+def split(line: str) -> list[str]:
+    """A line's arguments, as a POSIX shell would split them; [] for a blank
+    line or a comment. A leading `loyalty` is dropped."""
+    args = shlex.split(line, comments=True)
+    if args and args[0] == "loyalty":
+        args = args[1:]
+    return args
+
+
+def run_line(group: click.Group, args: list[str]) -> dict:
+    """Run one command in-process; its exit code, stdout and stderr."""
+    from loyalty_cli import cli as cli_module
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            if args and args[0] in NOT_IN_A_BATCH:
+                raise click.UsageError(f"`{args[0]}` cannot run inside a batch")
+            group.main(args=args, prog_name="loyalty", standalone_mode=False)
+        except click.exceptions.Exit as e:
+            code = e.exit_code
+        except click.ClickException as e:
+            code = e.exit_code
+            click.echo(f"Error: {cli_module._one_line(e.format_message())}", err=True)
+        except click.exceptions.Abort:
+            code = 1
+            click.echo("Error: aborted", err=True)
+        except SystemExit as e:  # internal errors: LoyaltyGroup already said what
+            code = e.code if isinstance(e.code, int) else 1
+    return {"exit": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+
+
+def result_of(stdout: str):
+    """The command's output: its JSON parsed, or its text, or None."""
+    text = stdout.strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return stdout
+
+
+def lines(stream: IO[bytes]) -> Iterator[tuple[int, str | None]]:
+    """(line number, text), or None for a line that is not UTF-8."""
+    for n, raw in enumerate(stream, 1):
+        try:
+            yield n, raw.decode("utf-8-sig" if n == 1 else "utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            yield n, None
+
+
+def run(group: click.Group, stream: IO[bytes], *, config: str, db: str | None, stop_on_error: bool,
+        out: IO[str] | None = None) -> tuple[int, int]:
+    """Run every line; print one JSON object per command. Returns (commands
+    run, commands that failed). Lines use the batch's --config and --db
+    unless they give their own."""
+    from loyalty_cli import cli as cli_module
+
+    out = out or sys.stdout
+    ran = failed = 0
+    env = {"LOYALTY_FORMAT": "json", "LOYALTY_CONFIG": config}  # each line's defaults; its own options win
+    if db is not None:
+        env["LOYALTY_DB"] = db
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    cli_module.REUSE = {}
+    try:
+        for n, text in lines(stream):
+            try:
+                if text is None:
+                    raise ValueError("it is not UTF-8 text")
+                args = split(text)
+            except ValueError as e:  # not UTF-8, or an unbalanced quote
+                r = {"exit": 1, "stdout": "", "stderr": f"Error: cannot read line {n}: {e}\n"}
+            else:
+                if not args:
+                    continue
+                r = run_line(group, args)
+            ran += 1
+            problem = r["exit"] != 0
+            failed += problem
+            errors = [ln for ln in r["stderr"].splitlines() if ln.startswith("Error: ")]
+            notes = [ln for ln in r["stderr"].splitlines() if not ln.startswith("Error: ")]
+            doc = {"line": n, "exit": r["exit"], "result": result_of(r["stdout"]),
+                   "message": "\n".join(notes) or None,
+                   "error": errors[-1].removeprefix("Error: ") if errors else None}
+            out.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
+            out.flush()
+            if problem and stop_on_error:
+                break
+    finally:
+        for engine in (v for k, v in cli_module.REUSE.items() if not isinstance(k, tuple)):
+            engine.dispose()
+        cli_module.REUSE = None
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return ran, failed
