@@ -230,8 +230,12 @@ def main() -> None:
         shutil.rmtree(bfolder)
     shutil.copytree(work / "small", bfolder, ignore=shutil.ignore_patterns("*.csv", "baseline.db*"))
     env_b = {**env_small, "LOYALTY_CONFIG": str(bfolder / "loyalty.toml")}
-    lines = "".join(f"purchase m{i % 10} 1.00 --order b{i}\n" for i in range(args.batch))
-    one = [timed([*loyalty, "purchase", f"m{i % 10}", "1.00", "--order", f"s{i}"], env_b)
+    import sqlite3
+    con = sqlite3.connect(bfolder / "bench.db")
+    ids = [m for (m,) in con.execute("SELECT id FROM members ORDER BY id")]  # sales spread over every member
+    con.close()
+    lines = "".join(f"purchase {ids[i % len(ids)]} 1.00 --order b{i}\n" for i in range(args.batch))
+    one = [timed([*loyalty, "purchase", ids[(i * 7) % len(ids)], "1.00", "--order", f"s{i}"], env_b)
            for i in range(args.sample)]
     whole = timed([*loyalty, "batch", "-"], env_b, stdin=lines)
     separate = median(one) * args.batch
