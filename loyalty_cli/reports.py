@@ -55,7 +55,8 @@ def balances(conn: Connection, prog: Programme, as_of: datetime, keys: list[str]
     if keys:
         rows = [find_member(conn, k) for k in keys]
     else:
-        rows = conn.execute(select(members).where(members.c.enrolled_at <= as_of).order_by(members.c.id)).all()
+        rows = conn.execute(select(members.c.id, members.c.name).where(members.c.enrolled_at <= as_of)
+                            .order_by(members.c.id)).all()
     points = points_as_of(conn, as_of)
     levels, _ = _tiers(conn, prog, as_of)
     return [{"member": r.id, "name": r.name, "points": points.get(r.id, 0), "tier": levels[r.id].name} for r in rows]
