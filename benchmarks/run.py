@@ -97,11 +97,12 @@ def timed(cmd: list[str], env: dict | None = None, stdin: str | None = None) -> 
 BASE_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def interleaved(cmds: dict[str, tuple[list[str], dict | None]], rounds: int) -> dict[str, list[float]]:
+def interleaved(cmds: dict[str, tuple[list[str], dict | None]], rounds: int,
+                warm: bool = True) -> dict[str, list[float]]:
     """Each round runs every command once, in turn, so that noise hits all
     alike; a first, untimed round fills the bytecode and disk caches."""
     times: dict[str, list[float]] = {k: [] for k in cmds}
-    for cmd, env in cmds.values():
+    for cmd, env in cmds.values() if warm else ():
         timed(cmd, env or BASE_ENV)
     for _ in range(rounds):
         for name, (cmd, env) in cmds.items():
@@ -187,7 +188,7 @@ def main() -> None:
             "purchase": ([*loyalty, "purchase", "m1", "1.00"], env_small)}
     if su:
         cmds["sqlite-utils --help"] = ([su, "--help"], None)
-    t = interleaved(cmds, args.rounds)
+    t = interleaved(cmds, args.rounds, warm=not args.smoke)
     f = median(t["floor"])
     rows.append(("start-up", 'python -c "import sqlmodel, click" (floor)', f, "s", 1.0, ""))
     if su:
@@ -209,7 +210,7 @@ def main() -> None:
             "show big": ([*loyalty, "show", "m1", "--format", "json"], env_big),
             "purchase small": ([*loyalty, "purchase", "m1", "1.00"], env_small),
             "purchase big": ([*loyalty, "purchase", "m1", "1.00"], env_big)}
-    t = interleaved(cmds, args.rounds)
+    t = interleaved(cmds, args.rounds, warm=not args.smoke)
     for what in ("show", "purchase"):
         a, b = median(t[f"{what} small"]), median(t[f"{what} big"])
         rows.append(("scale", f"{what}, {SMALL:,} entries (baseline)", a, "s", 1.0, ""))

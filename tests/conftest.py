@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -56,6 +58,12 @@ def clean(shop) -> None:
     assert r.stdout == "" and r.stderr == "", r.stdout + r.stderr
 
 
+# A fresh ledger per programme text, made once by a real `loyalty init` and
+# copied for every later shop with the same programme: the suite makes about a
+# thousand shops, and init's migrations would otherwise run for each.
+_TEMPLATES: dict[str, Path] = {}
+
+
 class Shop:
     def __init__(self, folder: Path, toml: str):
         self.folder = folder
@@ -63,7 +71,16 @@ class Shop:
         self.config.write_text(textwrap.dedent(toml), encoding="utf-8")
         self.db = folder / "loyalty.db"
         self.runner = CliRunner()
-        self.invoke("init")
+        text = self.config.read_text(encoding="utf-8")
+        template = _TEMPLATES.get(text)
+        if template is not None:
+            shutil.copy(template, self.db)  # mode too: 0600, as init made it
+        else:
+            r = self.invoke("init")
+            if r.exit_code == 0 and self.db.exists() and not Path(str(self.db) + "-wal").exists():
+                kept = Path(tempfile.mkdtemp(prefix="loyalty-template-")) / "loyalty.db"
+                shutil.copy(self.db, kept)  # before the test writes anything
+                _TEMPLATES[text] = kept
 
     def env(self) -> dict:
         return {"LOYALTY_CONFIG": str(self.config), "LOYALTY_DB": None, "LOYALTY_FORMAT": None,
