@@ -40,13 +40,20 @@ class View:
     kv: bool = False  # a two-column "field / value" table, drawn without a header
 
 
-def jsonable(value: Any) -> Any:
+_LEAVES = (datetime, date, Decimal)
+
+
+def _leaf(value: datetime | date | Decimal) -> str:
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
+    return str(value)  # Decimal: exact, never a float
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, _LEAVES):
+        return _leaf(value)
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -68,12 +75,8 @@ def cell(value: Any) -> str:
 
 def _plain(value: Any) -> Any:
     """json's `default`: what json cannot encode by itself, as jsonable() does."""
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
+    if isinstance(value, _LEAVES):
+        return _leaf(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
