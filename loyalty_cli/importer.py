@@ -380,8 +380,17 @@ def _same(existing, r: Row) -> bool:
     """Is `r` the purchase `existing` (a row, or an order in the ledger with its
     promo code's key as `code_key`)? Member, amount, date and promo code."""
     theirs = existing.code_key if hasattr(existing, "code_key") else codes.normalise(existing.code or "")
-    return (existing.member_id == r.member_id and existing.amount == r.amount and existing.at == r.at
+    return (existing.member_id == r.member_id and existing.amount == r.amount and _same_moment(existing.at, r.at)
             and (theirs or "") == codes.normalise(r.code or ""))
+
+
+def _same_moment(recorded: datetime, given: datetime) -> bool:
+    """A bare date (00:00) is recorded after the member's earlier records of
+    that day (`ledger.stamp`), so the ledger may hold a later moment of the
+    same day for the very row the file gives again."""
+    if given.time() == time.min:
+        return recorded.date() == given.date() and recorded >= given
+    return recorded == given
 
 
 # ---------------------------------------------------------------------------
