@@ -875,7 +875,7 @@ def batch(file, stop_on_error, config, db):
     destructive commands need --yes. Exit 0 when every command succeeded,
     otherwise 1 after the last (or, with --stop-on-error, the first) failure;
     the commands that succeeded stay written."""
-    from loyalty_cli import batch as batch_module
+    from loyalty_cli import batch_cli as batch_module
 
     ran, failed = batch_module.run(cli, file, config=config, db=db, stop_on_error=stop_on_error)
     if failed:

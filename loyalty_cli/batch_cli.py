@@ -1,4 +1,4 @@
-"""`loyalty batch`: many commands, one start-up (part of the CLI layer).
+"""`loyalty batch`: many commands, one start-up. Part of the CLI layer (it drives click), like cli.py.
 
 Each line of the input is one loyalty command, written as on the command line
 (`purchase anna 12.50 --order T-1`; a leading `loyalty` is allowed; `#`
