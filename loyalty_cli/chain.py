@@ -26,7 +26,7 @@ import json
 from datetime import date, datetime
 from typing import Iterable, Iterator
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from loyalty_cli.models import entries
 
@@ -136,6 +136,3 @@ def head(conn: Connection) -> str:
     n, h = last(conn)
     return f"{n}:{h}"
 
-
-def count(conn: Connection) -> int:
-    return conn.execute(select(func.count()).select_from(entries)).scalar_one()

@@ -146,6 +146,18 @@ def shop(make_shop) -> Shop:
     return make_shop()
 
 
+def copy_ledger(source: Path, target: Path) -> None:
+    """A consistent copy of a ledger, what is in its WAL included (SQLite's
+    backup API, as `sqlite3 .backup` makes), owner-only like the original."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+    os.chmod(target, 0o600)
+
+
 def run_process(*args: str, env: dict | None = None, cwd: Path | None = None, input: str | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the installed console entry point as a real process."""

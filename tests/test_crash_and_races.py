@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
-from tests.conftest import clean, programme
+from tests.conftest import clean, copy_ledger, programme
 
 # Sizes are kept small so that the file runs in about a minute on a small
 # machine (every process pays ~1.3 s of imports); CRASH_TEST_PURCHASES=60
@@ -241,22 +241,12 @@ def _diff(a: dict, b: dict) -> str:
     return "\n".join(out)
 
 
-def _copy(src: Path, dst: Path) -> None:
-    """Copy a ledger with SQLite's backup API (it sees committed WAL frames)."""
-    s, d = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        s.backup(d)
-    finally:
-        d.close()
-        s.close()
-
-
 def _killed_step(shop, scratch, killer: Killer, *args, **kill_args) -> tuple[bool, bool]:
     """Run one write command as a process that may be SIGKILLed. Returns
     (applied, killed). Asserts that the ledger is clean and holds exactly the
     state before the command or exactly the state the uninterrupted command
     gives (the same command run in-process on a copy of the ledger)."""
-    _copy(shop.db, scratch.db)
+    copy_ledger(shop.db, scratch.db)
     scratch.run(*args)
     before, after = _state(shop.db), _state(scratch.db)
     assert before != after, f"{args} changes nothing; the test proves nothing"
@@ -421,7 +411,7 @@ def test_daily_killed_mid_run_is_all_or_nothing_and_a_rerun_matches_an_uninterru
     clean(shop)
     # The uninterrupted run, on an identical copy.
     ref = make_shop(DAILY_TOML)
-    _copy(shop.db, ref.db)
+    copy_ledger(shop.db, ref.db)
     before = _state(shop.db)
     assert _state(ref.db) == before
     expired_before = _kind_count(shop, "expire")  # importing posts expiry that was due before each purchase
@@ -434,7 +424,7 @@ def test_daily_killed_mid_run_is_all_or_nothing_and_a_rerun_matches_an_uninterru
     assert ref.sql("SELECT count(*) FROM tier_changes WHERE to_tier = 'Bronze'")[0][0] > 0
 
     pristine = make_shop(DAILY_TOML)
-    _copy(shop.db, pristine.db)
+    copy_ledger(shop.db, pristine.db)
 
     killer = Killer(SEED_DAILY)
     for _ in range(DAILY_ATTEMPTS):
@@ -452,7 +442,7 @@ def test_daily_killed_mid_run_is_all_or_nothing_and_a_rerun_matches_an_uninterru
         if now == done:
             if killed:
                 killer.tally["kills after the commit"] += 1
-            _copy(pristine.db, shop.db)  # it got through: start again from the same ledger
+            copy_ledger(pristine.db, shop.db)  # it got through: start again from the same ledger
             assert _state(shop.db) == before
         else:
             killer.tally["kills that rolled back"] += 1
@@ -479,7 +469,7 @@ def test_redeem_and_refund_killed_are_all_or_nothing(make_shop):
     shop.run("purchase", "anna", "60.00", "--order", "o2", "--redeem", "100", "--date", "2026-01-03")
     shop.run("purchase", "bob", "45.50", "--order", "o3", "--date", "2026-01-03")            # +68
     start = make_shop(EARN_TOML)
-    _copy(shop.db, start.db)
+    copy_ledger(shop.db, start.db)
     steps = [
         ("redeem", "anna", "40", "--date", "2026-01-04"),
         ("refund", "o2", "--date", "2026-01-05"),                      # earned points back, paid points restored
@@ -547,7 +537,7 @@ def test_daily_racing_seven_purchases_of_the_members_it_expires(make_shop):
         shop.run("enroll", f"m{i}", "--name", f"M{i}", "--birthday", f"1990-02-{10 + i:02d}", "--date", "2025-12-01")
         shop.run("purchase", f"m{i}", f"{10 + i}.00", "--order", f"jan{i}", "--date", "2026-01-05")  # gone 2026-02-04
     ref = make_shop(DAILY_RACE_TOML)
-    _copy(shop.db, ref.db)
+    copy_ledger(shop.db, ref.db)
     buys = [("purchase", f"m{i}", "5.00", "--order", f"feb{i}", "--date", "2026-02-20") for i in range(PROCS - 1)]
     results = _race(shop, [("daily", "--as-of", "2026-02-20")] + buys)
     for res in results:

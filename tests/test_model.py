@@ -78,7 +78,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from tests.conftest import Shop, clean, programme
+from tests.conftest import Shop, clean, copy_ledger, programme
 
 # ---------------------------------------------------------------------------
 # settings
@@ -456,17 +456,6 @@ class Model:
 TMP_ROOT = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 
-def backup(source: Path, target: Path) -> None:
-    """A consistent copy of a ledger (what is in its WAL included), as `sqlite3 .backup` makes."""
-    src, dst = sqlite3.connect(source), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
-    os.chmod(target, 0o600)
-
-
 class OpenedShop(Shop):
     """A Shop on a ledger that is already there: no `loyalty init`, no copy
     of an empty template over it."""
@@ -547,7 +536,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def _new_shop(self, ledger: Path) -> Shop:
         folder = Path(tempfile.mkdtemp(prefix="loyalty-model-", dir=TMP_ROOT))
         self.folders.append(folder)
-        backup(ledger, folder / "loyalty.db")
+        copy_ledger(ledger, folder / "loyalty.db")
         return OpenedShop(folder, PROGRAMME)
 
     def teardown(self) -> None:
@@ -893,7 +882,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if how == "backup":
             folder = Path(tempfile.mkdtemp(prefix="loyalty-model-", dir=TMP_ROOT))
             self.folders.append(folder)
-            backup(old.db, folder / "loyalty.db")
+            copy_ledger(old.db, folder / "loyalty.db")
         else:
             folder = old.folder
         self.shop = OpenedShop(folder, PROGRAMME)
