@@ -67,7 +67,6 @@ import io
 import json
 import os
 import shutil
-import sqlite3
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
