@@ -21,7 +21,7 @@ p = os.path.join(tempfile.mkdtemp(prefix="loyalty-floor-"), "floor.db")
 for f in (p, p + "-wal", p + "-shm"):
     if os.path.exists(f): os.remove(f)
 e = create_engine(f"sqlite:///{p}")
-models.SQLModel.metadata.create_all(e, tables=models.V1_TABLES + models.V2_TABLES + models.V3_TABLES)
+models.metadata.create_all(e, tables=models.V1_TABLES + models.V2_TABLES + models.V3_TABLES)
 e.dispose()
 con = sqlite3.connect(p, isolation_level=None)
 con.execute("PRAGMA journal_mode=WAL"); con.execute("PRAGMA synchronous=FULL")

@@ -9,7 +9,7 @@ rules and money as pure helpers):
     money.py    currencies, exact parsing and formatting of amounts
     dates.py    --date / --as-of parsing in the programme's timezone
     rules.py    pure arithmetic of the programme: points, tiers, discounts, FIFO
-    models.py   SQLModel tables
+    models.py   the tables (SQLModel metadata)
     db.py       engine, SQLite pragmas and triggers, transactions, schema versions
     ledger.py   write operations: enroll, edit, purchase, refund, redeem, adjust, award
     reports.py  read side: members, show, balance, history, tiers, check

@@ -40,12 +40,12 @@ def _append_only(conn: Connection, tables) -> None:
 
 
 def _create_v1(conn: Connection) -> None:
-    models.SQLModel.metadata.create_all(conn, tables=models.V1_TABLES)
+    models.metadata.create_all(conn, tables=models.V1_TABLES)
     _append_only(conn, models.V1_TABLES)
 
 
 def _create_v2(conn: Connection) -> None:
-    models.SQLModel.metadata.create_all(conn, tables=models.V2_TABLES)
+    models.metadata.create_all(conn, tables=models.V2_TABLES)
     _append_only(conn, models.V2_TABLES)
     if conn.dialect.name == "sqlite":
         # A promo code is never deleted, and only its disabled_at may change.
@@ -59,12 +59,12 @@ def _create_v2(conn: Connection) -> None:
 
 
 def _create_v3(conn: Connection) -> None:
-    models.SQLModel.metadata.create_all(conn, tables=models.V3_TABLES)
+    models.metadata.create_all(conn, tables=models.V3_TABLES)
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_entries_order ON entries (order_id)")
 
 
 def _create_v4(conn: Connection) -> None:
-    models.SQLModel.metadata.create_all(conn, tables=models.V4_TABLES)
+    models.metadata.create_all(conn, tables=models.V4_TABLES)
     _append_only(conn, models.V4_TABLES)
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_entries_expires ON entries (expires_on)")
 

@@ -1,4 +1,4 @@
-"""The ledger's tables (SQLModel), portable across SQLite and PostgreSQL.
+"""The ledger's tables, portable across SQLite and PostgreSQL.
 
 ``entries`` is the ledger proper: every point movement, signed, append-only.
 Each credit entry (points > 0) is a *lot*; every debit (points < 0) records in
@@ -6,17 +6,24 @@ Each credit entry (points > 0) is a *lot*; every debit (points < 0) records in
 was not available" are facts in the data, not recomputed guesses.
 ``members.points`` caches the balance and changes only in the transaction that
 writes the entry it sums.
+
+The tables are declared with SQLModel's table API on ``SQLModel.metadata``,
+not as SQLModel model classes: every query and write in loyalty works on the
+tables themselves (SQL expressions, rows as tuples), never on model
+instances, and building the 14 model classes (a pydantic model and an ORM
+mapper each) cost about a tenth of a second of every command's start-up
+(benchmarks/README.md). The DDL is the same: strings are SQLModel's
+``AutoString``, columns are NOT NULL unless marked ``nullable=True``.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from sqlmodel import (AutoString, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Index, Integer,
+                      SQLModel, Table)
 
-from sqlalchemy import CheckConstraint, DateTime, Index
-from sqlmodel import Field, SQLModel
+metadata = SQLModel.metadata
 
-# Date-times are naive, in the programme's timezone (see dates.py); the
-# columns say so explicitly with sa_type=DateTime.
+# Date-times are naive, in the programme's timezone (see dates.py).
 
 # Kinds of ledger entry. Credits are lots; debits consume lots.
 KINDS = (
@@ -34,192 +41,179 @@ KINDS = (
 )
 
 
-class SchemaVersion(SQLModel, table=True):
-    __tablename__ = "schema_version"
-    version: int = Field(primary_key=True)
-    name: str
-    applied_at: datetime = Field(sa_type=DateTime)
+def _col(name: str, type_, *args, nullable: bool = False, **kw) -> Column:
+    """A column, NOT NULL unless said otherwise (as SQLModel makes them)."""
+    return Column(name, type_, *args, nullable=nullable, **kw)
 
 
-class Member(SQLModel, table=True):
-    __tablename__ = "members"
-    id: str = Field(primary_key=True, max_length=64)
-    name: str | None = None
-    email: str | None = Field(default=None, unique=True)
-    phone: str | None = Field(default=None, unique=True)
-    birthday: date | None = None
-    enrolled_at: datetime = Field(sa_type=DateTime)
-    marketing: bool = False
-    marketing_at: datetime | None = Field(default=None, sa_type=DateTime)  # when consent to marketing was given or withdrawn
-    points: int = 0  # cached balance = sum of this member's entries
-    forgotten_at: datetime | None = Field(default=None, sa_type=DateTime)  # personal data erased (schema version 5)
+def _id() -> Column:
+    return _col("id", Integer, primary_key=True)
 
 
-class Purchase(SQLModel, table=True):
-    __tablename__ = "purchases"
-    __table_args__ = (Index("ix_purchases_member_at", "member_id", "at"),)
-    id: int | None = Field(default=None, primary_key=True)
-    order_id: str = Field(unique=True)
-    member_id: str = Field(foreign_key="members.id")
-    at: datetime = Field(sa_type=DateTime)
-    amount: int  # minor units, as rung up
-    discount: int  # minor units
-    points_redeemed: int
-    points_paid: int  # minor units paid with points
-    net: int  # minor units: amount - discount - points_paid
-    points_earned: int
-    rounding: str  # the rule in force when the points were earned (for refunds)
-    recorded_at: datetime = Field(sa_type=DateTime)
+schema_version = Table(
+    "schema_version", metadata,
+    _col("version", Integer, primary_key=True),
+    _col("name", AutoString),
+    _col("applied_at", DateTime),
+)
 
+members = Table(
+    "members", metadata,
+    _col("id", AutoString(64), primary_key=True),
+    _col("name", AutoString, nullable=True),
+    _col("email", AutoString, nullable=True, unique=True),
+    _col("phone", AutoString, nullable=True, unique=True),
+    _col("birthday", Date, nullable=True),
+    _col("enrolled_at", DateTime),
+    _col("marketing", Boolean, default=False),
+    _col("marketing_at", DateTime, nullable=True),  # when consent to marketing was given or withdrawn
+    _col("points", Integer, default=0),  # cached balance = sum of this member's entries
+    _col("forgotten_at", DateTime, nullable=True),  # personal data erased (schema version 5)
+)
 
-class Refund(SQLModel, table=True):
-    __tablename__ = "refunds"
-    id: int | None = Field(default=None, primary_key=True)
-    purchase_id: int = Field(foreign_key="purchases.id", index=True)
-    at: datetime = Field(sa_type=DateTime)
-    amount: int  # part of the purchase's amount refunded, minor units
-    net: int  # spend taken back, minor units
-    points: int  # earned points taken back
-    points_restored: int  # redeemed points given back
-    recorded_at: datetime = Field(sa_type=DateTime)
+purchases = Table(
+    "purchases", metadata,
+    _id(),
+    _col("order_id", AutoString, unique=True),
+    _col("member_id", AutoString, ForeignKey("members.id")),
+    _col("at", DateTime),
+    _col("amount", Integer),  # minor units, as rung up
+    _col("discount", Integer),  # minor units
+    _col("points_redeemed", Integer),
+    _col("points_paid", Integer),  # minor units paid with points
+    _col("net", Integer),  # minor units: amount - discount - points_paid
+    _col("points_earned", Integer),
+    _col("rounding", AutoString),  # the rule in force when the points were earned (for refunds)
+    _col("recorded_at", DateTime),
+    Index("ix_purchases_member_at", "member_id", "at"),
+)
 
+refunds = Table(
+    "refunds", metadata,
+    _id(),
+    _col("purchase_id", Integer, ForeignKey("purchases.id"), index=True),
+    _col("at", DateTime),
+    _col("amount", Integer),  # part of the purchase's amount refunded, minor units
+    _col("net", Integer),  # spend taken back, minor units
+    _col("points", Integer),  # earned points taken back
+    _col("points_restored", Integer),  # redeemed points given back
+    _col("recorded_at", DateTime),
+)
 
-class Entry(SQLModel, table=True):
-    __tablename__ = "entries"
-    __table_args__ = (
-        Index("ix_entries_member_at", "member_id", "at"),
-        Index("ix_entries_order", "order_id"),  # added in schema version 3
-        Index("ix_entries_expires", "expires_on"),  # added in schema version 4
-        CheckConstraint("points <> 0", name="ck_entries_points_nonzero"),
-    )
-    id: int | None = Field(default=None, primary_key=True)
-    member_id: str = Field(foreign_key="members.id")
-    at: datetime = Field(sa_type=DateTime)
-    kind: str
-    points: int
-    order_id: str | None = None
-    action: str | None = None  # for kind 'award'
-    note: str | None = None
-    reverses: int | None = Field(default=None, foreign_key="entries.id")
-    expires_on: date | None = None  # credits: the day their remaining points expire
-    available_on: date | None = None  # credits: pending until this day
-    recorded_at: datetime = Field(sa_type=DateTime)
-    hash: str | None = None  # sha256 chained to the previous entry (chain.py); added in schema version 5
+entries = Table(
+    "entries", metadata,
+    _id(),
+    _col("member_id", AutoString, ForeignKey("members.id")),
+    _col("at", DateTime),
+    _col("kind", AutoString),
+    _col("points", Integer),
+    _col("order_id", AutoString, nullable=True),
+    _col("action", AutoString, nullable=True),  # for kind 'award'
+    _col("note", AutoString, nullable=True),
+    _col("reverses", Integer, ForeignKey("entries.id"), nullable=True),
+    _col("expires_on", Date, nullable=True),  # credits: the day their remaining points expire
+    _col("available_on", Date, nullable=True),  # credits: pending until this day
+    _col("recorded_at", DateTime),
+    _col("hash", AutoString, nullable=True),  # sha256 chained to the previous entry (chain.py); schema version 5
+    Index("ix_entries_member_at", "member_id", "at"),
+    Index("ix_entries_order", "order_id"),  # added in schema version 3
+    Index("ix_entries_expires", "expires_on"),  # added in schema version 4
+    CheckConstraint("points <> 0", name="ck_entries_points_nonzero"),
+)
 
+allocations = Table(
+    "allocations", metadata,
+    _id(),
+    _col("debit_id", Integer, ForeignKey("entries.id"), index=True),
+    _col("credit_id", Integer, ForeignKey("entries.id"), index=True),
+    _col("points", Integer),
+    CheckConstraint("points > 0", name="ck_allocations_points_positive"),
+)
 
-class Allocation(SQLModel, table=True):
-    __tablename__ = "allocations"
-    __table_args__ = (CheckConstraint("points > 0", name="ck_allocations_points_positive"),)
-    id: int | None = Field(default=None, primary_key=True)
-    debit_id: int = Field(foreign_key="entries.id", index=True)
-    credit_id: int = Field(foreign_key="entries.id", index=True)
-    points: int
+tier_changes = Table(
+    "tier_changes", metadata,
+    _id(),
+    _col("member_id", AutoString, ForeignKey("members.id")),
+    _col("at", DateTime),
+    _col("from_tier", AutoString, nullable=True),
+    _col("to_tier", AutoString),
+    Index("ix_tier_changes_member_at", "member_id", "at"),
+)
 
+# A promo code and its rules. Rows are never deleted; only `disabled_at` may
+# change (a trigger refuses any other update on SQLite).
+promo_codes = Table(
+    "promo_codes", metadata,
+    _id(),
+    _col("code", AutoString),  # as shown: upper case, as created or generated
+    _col("key", AutoString, unique=True),  # normalised, what input is matched on
+    _col("effect", AutoString),  # percent | amount | points | multiplier
+    _col("value", AutoString),  # percent or multiplier as a decimal string, amount in minor units, or points
+    _col("min_purchase", Integer, default=0),  # minor units, compared with the purchase amount
+    _col("starts", Date, nullable=True),
+    _col("expires", Date, nullable=True),  # last day the code is valid
+    _col("max_uses", Integer, nullable=True),
+    _col("per_member", Integer, nullable=True),
+    _col("first_purchase", Boolean, default=False),
+    _col("tier", AutoString, nullable=True),  # this tier or a higher one
+    _col("member_id", AutoString, ForeignKey("members.id"), nullable=True),  # a personal code
+    _col("batch", AutoString, nullable=True),  # codes generated together with --count
+    _col("created_at", DateTime),
+    _col("disabled_at", DateTime, nullable=True),
+)
 
-class TierChange(SQLModel, table=True):
-    __tablename__ = "tier_changes"
-    __table_args__ = (Index("ix_tier_changes_member_at", "member_id", "at"),)
-    id: int | None = Field(default=None, primary_key=True)
-    member_id: str = Field(foreign_key="members.id")
-    at: datetime = Field(sa_type=DateTime)
-    from_tier: str | None = None
-    to_tier: str
+promo_uses = Table(
+    "promo_uses", metadata,
+    _id(),
+    _col("promo_id", Integer, ForeignKey("promo_codes.id")),
+    _col("member_id", AutoString, ForeignKey("members.id")),
+    _col("purchase_id", Integer, ForeignKey("purchases.id"), unique=True),
+    _col("at", DateTime),
+    _col("discount", Integer),  # minor units
+    _col("bonus_points", Integer),
+    Index("ix_promo_uses_promo_member", "promo_id", "member_id"),
+)
 
+referral_codes = Table(
+    "referral_codes", metadata,
+    _col("member_id", AutoString, ForeignKey("members.id"), primary_key=True),
+    _col("code", AutoString),
+    _col("key", AutoString, unique=True),
+    _col("created_at", DateTime),
+)
 
-class PromoCode(SQLModel, table=True):
-    """A promo code and its rules. Rows are never deleted; only `disabled_at`
-    may change (a trigger refuses any other update on SQLite)."""
+# Who referred whom. The referee is the key: nobody is referred twice.
+referrals = Table(
+    "referrals", metadata,
+    _col("referee_id", AutoString, ForeignKey("members.id"), primary_key=True),
+    _col("referrer_id", AutoString, ForeignKey("members.id"), index=True),
+    _col("at", DateTime),
+)
 
-    __tablename__ = "promo_codes"
-    id: int | None = Field(default=None, primary_key=True)
-    code: str  # as shown: upper case, as created or generated
-    key: str = Field(unique=True)  # normalised, what input is matched on
-    effect: str  # percent | amount | points | multiplier
-    value: str  # percent or multiplier as a decimal string, amount in minor units, or points
-    min_purchase: int = 0  # minor units, compared with the purchase amount
-    starts: date | None = None
-    expires: date | None = None  # last day the code is valid
-    max_uses: int | None = None
-    per_member: int | None = None
-    first_purchase: bool = False
-    tier: str | None = None  # this tier or a higher one
-    member_id: str | None = Field(default=None, foreign_key="members.id")  # a personal code
-    batch: str | None = None  # codes generated together with --count
-    created_at: datetime = Field(sa_type=DateTime)
-    disabled_at: datetime | None = Field(default=None, sa_type=DateTime)
+# A referral paid out. The referee is the key: paid at most once.
+referral_rewards = Table(
+    "referral_rewards", metadata,
+    _col("referee_id", AutoString, ForeignKey("referrals.referee_id"), primary_key=True),
+    _col("purchase_id", Integer, ForeignKey("purchases.id")),
+    _col("at", DateTime),
+)
 
+# Facts about the ledger itself, such as the currency its amounts are kept in
+# (amounts are minor units, so the currency can never change).
+meta = Table(
+    "meta", metadata,
+    _col("key", AutoString, primary_key=True),
+    _col("value", AutoString),
+)
 
-class PromoUse(SQLModel, table=True):
-    __tablename__ = "promo_uses"
-    __table_args__ = (Index("ix_promo_uses_promo_member", "promo_id", "member_id"),)
-    id: int | None = Field(default=None, primary_key=True)
-    promo_id: int = Field(foreign_key="promo_codes.id")
-    member_id: str = Field(foreign_key="members.id")
-    purchase_id: int = Field(foreign_key="purchases.id", unique=True)
-    at: datetime = Field(sa_type=DateTime)
-    discount: int  # minor units
-    bonus_points: int
-
-
-class ReferralCode(SQLModel, table=True):
-    __tablename__ = "referral_codes"
-    member_id: str = Field(primary_key=True, foreign_key="members.id")
-    code: str
-    key: str = Field(unique=True)
-    created_at: datetime = Field(sa_type=DateTime)
-
-
-class Referral(SQLModel, table=True):
-    """Who referred whom. The referee is the key: nobody is referred twice."""
-
-    __tablename__ = "referrals"
-    referee_id: str = Field(primary_key=True, foreign_key="members.id")
-    referrer_id: str = Field(foreign_key="members.id", index=True)
-    at: datetime = Field(sa_type=DateTime)
-
-
-class ReferralReward(SQLModel, table=True):
-    """A referral paid out. The referee is the key: paid at most once."""
-
-    __tablename__ = "referral_rewards"
-    referee_id: str = Field(primary_key=True, foreign_key="referrals.referee_id")
-    purchase_id: int = Field(foreign_key="purchases.id")
-    at: datetime = Field(sa_type=DateTime)
-
-
-class Meta(SQLModel, table=True):
-    """Facts about the ledger itself, such as the currency its amounts are
-    kept in (amounts are minor units, so the currency can never change)."""
-
-    __tablename__ = "meta"
-    key: str = Field(primary_key=True)
-    value: str
-
-
-class BirthdayBonus(SQLModel, table=True):
-    """A birthday bonus paid. (member, year) is the key: once a year at most,
-    however often `birthdays` or `daily` runs."""
-
-    __tablename__ = "birthday_bonuses"
-    member_id: str = Field(primary_key=True, foreign_key="members.id")
-    year: int = Field(primary_key=True)
-    entry_id: int = Field(foreign_key="entries.id", unique=True)
-
-
-members = Member.__table__
-purchases = Purchase.__table__
-refunds = Refund.__table__
-entries = Entry.__table__
-allocations = Allocation.__table__
-tier_changes = TierChange.__table__
-schema_version = SchemaVersion.__table__
-promo_codes = PromoCode.__table__
-promo_uses = PromoUse.__table__
-referral_codes = ReferralCode.__table__
-referrals = Referral.__table__
-referral_rewards = ReferralReward.__table__
-meta = Meta.__table__
-birthday_bonuses = BirthdayBonus.__table__
+# A birthday bonus paid. (member, year) is the key: once a year at most,
+# however often `birthdays` or `daily` runs.
+birthday_bonuses = Table(
+    "birthday_bonuses", metadata,
+    _col("member_id", AutoString, ForeignKey("members.id"), primary_key=True),
+    _col("year", Integer, primary_key=True),
+    _col("entry_id", Integer, ForeignKey("entries.id"), unique=True),
+)
 
 # The tables each schema version adds (migrations create exactly these).
 V1_TABLES = (schema_version, members, purchases, refunds, entries, allocations, tier_changes)
