@@ -11,14 +11,15 @@ rates are exact Decimals.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Connection, String, and_, cast, func, select
+from sqlalchemy import Connection, String, and_, case, cast, func, literal, select
 
-from loyalty_cli import ledger, reports, rules
+from loyalty_cli import db, ledger, reports, rules
 from loyalty_cli.config import Programme
 from loyalty_cli.dates import days_after
-from loyalty_cli.models import allocations, entries, members, purchases, refunds
+from loyalty_cli.models import allocations, entries, members, purchases, refunded_purchases, refunds
 
 ISSUED_KINDS = ("earn", "welcome", "award", "promo", "referral", "birthday")
 TOP_PERCENT = 20
@@ -33,32 +34,44 @@ def _month(col):
     return func.substr(cast(col, String), 1, 7)
 
 
-def _spend_by_member(conn: Connection, start: datetime | None, end: datetime) -> dict[str, list[int]]:
-    """member -> [purchases, amount rung up, amount refunded] in the period
-    (a refund counts in the period it happened)."""
-    out: dict[str, list[int]] = {}
-    for m, n, amount in conn.execute(
-            select(purchases.c.member_id, func.count(), func.sum(purchases.c.amount))
-            .where(_in(purchases.c.at, start, end)).group_by(purchases.c.member_id)):
-        out[m] = [int(n), int(amount), 0]
-    for m, back in conn.execute(
+def _per_member(conn: Connection, start: datetime | None, end: datetime, recent_from: datetime) -> list[tuple]:
+    """One pass over the purchases up to `end`, grouped by member:
+    (member, purchases in the period, amount rung up in it, purchases before
+    it, purchases from `recent_from` on). Integers only, read as plain rows."""
+    def count(cond):
+        return func.sum(case((cond, 1), else_=0))
+
+    in_period = _in(purchases.c.at, start, end)
+    before = purchases.c.at < start if start is not None else literal(False)
+    return db.plain_rows(conn, select(
+        purchases.c.member_id, count(in_period), func.sum(case((in_period, purchases.c.amount), else_=0)),
+        count(before), count(purchases.c.at >= recent_from))
+        .where(purchases.c.at <= end).group_by(purchases.c.member_id))
+
+
+def _refunded_by_member(conn: Connection, start: datetime | None, end: datetime) -> dict[str, int]:
+    """member -> amount refunded in the period (a refund counts in the period it happened)."""
+    return {m: int(back) for m, back in db.plain_rows(conn,
             select(purchases.c.member_id, func.sum(refunds.c.amount))
-            .select_from(refunds.join(purchases, purchases.c.id == refunds.c.purchase_id))
-            .where(_in(refunds.c.at, start, end)).group_by(purchases.c.member_id)):
-        out.setdefault(m, [0, 0, 0])[2] = int(back)
-    return out
+            .select_from(refunded_purchases)
+            .where(_in(refunds.c.at, start, end)).group_by(purchases.c.member_id))}
 
 
-def _points_by_kind(conn: Connection, start: datetime | None, end: datetime) -> dict[str, int]:
-    """Points moved in the period by kind of entry, counting the expiry due
-    in the period that `expire` has not posted yet."""
-    out = {k: int(v) for k, v in conn.execute(
-        select(entries.c.kind, func.sum(entries.c.points)).where(_in(entries.c.at, start, end))
-        .group_by(entries.c.kind))}
+def _points_by_month(conn: Connection, start: datetime | None, end: datetime) -> tuple[dict[str, int], dict]:
+    """Points moved in the period by kind of entry, in total (counting the
+    expiry due in the period that `expire` has not posted yet) and by month
+    (as recorded), from one pass over the entries."""
+    total: dict[str, int] = {}
+    by_month: dict[tuple[str, str], int] = {}
+    for key, kind, pts in db.plain_rows(conn, select(_month(entries.c.at), entries.c.kind, func.sum(entries.c.points))
+                                        .where(_in(entries.c.at, start, end))
+                                        .group_by(_month(entries.c.at), entries.c.kind)):
+        total[kind] = total.get(kind, 0) + int(pts)
+        by_month[key, kind] = int(pts)
     due = sum(ledger.due_totals(conn, end, since=start).values())
     if due:
-        out["expire"] = out.get("expire", 0) - due
-    return out
+        total["expire"] = total.get("expire", 0) - due
+    return total, by_month
 
 
 def _expiring(conn: Connection, end: datetime, within: int, member_id: str | None = None) -> list:
@@ -81,6 +94,13 @@ def _balances(conn: Connection, end: datetime) -> dict[str, int]:
     return reports.points_as_of(conn, end)
 
 
+def _outstanding(conn: Connection, at: datetime) -> int:
+    """Every member's points at `at`, summed: the cached balances less what
+    is dated after `at` and the expiry due by then not posted yet."""
+    cached = conn.execute(select(func.coalesce(func.sum(members.c.points), 0))).scalar_one()
+    return int(cached) - sum(reports.not_yet(conn, at).values())
+
+
 def _last_purchases(conn: Connection, end: datetime) -> dict[str, tuple[datetime, int]]:
     return {m: (last, int(n)) for m, last, n in conn.execute(
         select(purchases.c.member_id, func.max(purchases.c.at), func.count())
@@ -89,43 +109,50 @@ def _last_purchases(conn: Connection, end: datetime) -> dict[str, tuple[datetime
 
 def report(conn: Connection, prog: Programme, start: datetime | None, end: datetime, *,
            lapsed_days: int, shop_sales: int | None = None) -> dict:
+    # Whole-ledger passes, each an aggregate in the database read as plain
+    # rows: purchases per member, qualifying totals (tiers), entries per
+    # month and kind, purchases per month, member ids. See benchmarks/README.md.
+    cutoff = end.date() - timedelta(days=lapsed_days)
+    recent_from = datetime.combine(cutoff + timedelta(days=1), time.min)  # a purchase from here on is not lapsed
     enrolled = conn.execute(select(func.count()).select_from(members).where(members.c.enrolled_at <= end)).scalar_one()
     new = conn.execute(select(func.count()).select_from(members)
                        .where(_in(members.c.enrolled_at, start, end))).scalar_one()
-    spend = _spend_by_member(conn, start, end)
-    buyers = {m: v for m, v in spend.items() if v[0] > 0}
-    n_purchases = sum(v[0] for v in buyers.values())
-    sales = sum(v[1] - v[2] for v in spend.values())
-    discounts, paid_points = (int(x or 0) for x in conn.execute(
-        select(func.sum(purchases.c.discount), func.sum(purchases.c.points_paid))
-        .where(_in(purchases.c.at, start, end))).one())
-    firsts = select(purchases.c.member_id, func.min(purchases.c.at).label("first")).group_by(
-        purchases.c.member_id).subquery()
-    first_time = conn.execute(select(func.count()).select_from(firsts)
-                              .where(_in(firsts.c.first, start, end))).scalar_one()
-    repeaters = sum(1 for v in buyers.values() if v[0] >= 2)
 
-    kinds = _points_by_kind(conn, start, end)
+    per_member = _per_member(conn, start, end, recent_from)
+    refunded = _refunded_by_member(conn, start, end)
+    buyers = {m: int(amount) - refunded.get(m, 0) for m, n, amount, _, _ in per_member if n > 0}
+    n_purchases = sum(n for _, n, _, _, _ in per_member)
+    sales = sum(amount for _, _, amount, _, _ in per_member) - sum(refunded.values())
+    first_time = sum(1 for _, n, _, earlier, _ in per_member if n > 0 and earlier == 0)
+    repeaters = sum(1 for _, n, _, _, _ in per_member if n >= 2)
+    recent = {m for m, _, _, _, r in per_member if r > 0}
+
+    kinds, points_months = _points_by_month(conn, start, end)
     issued = sum(kinds.get(k, 0) for k in ISSUED_KINDS)
     redeemed = -kinds.get("redeem", 0) - kinds.get("restore", 0)
     expired = -kinds.get("expire", 0)
     taken_back = -kinds.get("refund", 0)
     adjusted = kinds.get("adjust", 0)
-    balances = _balances(conn, end)
-    outstanding = sum(balances.values())
-    opening = sum(_balances(conn, start - timedelta(microseconds=1)).values()) if start is not None else 0
+    outstanding = _outstanding(conn, end)
+    opening = _outstanding(conn, start - timedelta(microseconds=1)) if start is not None else 0
 
-    ranked = sorted(((v[1] - v[2], m) for m, v in buyers.items()), key=lambda t: (-t[0], t[1]))
+    ranked = sorted(((v, m) for m, v in buyers.items()), key=lambda t: (-t[0], t[1]))
     top = ranked[:rules.top_count(len(ranked), TOP_PERCENT)]
-    top_sales = sum(s for s, _ in top)
+    top_sales = sum(v for v, _ in top)
 
     soon = _expiring(conn, end, prog.warn_days)
-    lapsed = lapsed_members(conn, prog, end, lapsed_days, balances=balances)
-    levels, _ = ledger.levels_at(conn, prog, end)
-    in_ledger = set(conn.execute(select(members.c.id).where(members.c.enrolled_at <= end)).scalars())
+    # Lapsed: enrolled by the cutoff day, and no purchase after it (up to `end`).
+    ids = db.plain_rows(conn, select(members.c.id, case((members.c.enrolled_at < recent_from, 1), else_=0))
+                        .where(members.c.enrolled_at <= end))
+    lapsed = sum(1 for m, old in ids if old and m not in recent)
+    totals = ledger.qualifying_totals(conn, prog, end)
+    if not prog.downgrade:
+        peaks = ledger.peak_totals(conn, prog, end)
+        totals = {m: max(totals.get(m, 0), peaks.get(m, 0)) for m in totals.keys() | peaks.keys()}
+    level, total = rules.level_finder(prog.levels), totals.get
     mix = {lv.name: 0 for lv in prog.levels}
-    for m in in_ledger:
-        mix[levels[m].name] += 1
+    for lv, n in Counter(level(total(m, 0)) for m, _ in ids).items():
+        mix[lv.name] += n
 
     months: dict[str, dict] = {}
 
@@ -133,23 +160,22 @@ def report(conn: Connection, prog: Programme, start: datetime | None, end: datet
         return months.setdefault(key, {"month": key, "purchases": 0, "sales": 0, "points_issued": 0,
                                        "points_redeemed": 0})
 
-    for key, n, amount in conn.execute(
-            select(_month(purchases.c.at), func.count(), func.sum(purchases.c.amount))
-            .where(_in(purchases.c.at, start, end)).group_by(_month(purchases.c.at))):
+    discounts = paid_points = 0
+    for key, n, amount, discount, paid in db.plain_rows(conn, select(
+            _month(purchases.c.at), func.count(), func.sum(purchases.c.amount), func.sum(purchases.c.discount),
+            func.sum(purchases.c.points_paid)).where(_in(purchases.c.at, start, end)).group_by(_month(purchases.c.at))):
         month(key)["purchases"] += int(n)
         month(key)["sales"] += int(amount)
-    for key, back in conn.execute(
-            select(_month(refunds.c.at), func.sum(refunds.c.amount))
-            .where(_in(refunds.c.at, start, end)).group_by(_month(refunds.c.at))):
+        discounts += int(discount)
+        paid_points += int(paid)
+    for key, back in db.plain_rows(conn, select(_month(refunds.c.at), func.sum(refunds.c.amount))
+                                   .where(_in(refunds.c.at, start, end)).group_by(_month(refunds.c.at))):
         month(key)["sales"] -= int(back)
-    for key, kind, pts in conn.execute(
-            select(_month(entries.c.at), entries.c.kind, func.sum(entries.c.points))
-            .where(_in(entries.c.at, start, end), entries.c.kind.in_(ISSUED_KINDS + ("redeem", "restore")))
-            .group_by(_month(entries.c.at), entries.c.kind)):
+    for (key, kind), pts in points_months.items():
         if kind in ISSUED_KINDS:
-            month(key)["points_issued"] += int(pts)
-        else:
-            month(key)["points_redeemed"] -= int(pts)
+            month(key)["points_issued"] += pts
+        elif kind in ("redeem", "restore"):
+            month(key)["points_redeemed"] -= pts
 
     return {
         "since": start, "until": end,
@@ -166,7 +192,7 @@ def report(conn: Connection, prog: Programme, start: datetime | None, end: datet
         "liability": rules.points_value(outstanding, prog.point_value, prog.currency.decimals),
         "expiring_points": sum(r.left for r in soon), "expiring_members": len({r.member_id for r in soon}),
         "warn_days": prog.warn_days,
-        "lapsed_members": len(lapsed), "lapsed_days": lapsed_days,
+        "lapsed_members": lapsed, "lapsed_days": lapsed_days,
         "top_members": len(top), "top_percent": TOP_PERCENT, "top_sales": top_sales,
         "top_share": rules.ratio(top_sales, sales) if sales > 0 else None,
         "tiers": [{"tier": name, "members": n} for name, n in mix.items()],
@@ -208,7 +234,7 @@ def _lifetime_spend(conn: Connection, end: datetime) -> dict[str, int]:
         .group_by(purchases.c.member_id))}
     for m, v in conn.execute(
             select(purchases.c.member_id, func.sum(refunds.c.amount))
-            .select_from(refunds.join(purchases, purchases.c.id == refunds.c.purchase_id))
+            .select_from(refunded_purchases)
             .where(refunds.c.at <= end).group_by(purchases.c.member_id)):
         out[m] = out.get(m, 0) - int(v)
     return out

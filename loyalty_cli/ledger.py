@@ -18,12 +18,12 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 from loyalty_cli import chain, codes, rules
 from loyalty_cli.config import Level, Programme
 from loyalty_cli.dates import end_of
-from loyalty_cli.db import lock_member
+from loyalty_cli.db import lock_member, plain_rows
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.members import (ID_PATTERN, active_member, check_birthday, clean_name, find_member,
                                  normalise_email, normalise_phone)
 from loyalty_cli.models import (allocations, birthday_bonuses, entries, members, meta, promo_uses, purchases,
-                                referral_rewards, referrals, refunds, tier_changes)
+                                referral_rewards, referrals, refunded_purchases, refunds, tier_changes)
 from loyalty_cli.money import format_amount
 
 # ---------------------------------------------------------------------------
@@ -322,9 +322,13 @@ def due_totals(conn: Connection, as_of: datetime, member_id: str | None = None,
     if since is not None:  # dated max(expiry day 00:00, lot's date) >= since
         first_day = since.date() if since.time() == time.min else since.date() + timedelta(days=1)
         lots_q = lots_q.where((entries.c.expires_on >= first_day) | (entries.c.at >= since))
-    due = lots_q.subquery()
-    return {m: int(v) for m, v in conn.execute(
-        select(due.c.member_id, func.sum(due.c.left)).where(due.c.left > 0).group_by(due.c.member_id))}
+    # Summed here, not by GROUP BY: grouping by member made SQLite walk the
+    # whole ledger in member order instead of the few lots the expiry index finds.
+    out: dict[str, int] = {}
+    for m, left in plain_rows(conn, lots_q):
+        if left > 0:
+            out[m] = out.get(m, 0) + int(left)
+    return out
 
 
 def due_expiry(conn: Connection, as_of: datetime, member_id: str | None = None) -> list[dict]:
@@ -372,6 +376,10 @@ def expire_due(conn: Connection, as_of: datetime, member_id: str | None = None) 
 # points-based tier. Adjustments (corrections) and restored points do not.
 EARNED_KINDS = ("welcome", "award", "promo", "referral", "birthday")
 
+# A list of more members than this is not passed to SQL as parameters (SQLite
+# takes at most 32,766): everyone's figures are read and the list picked out.
+SCOPE_LIMIT = 500
+
 
 def qualifying_totals(conn: Connection, prog: Programme, as_of: datetime,
                       member_id: str | list[str] | None = None) -> dict[str, int]:
@@ -380,6 +388,9 @@ def qualifying_totals(conn: Connection, prog: Programme, as_of: datetime,
     counts against the window of the purchase it refunds. `member_id` is one
     member, a list of them, or None for everyone."""
     ids = [member_id] if isinstance(member_id, str) else member_id
+    if ids is not None and len(ids) > SCOPE_LIMIT:  # cheaper read whole than passed as parameters
+        wanted = set(ids)
+        return {m: v for m, v in qualifying_totals(conn, prog, as_of, None).items() if m in wanted}
     start = rules.window_start(prog.tier_window, as_of.date())
     start_at = datetime.combine(start, datetime.min.time()) if start else None
 
@@ -391,21 +402,19 @@ def qualifying_totals(conn: Connection, prog: Programme, as_of: datetime,
     back_col = refunds.c.net if prog.tier_basis == "spend" else refunds.c.points
     q1 = select(purchases.c.member_id, func.sum(spend_col)).where(in_window(purchases.c.at))
     q2 = (select(purchases.c.member_id, func.sum(back_col))
-          .select_from(refunds.join(purchases, purchases.c.id == refunds.c.purchase_id))
+          .select_from(refunded_purchases)
           .where(in_window(purchases.c.at), refunds.c.at <= as_of))
     if ids is not None:
         q1, q2 = q1.where(purchases.c.member_id.in_(ids)), q2.where(purchases.c.member_id.in_(ids))
-    totals: dict[str, int] = {}
-    for m, v in conn.execute(q1.group_by(purchases.c.member_id)):
-        totals[m] = totals.get(m, 0) + int(v or 0)
-    for m, v in conn.execute(q2.group_by(purchases.c.member_id)):
+    totals: dict[str, int] = dict(plain_rows(conn, q1.group_by(purchases.c.member_id)))  # sums of NOT NULL ints
+    for m, v in plain_rows(conn, q2.group_by(purchases.c.member_id)):
         totals[m] = totals.get(m, 0) - int(v or 0)
     if prog.tier_basis == "points":
         q3 = select(entries.c.member_id, func.sum(entries.c.points)).where(
             entries.c.kind.in_(EARNED_KINDS), in_window(entries.c.at))
         if ids is not None:
             q3 = q3.where(entries.c.member_id.in_(ids))
-        for m, v in conn.execute(q3.group_by(entries.c.member_id)):
+        for m, v in plain_rows(conn, q3.group_by(entries.c.member_id)):
             totals[m] = totals.get(m, 0) + int(v or 0)
     return totals
 
@@ -426,6 +435,9 @@ def tier_events(conn: Connection, prog: Programme, as_of: datetime,
     if not spend:
         queries.append(select(entries.c.member_id, entries.c.at, entries.c.points)
                        .where(entries.c.kind.in_(EARNED_KINDS), entries.c.at <= as_of))
+    if member_ids is not None and len(member_ids) > SCOPE_LIMIT:  # cheaper read whole than passed as parameters
+        wanted = set(member_ids)
+        return {m: ev for m, ev in tier_events(conn, prog, as_of, None).items() if m in wanted}
     events: dict[str, list[tuple[datetime, int]]] = {}
     for q in queries:
         if member_ids is not None:
@@ -461,13 +473,18 @@ def levels_at(conn: Connection, prog: Programme, as_of: datetime,
     """The tier every member (or each of `member_ids`) holds at `as_of`, and
     their qualifying totals, in a few queries."""
     if member_ids is None:
-        member_ids = list(conn.execute(select(members.c.id)).scalars())
+        member_ids = [m for (m,) in plain_rows(conn, select(members.c.id))]
         scope = None
     else:
         scope = member_ids
     totals = qualifying_totals(conn, prog, as_of, scope)
-    peaks = {} if prog.downgrade else peak_totals(conn, prog, as_of, scope)
-    levels = {m: rules.tier_for(prog.levels, max(totals.get(m, 0), peaks.get(m, 0))) for m in member_ids}
+    level = rules.level_finder(prog.levels)
+    if prog.downgrade:
+        get = totals.get
+        levels = {m: level(get(m, 0)) for m in member_ids}
+    else:
+        peaks = peak_totals(conn, prog, as_of, scope)
+        levels = {m: level(max(totals.get(m, 0), peaks.get(m, 0))) for m in member_ids}
     return levels, totals
 
 

@@ -215,6 +215,12 @@ birthday_bonuses = Table(
     _col("entry_id", Integer, ForeignKey("entries.id"), unique=True),
 )
 
+# Refunds with the purchase each refunds, for whole-ledger sums. The "+ 0"
+# keeps SQLite from using the index on refunds.purchase_id, which made it walk
+# every purchase looking for its refunds (0.4 s on 1,000,000 purchases and no
+# refund) instead of looking up the purchase of each refund.
+refunded_purchases = refunds.join(purchases, purchases.c.id == refunds.c.purchase_id + 0)
+
 # The tables each schema version adds (migrations create exactly these).
 V1_TABLES = (schema_version, members, purchases, refunds, entries, allocations, tier_changes)
 V2_TABLES = (promo_codes, promo_uses, referral_codes, referrals, referral_rewards)

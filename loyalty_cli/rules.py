@@ -101,11 +101,16 @@ def tier_for(levels: tuple[Level, ...], total: int) -> Level:
     return held
 
 
-def higher(levels: tuple[Level, ...], a: Level, b: Level | None) -> Level:
-    """The higher of two levels (b may be None or a level no longer configured)."""
-    if b is None or b not in levels:
-        return a
-    return a if levels.index(a) >= levels.index(b) else b
+def level_finder(levels: tuple[Level, ...]):
+    """tier_for as a function of the total alone, by bisection over the
+    levels' minimums (which config keeps strictly rising from 0): for
+    classifying a whole ledger's members."""
+    mins = [lv.min for lv in levels]
+
+    def level(total: int) -> Level:
+        return levels[max(0, bisect_right(mins, total) - 1)]
+
+    return level
 
 
 def next_level(levels: tuple[Level, ...], current: Level) -> Level | None:

@@ -33,7 +33,6 @@ from loyalty_cli.rules import (
     consume,
     earned_points,
     expiry_date,
-    higher,
     month_end,
     next_level,
     percent_of,
@@ -43,6 +42,7 @@ from loyalty_cli.rules import (
     proportional,
     quote_purchase,
     share_of,
+    level_finder,
     tier_for,
     window_start,
 )
@@ -306,18 +306,13 @@ LEVELS = (BRONZE, SILVER, GOLD)
 )
 def test_tier_for_is_the_highest_level_reached(total, expected):
     assert tier_for(LEVELS, total) == expected
+    assert level_finder(LEVELS)(total) == expected  # the bisecting form whole-ledger reports use
 
 
-def test_next_level_and_higher():
+def test_next_level():
     assert next_level(LEVELS, BRONZE) == SILVER
     assert next_level(LEVELS, SILVER) == GOLD
     assert next_level(LEVELS, GOLD) is None
-    assert higher(LEVELS, BRONZE, GOLD) == GOLD
-    assert higher(LEVELS, GOLD, SILVER) == GOLD
-    assert higher(LEVELS, SILVER, SILVER) == SILVER
-    assert higher(LEVELS, SILVER, None) == SILVER
-    gone = Level("Platinum", 90000, D(2), D(0))  # no longer configured
-    assert higher(LEVELS, SILVER, gone) == SILVER
 
 
 @pytest.mark.parametrize(
