@@ -145,13 +145,9 @@ def report(conn: Connection, prog: Programme, start: datetime | None, end: datet
     ids = db.plain_rows(conn, select(members.c.id, case((members.c.enrolled_at < recent_from, 1), else_=0))
                         .where(members.c.enrolled_at <= end))
     lapsed = sum(1 for m, old in ids if old and m not in recent)
-    totals = ledger.qualifying_totals(conn, prog, end)
-    if not prog.downgrade:
-        peaks = ledger.peak_totals(conn, prog, end)
-        totals = {m: max(totals.get(m, 0), peaks.get(m, 0)) for m in totals.keys() | peaks.keys()}
-    level, total = rules.level_finder(prog.levels), totals.get
+    _, level_of = reports.everyones_tiers(conn, prog, end)
     mix = {lv.name: 0 for lv in prog.levels}
-    for lv, n in Counter(level(total(m, 0)) for m, _ in ids).items():
+    for lv, n in Counter(level_of(m) for m, _ in ids).items():
         mix[lv.name] += n
 
     months: dict[str, dict] = {}

@@ -12,6 +12,7 @@ import heapq
 import re
 from operator import itemgetter
 from datetime import date, datetime
+from typing import Callable
 
 from sqlalchemy import Connection, func, select
 
@@ -25,10 +26,6 @@ from loyalty_cli.models import (allocations, entries, members, promo_codes, prom
 RECENT = 10  # history lines in `show`
 LAST = 2**63  # sorts after every entry id
 CLOSEST = 10  # members listed as closest to their next tier
-
-
-def _tiers(conn: Connection, prog: Programme, as_of: datetime, member_id: str | None = None) -> tuple[dict[str, Level], dict[str, int]]:
-    return ledger.levels_at(conn, prog, as_of, [member_id] if member_id else None)
 
 
 def points_as_of(conn: Connection, as_of: datetime, member_id: str | None = None) -> dict[str, int]:
@@ -87,13 +84,22 @@ def balances(conn: Connection, prog: Programme, as_of: datetime, keys: list[str]
                          .where(members.c.enrolled_at <= as_of))
     rows.sort(key=itemgetter(0))
     later = not_yet(conn, as_of).get
+    _, level_of = everyones_tiers(conn, prog, as_of)
+    return [{"member": m, "name": name, "points": p - later(m, 0), "tier": level_of(m).name} for m, name, p in rows]
+
+
+def everyones_tiers(conn: Connection, prog: Programme, as_of: datetime) -> tuple[dict[str, int], Callable[[str], Level]]:
+    """Everyone's qualifying totals at `as_of`, and a function giving the
+    tier of any member (from their total or, with downgrade = false, the
+    highest total they reached): the whole-ledger form of ledger.levels_at,
+    without a dict of every member."""
     totals = ledger.qualifying_totals(conn, prog, as_of)
+    basis = totals
     if not prog.downgrade:
         peaks = ledger.peak_totals(conn, prog, as_of)
-        totals = {m: max(totals.get(m, 0), peaks.get(m, 0)) for m in totals.keys() | peaks.keys()}
-    level, total = rules.level_finder(prog.levels), totals.get
-    return [{"member": m, "name": name, "points": p - later(m, 0), "tier": level(total(m, 0)).name}
-            for m, name, p in rows]
+        basis = {m: max(totals.get(m, 0), peaks.get(m, 0)) for m in totals.keys() | peaks.keys()}
+    level, get = rules.level_finder(prog.levels), basis.get
+    return totals, lambda m: level(get(m, 0))
 
 
 def member_list(conn: Connection, prog: Programme, as_of: datetime, tier: str | None = None,
@@ -112,10 +118,10 @@ def member_list(conn: Connection, prog: Programme, as_of: datetime, tier: str | 
         q = q.where(cond)
     wanted = prog.level(tier).name if tier else None
     points = points_as_of(conn, as_of)
-    levels, _ = _tiers(conn, prog, as_of)
+    _, level_of = everyones_tiers(conn, prog, as_of)
     out = []
     for r in conn.execute(q):
-        lv = levels[r.id].name
+        lv = level_of(r.id).name
         if wanted and lv != wanted:
             continue
         out.append({"member": r.id, "name": r.name, "email": r.email, "phone": r.phone,
@@ -184,12 +190,12 @@ def history(conn: Connection, prog: Programme, key: str, as_of: datetime, since:
 
 def tiers(conn: Connection, prog: Programme, as_of: datetime) -> dict:
     ids = db.plain_rows(conn, select(members.c.id, members.c.name).where(members.c.enrolled_at <= as_of))
-    levels, totals = _tiers(conn, prog, as_of)
+    totals, level_of = everyones_tiers(conn, prog, as_of)
     per = {lv.name: {"tier": lv.name, "min": lv.min, "members": 0, "total": 0} for lv in prog.levels}
     following = {lv: rules.next_level(prog.levels, lv) for lv in prog.levels}
     gaps = []  # (points or spend to the next tier, member, name, level, total)
     for m, name in ids:
-        lv, total = levels[m], totals.get(m, 0)
+        lv, total = level_of(m), totals.get(m, 0)
         row = per[lv.name]
         row["members"] += 1
         row["total"] += total
