@@ -49,9 +49,10 @@ def points_as_of(conn: Connection, as_of: datetime, member_id: str | None = None
 
 
 def not_yet(conn: Connection, as_of: datetime, member_id: str | None = None) -> dict[str, int]:
-    """What a cached balance holds that a balance at `as_of` does not: the
-    entries dated after `as_of` (none, for now), and the expiry due by
-    `as_of` that `expire` has not posted yet (added: it is negative)."""
+    """For everyone: what a cached balance holds that a balance at `as_of`
+    does not, namely the entries dated after `as_of` (none, for now) and the
+    expiry due by `as_of` that `expire` has not posted yet. For one member
+    (whose entries up to `as_of` points_as_of sums itself) only the due expiry."""
     out: dict[str, int] = {}
     if member_id is None:
         later = (select(entries.c.member_id, func.sum(entries.c.points)).where(entries.c.at > as_of)
