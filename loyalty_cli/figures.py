@@ -145,7 +145,7 @@ def report(conn: Connection, prog: Programme, start: datetime | None, end: datet
     ids = db.plain_rows(conn, select(members.c.id, case((members.c.enrolled_at < recent_from, 1), else_=0))
                         .where(members.c.enrolled_at <= end))
     lapsed = sum(1 for m, old in ids if old and m not in recent)
-    _, level_of = reports.everyones_tiers(conn, prog, end)
+    _, level_of = ledger.tier_standing(conn, prog, end)
     mix = {lv.name: 0 for lv in prog.levels}
     for lv, n in Counter(level_of(m) for m, _ in ids).items():
         mix[lv.name] += n

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Callable
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
@@ -468,24 +469,29 @@ def tier_of(conn: Connection, prog: Programme, member_id: str, as_of: datetime) 
     return rules.tier_for(prog.levels, total), total
 
 
+def tier_standing(conn: Connection, prog: Programme, as_of: datetime,
+                  member_ids: list[str] | None = None) -> tuple[dict[str, int], Callable[[str], Level]]:
+    """Qualifying totals at `as_of` (of everyone, or of `member_ids`), and a
+    function giving a member's tier: from their total or, with downgrade =
+    false, the highest total they reached. No dict of every member's level,
+    so reports over a whole ledger pay only for the members they show."""
+    totals = qualifying_totals(conn, prog, as_of, member_ids)
+    basis = totals
+    if not prog.downgrade:
+        peaks = peak_totals(conn, prog, as_of, member_ids)
+        basis = {m: max(totals.get(m, 0), peaks.get(m, 0)) for m in totals.keys() | peaks.keys()}
+    level, get = rules.level_finder(prog.levels), basis.get
+    return totals, lambda m: level(get(m, 0))
+
+
 def levels_at(conn: Connection, prog: Programme, as_of: datetime,
               member_ids: list[str] | None = None) -> tuple[dict[str, Level], dict[str, int]]:
     """The tier every member (or each of `member_ids`) holds at `as_of`, and
     their qualifying totals, in a few queries."""
+    totals, level_of = tier_standing(conn, prog, as_of, member_ids)
     if member_ids is None:
         member_ids = [m for (m,) in plain_rows(conn, select(members.c.id))]
-        scope = None
-    else:
-        scope = member_ids
-    totals = qualifying_totals(conn, prog, as_of, scope)
-    level = rules.level_finder(prog.levels)
-    if prog.downgrade:
-        get = totals.get
-        levels = {m: level(get(m, 0)) for m in member_ids}
-    else:
-        peaks = peak_totals(conn, prog, as_of, scope)
-        levels = {m: level(max(totals.get(m, 0), peaks.get(m, 0))) for m in member_ids}
-    return levels, totals
+    return {m: level_of(m) for m in member_ids}, totals
 
 
 def recorded_tiers(conn: Connection, prog: Programme, at: datetime,

@@ -12,12 +12,11 @@ import heapq
 import re
 from operator import itemgetter
 from datetime import date, datetime
-from typing import Callable
 
 from sqlalchemy import Connection, func, select
 
 from loyalty_cli import db, ledger, rules
-from loyalty_cli.config import Level, Programme
+from loyalty_cli.config import Programme
 from loyalty_cli.dates import days_after
 from loyalty_cli.members import find_member
 from loyalty_cli.models import (allocations, entries, members, promo_codes, promo_uses, purchases, referral_rewards,
@@ -85,22 +84,8 @@ def balances(conn: Connection, prog: Programme, as_of: datetime, keys: list[str]
                          .where(members.c.enrolled_at <= as_of))
     rows.sort(key=itemgetter(0))
     later = not_yet(conn, as_of).get
-    _, level_of = everyones_tiers(conn, prog, as_of)
+    _, level_of = ledger.tier_standing(conn, prog, as_of)
     return [{"member": m, "name": name, "points": p - later(m, 0), "tier": level_of(m).name} for m, name, p in rows]
-
-
-def everyones_tiers(conn: Connection, prog: Programme, as_of: datetime) -> tuple[dict[str, int], Callable[[str], Level]]:
-    """Everyone's qualifying totals at `as_of`, and a function giving the
-    tier of any member (from their total or, with downgrade = false, the
-    highest total they reached): the whole-ledger form of ledger.levels_at,
-    without a dict of every member."""
-    totals = ledger.qualifying_totals(conn, prog, as_of)
-    basis = totals
-    if not prog.downgrade:
-        peaks = ledger.peak_totals(conn, prog, as_of)
-        basis = {m: max(totals.get(m, 0), peaks.get(m, 0)) for m in totals.keys() | peaks.keys()}
-    level, get = rules.level_finder(prog.levels), basis.get
-    return totals, lambda m: level(get(m, 0))
 
 
 def member_list(conn: Connection, prog: Programme, as_of: datetime, tier: str | None = None,
@@ -119,7 +104,7 @@ def member_list(conn: Connection, prog: Programme, as_of: datetime, tier: str | 
         q = q.where(cond)
     wanted = prog.level(tier).name if tier else None
     points = points_as_of(conn, as_of)
-    _, level_of = everyones_tiers(conn, prog, as_of)
+    _, level_of = ledger.tier_standing(conn, prog, as_of)
     out = []
     for r in conn.execute(q):
         lv = level_of(r.id).name
@@ -191,7 +176,7 @@ def history(conn: Connection, prog: Programme, key: str, as_of: datetime, since:
 
 def tiers(conn: Connection, prog: Programme, as_of: datetime) -> dict:
     ids = db.plain_rows(conn, select(members.c.id, members.c.name).where(members.c.enrolled_at <= as_of))
-    totals, level_of = everyones_tiers(conn, prog, as_of)
+    totals, level_of = ledger.tier_standing(conn, prog, as_of)
     per = {lv.name: {"tier": lv.name, "min": lv.min, "members": 0, "total": 0} for lv in prog.levels}
     following = {lv: rules.next_level(prog.levels, lv) for lv in prog.levels}
     gaps = []  # (points or spend to the next tier, member, name, level, total)
