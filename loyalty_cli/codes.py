@@ -19,12 +19,12 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from loyalty_cli.config import Level, Programme
+from loyalty_cli.config import MAX_RATE, Level, Programme
 from loyalty_cli.rules import Effect
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.members import active_member, find_member
 from loyalty_cli.models import promo_codes, promo_uses, purchases, referral_codes, referrals
-from loyalty_cli.money import format_amount
+from loyalty_cli.money import format_amount, shown
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: 5 bits a character
 PROMO_LENGTH = 10  # 50 bits
@@ -32,13 +32,17 @@ REFERRAL_LENGTH = 8  # 40 bits
 EFFECTS = ("percent", "amount", "points", "multiplier")
 MAX_COUNT = 100_000
 
-_FOLD = str.maketrans({"O": "0", "I": "1", "L": "1"})
+# ASCII letters only are upper-cased: str.upper() would turn "ſ" (long s)
+# into S and "ı" (dotless i) into I, so a code typed with them would match
+# another; codes are ASCII, so a non-ASCII character simply never matches.
+_FOLD = str.maketrans({**{chr(c): chr(c - 32) for c in range(ord("a"), ord("z") + 1)},
+                       "o": "0", "i": "1", "l": "1", "O": "0", "I": "1", "L": "1"})
 _CUSTOM = re.compile(r"[A-Za-z0-9][A-Za-z0-9 -]{1,30}[A-Za-z0-9]")
 
 
 def normalise(text: str) -> str:
     """The key a code is matched on."""
-    return re.sub(r"[\s-]", "", text).upper().translate(_FOLD)
+    return re.sub(r"[\s-]", "", text).translate(_FOLD)
 
 
 def generate(length: int) -> str:
@@ -86,8 +90,8 @@ def make_rules(prog: Programme, conn: Connection, *, effect: str, value: str, mi
         raise LoyaltyError(f"unknown effect {effect!r}")
     if effect == "percent" and not Decimal(0) < Decimal(value) <= Decimal(100):
         raise LoyaltyError(f"--percent must be more than 0 and at most 100, got {value}")
-    if effect == "multiplier" and not Decimal(value) > 0:
-        raise LoyaltyError(f"--multiplier must be more than 0, got {value}")
+    if effect == "multiplier" and not Decimal(0) < Decimal(value) <= MAX_RATE:
+        raise LoyaltyError(f"--multiplier must be more than 0 and at most {MAX_RATE}, got {shown(value)}")
     if effect in ("amount", "points") and int(value) <= 0:
         raise LoyaltyError(f"--{effect} must be more than 0")
     if starts and expires and expires < starts:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from loyalty_cli.errors import ConfigError, LoyaltyError
-from loyalty_cli.money import currency_decimals, parse_amount, parse_decimal
+from loyalty_cli.money import currency_decimals, parse_amount, parse_decimal, shown
 
 ROUNDINGS = ("floor", "half-up", "ceil")
 TIER_BASES = ("spend", "points")
@@ -107,16 +107,23 @@ class Programme:
 
     def reward(self, name: str) -> Reward:
         for r in self.rewards:
-            if r.name.casefold() == name.strip().casefold():
+            if name_key(r.name) == name_key(name):
                 return r
         known = ", ".join(r.name for r in self.rewards) or "none are configured"
         raise LoyaltyError(f"unknown reward {name!r} (rewards: {known})")
 
     def level(self, name: str) -> Level:
         for lv in self.levels:
-            if lv.name.casefold() == name.strip().casefold():
+            if name_key(lv.name) == name_key(name):
                 return lv
         raise LoyaltyError(f"unknown tier {name!r} (tiers: {', '.join(lv.name for lv in self.levels)})")
+
+    def action(self, name: str) -> Action:
+        for a in self.actions.values():
+            if name_key(a.name) == name_key(name):
+                return a
+        known = ", ".join(sorted(self.actions)) or "none are configured in [earning.actions]"
+        raise LoyaltyError(f"unknown action {shown(name.strip())} (actions: {known})")
 
     def database_url(self, override: str | None = None) -> str:
         """The ledger as an SQLAlchemy URL. A flag/env path is relative to the
@@ -124,6 +131,15 @@ class Programme:
         if override:
             return _as_url(override, Path.cwd())
         return _as_url(self.database, self.path.parent)
+
+
+def name_key(name: str) -> str:
+    """What a reward, tier or action name is matched on, here and in the
+    file's duplicate check alike: NFKC-normalised and case-folded, so
+    "Free Coffee", "free coffee" and "ｆｒｅｅ ｃｏｆｆｅｅ" are one name."""
+    import unicodedata
+
+    return unicodedata.normalize("NFKC", " ".join(name.split())).casefold()
 
 
 def _as_url(target: str, base: Path) -> str:
@@ -191,9 +207,9 @@ class _Section:
         if isinstance(v, bool) or not isinstance(v, int):
             self.fail(key, f"must be a whole number, got {_value(v)}")
         if v < minimum:
-            self.fail(key, f"must be at least {minimum}, got {v}")
+            self.fail(key, f"must be at least {minimum}, got {_value(v)}")
         if v > maximum:
-            self.fail(key, f"must be at most {maximum}, got {v}")
+            self.fail(key, f"must be at most {maximum}, got {_value(v)}")
         return v
 
     def flag(self, key: str) -> bool:
@@ -249,7 +265,9 @@ def _value(v) -> str:
     """A TOML value as the file would spell it, for messages."""
     if isinstance(v, (date, datetime, time)):
         return v.isoformat()
-    return repr(v)
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10**30:
+        return shown(str(v))  # no 5,000-digit number in a message
+    return shown(v, 80) if isinstance(v, str) else repr(v)
 
 
 def require_path(path: str | Path) -> None:
@@ -277,6 +295,11 @@ def load(path: str | Path) -> Programme:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{file}: not valid TOML: {e}") from None
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise ConfigError(f"{file}: nested too deeply (arrays or tables inside each other thousands of times); "
+                          "not a programme file") from None
+    except ValueError:  # an integer of more than 4300 digits, which Python refuses to convert
+        raise ConfigError(f"{file}: holds a number of thousands of digits, too long to be a setting") from None
     return parse(data, file)
 
 
@@ -315,6 +338,9 @@ def parse(data: dict, file: Path) -> Programme:
     actions = {}
     for aname, spec in earn.table("actions").items():
         a = _Section(file, f"earning.actions.{aname}", spec, "earning.actions.<name>")
+        twin = next((x for x in actions if name_key(x) == name_key(aname)), None)
+        if twin is not None:
+            a.fail(None, f"the same name as [earning.actions.{_shown(twin)}] (names ignore case)")
         limit = a.raw("limit")
         if limit is not None:
             limit = a.whole("limit", minimum=1)
@@ -341,7 +367,7 @@ def parse(data: dict, file: Path) -> Programme:
         reward = Reward(r.text("name"), r.whole("points", minimum=1), r.raw("description"))
         if not isinstance(reward.description, str):
             r.fail("description", "must be a string")
-        if any(x.name.casefold() == reward.name.casefold() for x in rewards):
+        if any(name_key(x.name) == name_key(reward.name) for x in rewards):
             r.fail("name", f"duplicate reward name {reward.name!r}")
         rewards.append(reward)
         r.done()
@@ -369,7 +395,7 @@ def parse(data: dict, file: Path) -> Programme:
             multiplier=lv.decimal("multiplier"),
             discount_percent=lv.decimal("discount_percent", maximum=Decimal(100)),
         )
-        if any(x.name.casefold() == lname.casefold() for x in levels):
+        if any(name_key(x.name) == name_key(lname) for x in levels):
             lv.fail("name", f"duplicate tier name {lname!r}")
         if levels and level.min <= levels[-1].min:
             lv.fail("min", f"must be greater than the previous tier's min ({levels[-1].name})")

@@ -1,7 +1,10 @@
 """Dates and times in the programme's timezone.
 
 Everything stored is a naive local date-time in the programme's timezone, at
-whole seconds; an input with an explicit offset is converted into it.
+whole seconds; an input with an explicit offset is converted into it (and must
+still fall within 1900-9998 after the conversion). A local time that the
+clocks skipped (a daylight-saving gap) is refused; one they passed twice (a
+fold) means its first occurrence, as Python's fold=0 does.
 A bare date given to ``--date`` means the start of that day; a bare date given
 to ``--as-of`` means the end of it (everything recorded that day counts).
 """
@@ -52,17 +55,56 @@ def parse_datetime(text: str, tz: str, what: str, *, end_of_day: bool = False) -
         dt = datetime.fromisoformat(re.sub(r" (?=[+-][0-9]{2}:?[0-9]{2}$)", "", s).replace("Z", "+00:00"))
     except ValueError:
         raise LoyaltyError(f"{what} {text!r} is not a valid date") from None
+    return localise(dt, tz, text, what)
+
+
+def localise(dt: datetime, tz: str, text: str, what: str, *, check_gap: bool = True) -> datetime:
+    """A parsed date-time as the naive local time it is stored as: one with an
+    offset converted into the programme's timezone, a local one checked to
+    exist there. Either must fall within FIRST_YEAR..LAST_YEAR."""
     _in_range(dt.date(), text, what)
     if dt.tzinfo is not None:
-        dt = dt.astimezone(zone(tz)).replace(tzinfo=None)
+        try:
+            dt = dt.astimezone(zone(tz)).replace(tzinfo=None)
+        except OverflowError:
+            raise LoyaltyError(f"{what} {text!r} is out of range") from None
+        _in_range(dt.date(), text, what, converted=True)
+    elif check_gap:
+        _exists(dt, tz, text, what)
     return dt.replace(microsecond=0)
 
 
-def _in_range(d: date, text: str, what: str) -> None:
+def _exists(dt: datetime, tz: str, text: str, what: str) -> None:
+    """Refuse a local time inside a daylight-saving gap, naming the jump."""
+    from datetime import timezone as _tz
+
+    z = zone(tz)
+    before, after = dt.replace(tzinfo=z, fold=0), dt.replace(tzinfo=z, fold=1)
+    if before.utcoffset() == after.utcoffset():
+        return  # a gap has two offsets; a fold too, but its times exist
+    # read with the offset after the jump (fold=1) a gap's time falls before
+    # the jump, read with the one before (fold=0) after it; a fold's the other way
+    early, late = after.astimezone(_tz.utc), before.astimezone(_tz.utc)
+    if early >= late:
+        return  # a fold: both readings exist; the first (fold=0) is the one meant
+    while late - early > timedelta(seconds=1):  # find the moment of the jump, to say it
+        mid = early + (late - early) / 2
+        if mid.astimezone(z).utcoffset() == before.utcoffset():
+            early = mid
+        else:
+            late = mid
+    old = (late + before.utcoffset()).replace(tzinfo=None)
+    new = late.astimezone(z).replace(tzinfo=None)
+    raise LoyaltyError(f"{what} {text!r} does not exist in {tz}: clocks moved forward from "
+                       f"{old:%H:%M} to {new:%H:%M} on {new:%Y-%m-%d}")
+
+
+def _in_range(d: date, text: str, what: str, converted: bool = False) -> None:
+    there = " in the programme's timezone" if converted else ""
     if d.year < FIRST_YEAR:
-        raise LoyaltyError(f"{what} {text!r} is before {FIRST_YEAR}")
+        raise LoyaltyError(f"{what} {text!r} is before {FIRST_YEAR}{there}")
     if d.year > LAST_YEAR:
-        raise LoyaltyError(f"{what} {text!r} is after {LAST_YEAR}")
+        raise LoyaltyError(f"{what} {text!r} is after {LAST_YEAR}{there}")
 
 
 def parse_date(text: str, what: str) -> date:

@@ -184,6 +184,8 @@ def _translate(e: Exception, where: str) -> LedgerError:
         return LedgerError(f"cannot open the ledger {where} ({msg})")
     if "readonly" in low or "read-only" in low:
         return LedgerError(f"the ledger {where} is read-only ({msg})")
+    if "integer overflow" in low:
+        return _overflow()
     if "append-only" in low or "never deleted" in low:
         return LedgerError(f"refused by the ledger {where}: {msg}")
     return LedgerError(f"ledger {where}: {msg}")
@@ -393,5 +395,14 @@ def plain_rows(conn: Connection, stmt) -> list[tuple]:
     result = conn.execute(stmt)
     try:
         return result.cursor.fetchall()
+    except Exception as e:  # the driver's own error: not wrapped by SQLAlchemy here
+        if "integer overflow" in str(e):
+            raise _overflow() from None
+        raise
     finally:
         result.close()
+
+
+def _overflow() -> LedgerError:
+    return LedgerError("a total over the ledger is beyond 9,223,372,036,854,775,807, the most a 64-bit sum "
+                       "can hold, so it cannot be added up")

@@ -37,7 +37,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from loyalty_cli import chain, codes, ledger, rules
 from loyalty_cli.config import Programme
-from loyalty_cli.dates import FIRST_YEAR, LAST_YEAR, parse_date, parse_datetime, zone
+from loyalty_cli.dates import FIRST_YEAR, LAST_YEAR, localise, parse_date, parse_datetime
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.members import ID_PATTERN, forgotten_text, normalise_email, normalise_phone
 from loyalty_cli.models import (entries, members, promo_codes, promo_uses, purchases, referral_rewards, referrals,
@@ -242,9 +242,7 @@ def _when(text: str, prog: Programme, fmt: str | None, now: datetime) -> datetim
             raise LoyaltyError(f"{text!r} does not match --date-format {fmt!r}") from None
         if not FIRST_YEAR <= dt.year <= LAST_YEAR:
             raise LoyaltyError(f"{text!r} is out of range")
-        if dt.tzinfo is not None:
-            dt = dt.astimezone(zone(prog.timezone)).replace(tzinfo=None)
-        at = dt.replace(microsecond=0)
+        at = localise(dt, prog.timezone, text, "date", check_gap=dt.time() != time.min)
     else:
         at = parse_datetime(text, prog.timezone, "date")
     if at > now:
@@ -699,6 +697,7 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
     _bulk_insert(conn, entries, chain.seal(conn, earn_rows))
     _bulk_insert(conn, tier_changes, change_rows)
     if balance:
+        ledger.check_balances(conn, balance)
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("UPDATE members SET points = points + ? WHERE id = ?",
                                  [(p, m) for m, p in balance.items()])

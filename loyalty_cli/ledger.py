@@ -226,7 +226,17 @@ def recorded_now() -> datetime:
 
 
 def _add_balance(conn: Connection, member_id: str, points: int) -> None:
+    # look before the write: SQLite would turn an overflowing sum into a float
+    rules.within_int64(_balance(conn, member_id) + points, f"member {member_id}'s balance would hold")
     conn.execute(update(members).where(members.c.id == member_id).values(points=members.c.points + points))
+
+
+def check_balances(conn: Connection, added: dict[str, int]) -> None:
+    """Refuse (before the write) points that would take a balance beyond 64 bits."""
+    big = sorted(added)
+    for i in range(0, len(big), 500):
+        for m, points in conn.execute(select(members.c.id, members.c.points).where(members.c.id.in_(big[i:i + 500]))):
+            rules.within_int64(points + added[m], f"member {m}'s balance would hold")
 
 
 def _insert_entry(conn: Connection, member_id: str, at: datetime, kind: str, points: int, **extra) -> int:
@@ -805,10 +815,7 @@ def award(conn: Connection, prog: Programme, key: str, action: str, *, at: datet
     _not_before_enrolment(m, at)
     at = stamp(conn, m.id, at)
     expire_due(conn, at, m.id)
-    a = prog.actions.get(action.strip())
-    if a is None:
-        known = ", ".join(sorted(prog.actions)) or "none are configured in [earning.actions]"
-        raise LoyaltyError(f"unknown action {action!r} (actions: {known})")
+    a = prog.action(action)
     if a.limit is not None:
         q = select(func.count()).select_from(entries).where(
             entries.c.member_id == m.id, entries.c.kind == "award", entries.c.action == a.name)

@@ -69,7 +69,10 @@ def find_member(conn: Connection, key: str):
             candidates = conn.execute(select(members).where(members.c.phone == normalise_phone(key))).all()
         except LoyaltyError:
             pass
-    if not candidates:
+    if not candidates and key.isascii():
+        # ids are ASCII ([A-Za-z0-9._-]), so only ASCII letters fold: str.lower()
+        # would take "\u212aim" (KELVIN SIGN) for "kim"; a non-ASCII key never
+        # matches an id.
         candidates = conn.execute(select(members).where(func.lower(members.c.id) == key.lower())).all()
     if len(candidates) == 1:
         return candidates[0]

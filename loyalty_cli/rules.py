@@ -15,10 +15,13 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcon
 
 from loyalty_cli.config import Level, Programme
 from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.money import format_amount
+from loyalty_cli.money import INT64_MAX, format_amount
 
 _ROUNDING = {"floor": ROUND_FLOOR, "half-up": ROUND_HALF_UP, "ceil": ROUND_CEILING}
-_PRECISION = 60  # far beyond any amount x rate product, so only the final rounding rounds
+# Far beyond any amount x rate product, so only the final rounding rounds: an
+# amount has at most 16 digits and each of the (at most three) rates at most
+# 7 + MAX_RATE_DECIMALS = 16 (config bounds them), 64 in all.
+_PRECISION = 100
 
 
 def _round(value: Decimal, rounding: str) -> int:
@@ -33,6 +36,15 @@ def earned_points(
         ctx.prec = _PRECISION
         raw = Decimal(net_minor).scaleb(-decimals) * points_per_unit * multiplier
         return _round(raw, rounding)
+
+
+def within_int64(value: int, what: str) -> int:
+    """`value`, or a LoyaltyError naming `what` when it is beyond what the
+    ledger can hold (a 64-bit integer): refused before anything is written,
+    so SQLite never sees (and never overflows on) such a figure."""
+    if not -INT64_MAX <= value <= INT64_MAX:
+        raise LoyaltyError(f"{what} more than {INT64_MAX:,} points, the most the ledger can hold")
+    return value
 
 
 def percent_of(amount_minor: int, percent: Decimal) -> int:
@@ -348,4 +360,6 @@ def quote_purchase(
     if net > 0 and net >= prog.min_purchase:
         earned = earned_points(net, dec, prog.points_per_unit, multiplier, prog.rounding)
     bonus = promo.points if promo is not None else 0
+    within_int64(earned + bonus, f"a purchase of {format_amount(net, dec)} at ×{multiplier.normalize():f} "
+                                 f"and {prog.points_per_unit.normalize():f} points per unit would earn")
     return Quote(amount, discount, redeem, paid, net, multiplier, earned, bonus)
