@@ -531,7 +531,94 @@ OTHERS = [
          says=("conf.toml", "is a folder"), after=no_file("new.db")),
 ]
 
-CASES = AMOUNTS + DATES + MEMBERS_CASES + CODES + IMPORT_PURCHASES + IMPORT_MEMBERS + OTHERS
+# Numbers of thousands of digits (Python refuses to convert more than 4300),
+# figures beyond 64 bits, daylight-saving gaps and look-alike characters: the
+# classes of issue 14's internal errors, one representative per way in.
+ZEROS5 = "0" * 5000 + "5"  # 5,001 characters that mean 5
+NINES = "9" * 5000
+HEX64 = "a" * 64
+LONG = "too long for a number"
+
+
+def add_kim(shop: Shop) -> None:
+    shop.run("enroll", "kim", "--name", "Kim", "--date", "2026-01-05")
+
+
+HUGE_VALUES = [
+    case("huge-amount-leading-zeros", *P, ZEROS5, *O, says=("amount '000", "5,001 characters", LONG)),
+    case("huge-redeem", *P, "5.00", "--redeem", ZEROS5, says=("--redeem", LONG)),
+    case("huge-redeem-points", "redeem", "anna", NINES, says=("POINTS", LONG)),
+    case("huge-adjust-points", "adjust", "anna", ZEROS5, "--reason", "typo", says=("POINTS", LONG)),
+    case("huge-adjust-negative", "adjust", "anna", "-" + NINES, "--reason", "typo", says=("POINTS", LONG)),
+    case("huge-refund-amount", "refund", "A1", "--amount", ZEROS5, says=("--amount", LONG)),
+    case("huge-shop-sales", "report", "--shop-sales", NINES, says=("--shop-sales", LONG)),
+    case("huge-promo-max-uses", "promo", "create", "NEWC", "--percent", "5", "--max-uses", NINES,
+         says=("--max-uses", LONG)),
+    case("huge-promo-per-member", "promo", "create", "NEWC", "--percent", "5", "--per-member", ZEROS5,
+         says=("--per-member", LONG)),
+    case("huge-promo-count", "promo", "create", "--points", "5", "--count", NINES, says=("--count", LONG)),
+    case("huge-promo-count-in-range-of-digits", "promo", "create", "--points", "5", "--count", "1000000000",
+         says=("--count", "1 to 100000")),
+    case("huge-promo-points", "promo", "create", "NEWC", "--points", NINES, says=("--points", LONG)),
+    case("huge-promo-amount", "promo", "create", "NEWC", "--amount", ZEROS5, says=("--amount", LONG)),
+    case("huge-promo-percent", "promo", "create", "NEWC", "--percent", ZEROS5, says=("--percent", LONG)),
+    case("huge-promo-min-purchase", "promo", "create", "NEWC", "--percent", "5", "--min-purchase", NINES,
+         says=("--min-purchase", LONG)),
+    case("huge-promo-multiplier-digits", "promo", "create", "NEWC", "--multiplier", NINES, says=("--multiplier", LONG)),
+    case("huge-promo-multiplier-1e30", "promo", "create", "NEWC", "--multiplier", "1e30",
+         says=("--multiplier", "decimal number")),
+    case("huge-promo-multiplier-over-max", "promo", "create", "NEWC", "--multiplier", "1000001",
+         says=("--multiplier", "at most 1000000", "1000001")),
+    case("huge-promo-multiplier-decimals", "promo", "create", "NEWC", "--multiplier", "1.0000000001",
+         says=("--multiplier", "at most 9 decimals")),
+    case("huge-promo-percent-1e400", "promo", "create", "NEWC", "--percent", "1e400", says=("--percent", "1e400")),
+    case("huge-amount-20-digits", *P, "99999999999999999999.99", *O, says=("too large", "12 digits")),
+    case("huge-check-head-count", "check", "--head", f"{NINES}:{HEX64}", says=("head", LONG)),
+    case("huge-check-head-beyond-int64", "check", "--head", f"9223372036854775808:{HEX64}",
+         says=("head", "too large")),
+    case("check-head-superscript-digit", "check", "--head", f"\u00b2:{HEX64}",
+         says=("head", "not a positive whole number")),
+    case("huge-lapsed-days", "lapsed", "--lapsed-days", NINES, code=2, says="--lapsed-days"),  # click.IntRange
+    case("huge-expiring-within", "expiring", "--within", str(10**20), code=2, says="--within"),  # click.IntRange
+    case("huge-report-lapsed-days", "report", "--lapsed-days", str(10**20), code=2, says="--lapsed-days"),
+    case("huge-csv-amount", *IP, csv_p("p.csv", f"anna,{ZEROS5},2026-01-20\n"), rows=True,
+         says=("line 2 (amount)", LONG)),
+]
+
+DST = ("purchase", "anna", "5.00", "--order", "X1", "--date")  # the shop's timezone is Europe/Tallinn
+GAP = ("does not exist in Europe/Tallinn", "clocks moved forward from 03:00 to 04:00")
+
+DST_AND_RANGE = [
+    case("dst-gap-date", *DST, "2026-03-29T03:30", says=("--date '2026-03-29T03:30'", *GAP)),
+    case("dst-gap-date-first-second", *DST, "2026-03-29T03:00:00", says=GAP),
+    case("dst-gap-as-of", "balance", "--as-of", "2026-03-29T03:59", says=("--as-of", *GAP)),
+    case("dst-gap-since", "history", "anna", "--since", "2026-03-29T03:15", says=("--since", *GAP)),
+    case("dst-gap-until", "report", "--until", "2026-03-29T03:15", says=("--until", *GAP)),
+    case("dst-gap-export-since", "export", "ledger", "--since", "2026-03-29T03:15", says=("--since", *GAP)),
+    case("dst-gap-enroll", "enroll", "dora", "--name", "Dora", "--date", "2026-03-29T03:30", says=GAP),
+    case("dst-gap-csv", *IP, csv_p("p.csv", "anna,5.00,2026-03-29T03:30\n"), rows=True, says=("line 2 (date)", *GAP)),
+    case("dst-gap-csv-date-format", *IP, csv_p("p.csv", "anna,5.00,29.03.2026 03:30\n"), "--date-format",
+         "%d.%m.%Y %H:%M", rows=True, says=("line 2 (date)", *GAP)),
+    case("offset-converts-before-1900", "enroll", "dora", "--name", "Dora", "--date", "1900-01-01T00:30+05:00",
+         says=("--date '1900-01-01T00:30+05:00'", "before 1900")),
+    case("offset-converts-after-9998", "balance", "--as-of", "9998-12-31T23:30-05:00",
+         says=("--as-of '9998-12-31T23:30-05:00'", "after 9998")),
+    case("offset-converts-before-1900-csv", *IP, csv_p("p.csv", "anna,5.00,1900-01-01T00:30+05:00\n"), rows=True,
+         says=("line 2 (date)", "before 1900")),
+]
+
+LOOK_ALIKES = [
+    case("kelvin-sign-is-not-kim-read", "show", "\u212aim", setup=add_kim, says="unknown member"),
+    case("kelvin-sign-is-not-kim-write", "purchase", "\u212aim", "5.00", setup=add_kim, says="unknown member"),
+    case("kelvin-sign-promo-member", "promo", "create", "NEWC", "--percent", "5", "--member", "\u212aim",
+         setup=add_kim, says="unknown member"),
+    case("dotless-i-is-not-a-code", *C, "B\u0131G", says="unknown promo code"),  # "Bıg".upper() == "BIG"
+    case("long-s-is-not-a-code", "purchase", "anna", "60.00", "--code", "\u017fUMMER",
+         setup=lambda s: s.run("promo", "create", "SUMMER", "--percent", "50", "--date", "2026-01-05"),
+         says="unknown promo code"),  # "ſUMMER".upper() == "SUMMER"
+]
+
+CASES = AMOUNTS + DATES + MEMBERS_CASES + CODES + IMPORT_PURCHASES + IMPORT_MEMBERS + OTHERS + HUGE_VALUES + DST_AND_RANGE + LOOK_ALIKES
 
 
 @pytest.mark.parametrize("c", CASES)
@@ -622,6 +709,38 @@ CONFIG_CASES = [
     conf("missing-file", _missing, ("no programme file", "loyalty init")),
     conf("a-folder", _folder, "is a folder"),
     conf("empty-path", _empty_path, "--config", named=False, absent=".: is a folder"),
+    # issue 14: values no programme means, which once ended in an internal error
+    conf("toml-nested-arrays-6000-deep", HEAD + "x = " + "[" * 6000 + "]" * 6000 + "\n", "nested too deeply"),
+    conf("toml-nested-tables-3000-deep", HEAD + "x = " + "{a=" * 3000 + "1" + "}" * 3000 + "\n",
+         "nested too deeply"),
+    conf("toml-integer-5000-digits", HEAD + "[earning]\nwelcome_bonus = " + "9" * 5000 + "\n", "thousands of digits"),
+    conf("toml-utf16", (HEAD + "[earning]\nwelcome_bonus = 1\n").encode("utf-16"), "not UTF-8"),
+    conf("toml-nul-bytes", b"\x00" * 64, "not valid TOML"),
+    conf("money-5000-zeros", HEAD + '[earning]\nmin_purchase = "' + "0" * 5000 + '5"\n',
+         ("[earning] min_purchase", "too long for a number", "5,001 characters")),
+    conf("money-4000-digit-integer", HEAD + "[referral]\nmin_purchase = " + "9" * 4000 + "\n",
+         ("[referral] min_purchase", "too long for a number")),
+    conf("rate-4000-digit-integer", HEAD + "[earning]\npoints_per_unit = " + "9" * 4000 + "\n",
+         ("[earning] points_per_unit", "must be at most 1000000", "4,000 characters")),
+    conf("rate-1e300", HEAD + "[redemption]\npoint_value = 1e300\n", ("[redemption] point_value", "at most 1000000")),
+    conf("rate-too-many-decimals", HEAD + '[earning]\npoints_per_unit = "0.0000000001"\n',
+         ("[earning] points_per_unit", "at most 9 decimals")),
+    conf("tier-multiplier-1e30", HEAD + '[[tiers.levels]]\nname = "B"\nmin = "0"\nmultiplier = 1e30\n',
+         ("[tiers.levels #1] multiplier", "at most 1000000")),
+    conf("max-share-over-1", HEAD + "[redemption]\nmax_share = 2\n", ("[redemption] max_share", "at most 1")),
+    conf("expiry-days-huge", HEAD + "[expiry]\ndays = 99999999999999999999\n", ("[expiry] days", "at most 36500")),
+    conf("warn-days-huge", HEAD + "[expiry]\nwarn_days = 9223372036854775808\n", ("[expiry] warn_days", "at most 36500")),
+    conf("pending-days-huge", HEAD + "[earning]\npending_days = 10000000\n", ("[earning] pending_days", "at most 36500")),
+    conf("action-limit-huge", HEAD + "[earning.actions]\nreview = { points = 1, limit = 9223372036854775808 }\n",
+         ("[earning.actions.review] limit", "at most 1000000000")),
+    conf("action-points-huge", HEAD + "[earning.actions]\nreview = { points = 99999999999999999999 }\n",
+         ("[earning.actions.review] points", "at most 1000000000")),
+    conf("reward-points-huge", HEAD + '[[rewards]]\nname = "Cake"\npoints = 10000000000\n',
+         ("[rewards #1] points", "at most 1000000000")),
+    conf("tier-names-differ-in-width", HEAD + '[[tiers.levels]]\nname = "Gold"\nmin = "0"\n'
+         '[[tiers.levels]]\nname = "\uff27\uff2f\uff2c\uff24"\nmin = "5"\n', "duplicate tier name"),
+    conf("action-names-differ-in-case", HEAD + "[earning.actions]\nreview = { points = 1 }\nReview = { points = 2 }\n",
+         ("[earning.actions.Review]", "same name as [earning.actions.review]")),
 ]
 
 WRITE = ("purchase", "anna", "5.00", "--order", "CFG1")
