@@ -124,14 +124,17 @@ def parse_head(text: str) -> tuple[int, str]:
     from loyalty_cli.errors import LoyaltyError
     from loyalty_cli.money import INT64_MAX, parse_whole, shown
 
+    def refuse(why: str = ""):
+        raise LoyaltyError(f"head {shown(text)} is not valid: expected <entries>:<64 hex digits>, "
+                           f"as `loyalty check --print-head` prints it{why}")
+
     n, sep, h = text.strip().partition(":")
     if not sep or not n.strip() or len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
-        raise LoyaltyError(f"head {shown(text)} is not valid: expected <entries>:<64 hex digits>, "
-                           "as `loyalty check --print-head` prints it")
+        refuse()
     try:
-        return parse_whole(n, "the head's entry count", maximum=INT64_MAX), h
+        return parse_whole(n, "the entry count", maximum=INT64_MAX), h
     except LoyaltyError as e:
-        raise LoyaltyError(f"head is not valid: {e}") from None
+        refuse(f" ({e})")
 
 
 def head(conn: Connection) -> str:
