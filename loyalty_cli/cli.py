@@ -679,8 +679,14 @@ def purchase(member, amount, order_id, redeem, code, when, fmt, config, db):
         click.echo(f"{r['member']} is now {r['tier']} (was {r['tier_before']}).", err=True)
     if fmt == "table" and r["referral"]:
         ref = r["referral"]
-        click.echo(f"Referral rewarded: {ref['referrer']} +{ref['referrer_points']}, "
-                   f"{r['member']} +{ref['referee_points']} points.", err=True)
+        if not ref["paid"]:
+            click.echo(f"Referral not paid: {ref['reason']}; it stays pending.", err=True)
+        elif ref["reason"]:
+            click.echo(f"Referral rewarded: {r['member']} +{ref['referee_points']} points; "
+                       f"{ref['reason']}.", err=True)
+        else:
+            click.echo(f"Referral rewarded: {ref['referrer']} +{ref['referrer_points']}, "
+                       f"{r['member']} +{ref['referee_points']} points.", err=True)
 
 
 @cli.command()
@@ -1460,9 +1466,9 @@ def marketing_only_option(f):
 @ledger_options
 @examples("loyalty expiring", "loyalty expiring --within 14 --format csv > reminders.csv")
 def expiring(within, marketing_only, as_of, fmt, config, db):
-    """Members with points about to expire, soonest first: how many points,
-    the day they are gone and the last day to spend them (for a reminder
-    mail merge with --format csv)."""
+    """Members with points about to expire, soonest first: the first day
+    some are gone, how many go that day, the last day to spend them, and all
+    that expire within the window (for a reminder mail merge with --format csv)."""
     from loyalty_cli import figures
 
     with ledger_session(config, db, write=False) as (prog, conn):
@@ -1470,7 +1476,8 @@ def expiring(within, marketing_only, as_of, fmt, config, db):
         rows = figures.expiring_members(conn, prog, _as_of(prog, as_of), days, marketing_only)
     cols = [Col("member", "Member"), Col("name", "Name"), Col("email", "E-mail"), Col("phone", "Phone"),
             Col("points_expiring", "Expiring", "right"), Col("expires", "Gone on"), Col("last_day", "Last day"),
-            Col("points", "Balance", "right"), Col("marketing", "Marketing")]
+            Col("total_expiring", "In window", "right"), Col("points", "Balance", "right"),
+            Col("marketing", "Marketing")]
     emit(fmt, rows, [View(f"Points expiring within {_plural(days, 'day')}", cols, rows, empty="none")])
 
 

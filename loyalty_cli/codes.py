@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -268,9 +269,11 @@ def referrer_of_code(conn: Connection, text: str) -> str:
 
 
 def _mailbox(email: str) -> str:
-    """anna+shop@example.com and anna@example.com reach the same person."""
+    """anna+shop@example.com and anna@example.com reach the same person (the
+    +tag is dropped; an address that starts with + keeps its whole local
+    part, so +a@ and +b@ are not taken for one mailbox)."""
     local, _, domain = email.partition("@")
-    return f"{local.split('+', 1)[0]}@{domain}"
+    return f"{local.split('+', 1)[0] or local}@{domain}"
 
 
 def _same_phone(a: str, b: str) -> bool:
@@ -281,18 +284,53 @@ def _same_phone(a: str, b: str) -> bool:
     return a == b or (len(short) >= 7 and long.endswith(short))
 
 
+def same_person(a, b) -> str | None:
+    """Why members `a` and `b` (rows, or anything with id, email and phone)
+    look like one person, or None: the same member, the same mailbox or the
+    same phone. The one test of "the same person" for every referral check."""
+    if a.id == b.id:
+        return "the same member"
+    if a.email and b.email and _mailbox(a.email) == _mailbox(b.email):
+        return "the same e-mail"
+    if a.phone and b.phone and _same_phone(a.phone, b.phone):
+        return "the same phone"
+    return None
+
+
 def attach_referral(conn: Connection, referee, referrer, at: datetime) -> None:
     """Record that `referee` joined on `referrer`'s code. Refuses a member
     referring themself (the same member, e-mail or phone)."""
-    if referee.id == referrer.id:
+    why = same_person(referee, referrer)
+    if why == "the same member":
         raise LoyaltyError("a member cannot refer themself")
-    if referee.email and referrer.email and _mailbox(referee.email) == _mailbox(referrer.email):
+    if why == "the same e-mail":
         raise LoyaltyError(f"a member cannot refer themself: the e-mail is the referrer's ({referrer.id})")
-    if referee.phone and referrer.phone and _same_phone(referee.phone, referrer.phone):
+    if why == "the same phone":
         raise LoyaltyError(f"a member cannot refer themself: the phone is the referrer's ({referrer.id})")
     if conn.execute(select(referrals.c.referee_id).where(referrals.c.referee_id == referee.id)).first():
         raise LoyaltyError(f"member {referee.id} has already been referred")
     conn.execute(insert(referrals).values(referee_id=referee.id, referrer_id=referrer.id, at=at))
+
+
+def check_identity(conn: Connection, member, *, email, phone) -> None:
+    """Refuse a change of `member`'s e-mail or phone (to `email`, `phone`:
+    the values it would have) that would make them look like the member who
+    referred them, or like a member they referred: "a member cannot refer
+    themself" holds whenever an identity changes, not only at enrolment,
+    whether the referral is still pending or was paid."""
+    after = SimpleNamespace(id=member.id, email=email, phone=phone)
+    linked = [(r.referrer_id, "referred") for r in conn.execute(
+        select(referrals.c.referrer_id).where(referrals.c.referee_id == member.id))]
+    linked += [(r.referee_id, "was referred by") for r in conn.execute(
+        select(referrals.c.referee_id).where(referrals.c.referrer_id == member.id).order_by(referrals.c.referee_id))]
+    for other_id, relation in linked:
+        other = find_member(conn, other_id)
+        why = same_person(after, other)
+        if why is not None and why != "the same member":
+            what = "e-mail" if why == "the same e-mail" else "phone"
+            value = email if what == "e-mail" else phone
+            raise LoyaltyError(f"{what} {value} is that of member {other.id}, who {relation} {member.id}: "
+                               "a member cannot refer themself")
 
 
 

@@ -4,8 +4,9 @@ daily run that does them all.
 Each rule is idempotent and dated by the calendar, not by when it ran: an
 expiry is posted at the start of its expiry day, a birthday bonus on the
 birthday, a tier change on the day a window let go of a purchase. So a run
-after missed days writes what daily runs would have written, and running
-twice writes nothing new. Everything runs inside the caller's one write
+after missed days writes what daily runs would have written (except a
+birthday bonus more than BIRTHDAY_GRACE_DAYS late, which no run pays), and
+running twice writes nothing new. Everything runs inside the caller's one write
 transaction.
 """
 
@@ -21,11 +22,11 @@ from loyalty_cli import ledger
 from loyalty_cli.config import Programme
 from loyalty_cli.models import birthday_bonuses, entries, members, meta, purchases, tier_changes
 
-# A birthday bonus is paid by a run within this many days after the birthday
-# (and `daily` pays every birthday since its previous run): turning the bonus
-# on does not pay for every birthday of the past year.
+# A birthday bonus is paid by a run on the birthday or up to this many days
+# after it, and never later: by `birthdays` and `daily` alike, however long
+# ago the previous run was, so turning the bonus on (or a cron that was off
+# for two months) does not pay birthdays long past.
 BIRTHDAY_GRACE_DAYS = 30
-
 
 
 def expire(conn: Connection, as_of: datetime) -> dict:
@@ -51,22 +52,26 @@ def due_birthdays(born: date, enrolled: date, first: date, on: date) -> list[dat
     return [d for d in days if first <= d <= on and d >= enrolled and d > born]
 
 
-def birthdays(conn: Connection, prog: Programme, as_of: datetime, since: datetime | None = None) -> dict:
+def birthdays_payable(born: date, enrolled: date, on: date) -> list[date]:
+    """The rule: the birthdays a run on day `on` may pay, those of the last
+    BIRTHDAY_GRACE_DAYS days (the day itself included)."""
+    return due_birthdays(born, enrolled, on - timedelta(days=BIRTHDAY_GRACE_DAYS), on)
+
+
+def birthdays(conn: Connection, prog: Programme, as_of: datetime) -> dict:
     """Credit the birthday bonus to every member whose birthday has come,
-    once per member per year, dated on the birthday itself: birthdays of the
-    last BIRTHDAY_GRACE_DAYS days, and (for `daily`) every birthday since its
-    previous run, so a late run pays what nightly runs would have paid."""
+    once per member per year, dated on the birthday itself, by a run within
+    BIRTHDAY_GRACE_DAYS after it (`birthdays_payable`). A forgotten member
+    has no birthday any more, and earns nothing new."""
     granted: list[dict] = []
     if prog.birthday_bonus:
-        first = as_of.date() - timedelta(days=BIRTHDAY_GRACE_DAYS)
-        if since is not None:
-            first = min(first, since.date())
         paid = {(m, y) for m, y in conn.execute(select(birthday_bonuses.c.member_id, birthday_bonuses.c.year))}
         rows = conn.execute(select(members.c.id, members.c.name, members.c.birthday, members.c.enrolled_at)
-                            .where(members.c.birthday.is_not(None), members.c.enrolled_at <= as_of)
+                            .where(members.c.birthday.is_not(None), members.c.enrolled_at <= as_of,
+                                   members.c.forgotten_at.is_(None))
                             .order_by(members.c.id)).all()
         for r in rows:
-            for day in due_birthdays(r.birthday, r.enrolled_at.date(), first, as_of.date()):
+            for day in birthdays_payable(r.birthday, r.enrolled_at.date(), as_of.date()):
                 if (r.id, day.year) in paid:
                     continue
                 at = max(datetime.combine(day, time.min), r.enrolled_at)
@@ -170,7 +175,7 @@ def run(conn: Connection, prog: Programme, as_of: datetime) -> dict:
     (so a bonus already past its expiry goes too), pending points released,
     and the tier review since the last run."""
     previous = ledger.last_daily_run(conn)
-    bdays = birthdays(conn, prog, as_of, previous)
+    bdays = birthdays(conn, prog, as_of)
     expired = expire(conn, as_of)
     freed = released(conn, previous, as_of)
     changes = review_tiers(conn, prog, previous, as_of)

@@ -97,6 +97,24 @@ def _create_v5(conn: Connection) -> None:
     _append_only(conn, (models.entries,))
 
 
+def _create_v6(conn: Connection) -> None:
+    """Marketing consent as dated history. Each member's consent as it stands
+    becomes its first row: given at `marketing_at` (or enrolment); withdrawn at
+    `marketing_at` when it was withdrawn (or erased by `forget`). Earlier
+    changes were not kept, so nothing is invented for before then."""
+    models.metadata.create_all(conn, tables=models.V6_TABLES)
+    _append_only(conn, models.V6_TABLES)
+    m = models.members
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    rows = [{"member_id": r.id, "at": r.marketing_at or r.enrolled_at, "marketing": bool(r.marketing),
+             "via": "upgrade", "recorded_at": now}
+            for r in conn.execute(select(m.c.id, m.c.marketing, m.c.marketing_at, m.c.enrolled_at)
+                                  .where((m.c.marketing.is_(True)) | m.c.marketing_at.is_not(None))
+                                  .order_by(m.c.id))]
+    for i in range(0, len(rows), 1000):
+        conn.execute(insert(models.consent_changes), rows[i:i + 1000])
+
+
 # Each migration is (version, name, function). A ledger records every version it
 # has been brought to; new ones run in order, in one transaction, when a write
 # command opens an older ledger.
@@ -106,6 +124,7 @@ MIGRATIONS = [
     (3, "ledger facts (its currency); index on entries.order_id", _create_v3),
     (4, "birthday bonuses paid; index on entries.expires_on", _create_v4),
     (5, "hash chain over entries; members.forgotten_at", _create_v5),
+    (6, "marketing consent as dated history (consent_changes)", _create_v6),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

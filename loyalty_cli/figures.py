@@ -18,8 +18,8 @@ from sqlalchemy import Connection, String, and_, case, cast, func, literal, sele
 
 from loyalty_cli import db, ledger, reports, rules
 from loyalty_cli.config import Programme
-from loyalty_cli.dates import days_after
-from loyalty_cli.models import allocations, entries, members, purchases, refunded_purchases, refunds
+from loyalty_cli.members import consent_as_of, consent_of
+from loyalty_cli.models import entries, members, purchases, refunded_purchases, refunds
 
 ISSUED_KINDS = ("earn", "welcome", "award", "promo", "referral", "birthday")
 TOP_PERCENT = 20
@@ -74,22 +74,6 @@ def _points_by_month(conn: Connection, start: datetime | None, end: datetime) ->
     return total, by_month
 
 
-def _expiring(conn: Connection, end: datetime, within: int, member_id: str | None = None) -> list:
-    """Lots with points left at `end` that expire within `within` days after
-    it: (member, points left, expires_on), spending recorded by `end` counted."""
-    debit = entries.alias("debit")
-    spent = (select(func.coalesce(func.sum(allocations.c.points), 0))
-             .select_from(allocations.join(debit, debit.c.id == allocations.c.debit_id))
-             .where(allocations.c.credit_id == entries.c.id, debit.c.at <= end).scalar_subquery())
-    day = end.date()
-    q = (select(entries.c.member_id, (entries.c.points - spent).label("left"), entries.c.expires_on)
-         .where(entries.c.points > 0, entries.c.at <= end, entries.c.expires_on > day,
-                entries.c.expires_on <= days_after(day, within)))
-    if member_id is not None:
-        q = q.where(entries.c.member_id == member_id)
-    return [r for r in conn.execute(q) if r.left > 0]
-
-
 def _balances(conn: Connection, end: datetime) -> dict[str, int]:
     return reports.points_as_of(conn, end)
 
@@ -140,7 +124,7 @@ def report(conn: Connection, prog: Programme, start: datetime | None, end: datet
     top = ranked[:rules.top_count(len(ranked), TOP_PERCENT)]
     top_sales = sum(v for v, _ in top)
 
-    soon = _expiring(conn, end, prog.warn_days)
+    soon = ledger.expiring_within(conn, end, prog.warn_days)
     # Lapsed: enrolled by the cutoff day, and no purchase after it (up to `end`).
     ids = db.plain_rows(conn, select(members.c.id, case((members.c.enrolled_at < recent_from, 1), else_=0))
                         .where(members.c.enrolled_at <= end))
@@ -186,7 +170,7 @@ def report(conn: Connection, prog: Programme, start: datetime | None, end: datet
         "redemption_rate": rules.ratio(redeemed, issued),
         "outstanding_points": outstanding,
         "liability": rules.points_value(outstanding, prog.point_value, prog.currency.decimals),
-        "expiring_points": sum(r.left for r in soon), "expiring_members": len({r.member_id for r in soon}),
+        "expiring_points": sum(sum(per.values()) for per in soon.values()), "expiring_members": len(soon),
         "warn_days": prog.warn_days,
         "lapsed_members": lapsed, "lapsed_days": lapsed_days,
         "top_members": len(top), "top_percent": TOP_PERCENT, "top_sales": top_sales,
@@ -200,22 +184,25 @@ def lapsed_members(conn: Connection, prog: Programme, end: datetime, days: int,
                    marketing_only: bool = False, balances: dict[str, int] | None = None) -> list[dict]:
     """Members with no purchase in the `days` days up to `end` (so `days` or
     more days since their last purchase, or since enrolment if they never
-    bought): the most valuable first, for a win-back mailing."""
+    bought): the most valuable first, for a win-back mailing. Marketing
+    consent is as it stood at `end` (names and contacts as they are now)."""
     cutoff = end.date() - timedelta(days=days)
     last = _last_purchases(conn, end)
     spent = _lifetime_spend(conn, end)
     balances = balances if balances is not None else _balances(conn, end)
+    consent = consent_as_of(conn, end)
     q = select(members).where(members.c.enrolled_at < datetime.combine(cutoff + timedelta(days=1), time.min))
-    if marketing_only:
-        q = q.where(members.c.marketing.is_(True))
     out = []
     for r in conn.execute(q):
+        marketing = consent_of(r, consent)[0]
+        if marketing_only and not marketing:
+            continue
         seen, n = last.get(r.id, (None, 0))
         since = seen.date() if seen is not None else r.enrolled_at.date()
         if since > cutoff:
             continue
         out.append({"member": r.id, "name": r.name, "email": r.email, "phone": r.phone,
-                    "marketing": bool(r.marketing), "enrolled": r.enrolled_at.date(),
+                    "marketing": marketing, "enrolled": r.enrolled_at.date(),
                     "last_purchase": seen.date() if seen is not None else None,
                     "days_since": (end.date() - since).days, "purchases": n,
                     "spend": spent.get(r.id, 0), "points": balances.get(r.id, 0)})
@@ -238,26 +225,29 @@ def _lifetime_spend(conn: Connection, end: datetime) -> dict[str, int]:
 
 def expiring_members(conn: Connection, prog: Programme, end: datetime, within: int,
                      marketing_only: bool = False) -> list[dict]:
-    """Members with points that expire within `within` days after `end`: how
-    many, and the first day they are gone (the last day to spend them is the
-    day before). Soonest first, for a reminder mailing."""
-    soon = _expiring(conn, end, within)
-    per: dict[str, dict] = {}
-    for r in soon:
-        p = per.setdefault(r.member_id, {"points": 0, "expires": r.expires_on})
-        p["points"] += r.left
-        p["expires"] = min(p["expires"], r.expires_on)
-    if not per:
+    """Members with points that expire within `within` days after `end`, one
+    row each, soonest first, for a reminder mailing: `expires`, the first day
+    some of their points are gone (the last day to spend them is the day
+    before), with `points_expiring`, only the points gone that day;
+    `total_expiring`, all that expire within the window; and `expiring`, each
+    day with its points (as `show` lists them). Consent as it stood at `end`."""
+    soon = ledger.expiring_within(conn, end, within)
+    if not soon:
         return []
     balances = _balances(conn, end)
+    consent = consent_as_of(conn, end)
     out = []
     for r in conn.execute(select(members)):
-        if r.id not in per or (marketing_only and not r.marketing):
+        per = soon.get(r.id)
+        marketing = consent_of(r, consent)[0]
+        if per is None or (marketing_only and not marketing):
             continue
-        p = per[r.id]
+        first = min(per)
         out.append({"member": r.id, "name": r.name, "email": r.email, "phone": r.phone,
-                    "marketing": bool(r.marketing), "points_expiring": p["points"], "expires": p["expires"],
-                    "last_day": p["expires"] - timedelta(days=1), "points": balances.get(r.id, 0)})
+                    "marketing": marketing, "points_expiring": per[first], "expires": first,
+                    "last_day": first - timedelta(days=1), "total_expiring": sum(per.values()),
+                    "expiring": [{"date": d, "points": p} for d, p in per.items()],
+                    "points": balances.get(r.id, 0)})
     out.sort(key=lambda x: (x["expires"], -x["points_expiring"], x["member"]))
     return out
 

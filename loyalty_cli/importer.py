@@ -793,7 +793,7 @@ def import_members(conn: Connection, prog: Programme, stream: IO[bytes], opts: O
                     raise LoyaltyError(f"member {existing.id} is already in the ledger with other details")
                 made = ledger.enroll(conn, prog, at=enrolled, name=v["name"], member_id=key,
                                      email=v.get("email") or None, phone=v.get("phone") or None,
-                                     birthday=birthday, marketing=marketing)
+                                     birthday=birthday, marketing=marketing, via="import")
                 added_on[made["member"]] = line
                 result.added += 1
         except LoyaltyError as e:

@@ -18,11 +18,11 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from loyalty_cli import chain, codes, rules
 from loyalty_cli.config import Level, Programme
-from loyalty_cli.dates import end_of
+from loyalty_cli.dates import days_after, end_of
 from loyalty_cli.db import lock_member, plain_rows
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.members import (ID_PATTERN, active_member, check_birthday, clean_name, find_member,
-                                 normalise_email, normalise_phone)
+                                 normalise_email, normalise_phone, record_consent)
 from loyalty_cli.models import (allocations, birthday_bonuses, entries, members, meta, promo_uses, purchases,
                                 referral_rewards, referrals, refunded_purchases, refunds, tier_changes)
 from loyalty_cli.money import format_amount
@@ -62,6 +62,7 @@ def enroll(
     birthday: date | None = None,
     marketing: bool = False,
     referral: str | None = None,
+    via: str = "enroll",
 ) -> dict:
     if member_id is not None:
         member_id = member_id.strip()
@@ -91,6 +92,8 @@ def enroll(
         _unique(conn, members.c.phone, values["phone"], "phone")
     referrer = active_member(conn, codes.referrer_of_code(conn, referral)) if referral else None
     conn.execute(insert(members).values(**values))
+    if marketing:
+        record_consent(conn, member_id, at, True, via)
     if referrer is not None:
         codes.attach_referral(conn, find_member(conn, member_id), referrer, at)
     if prog.welcome_bonus:
@@ -113,6 +116,8 @@ def forget(conn: Connection, key: str, *, at: datetime) -> dict:
         return {"member": m.id, "forgotten_at": m.forgotten_at, "already": True, "erased": [], "points": m.points}
     _not_before_enrolment(m, at)
     erased = [f for f in ("name", "email", "phone", "birthday") if getattr(m, f) is not None]
+    if m.marketing:  # consent is withdrawn, and the withdrawal kept in the consent history
+        record_consent(conn, m.id, at, False, "forget")
     conn.execute(update(members).where(members.c.id == m.id).values(
         name=None, email=None, phone=None, birthday=None, marketing=False,
         marketing_at=at if m.marketing else m.marketing_at, forgotten_at=at))
@@ -140,9 +145,12 @@ def edit(conn: Connection, prog: Programme, key: str, *, at: datetime, name=UNSE
             _unique(conn, members.c.phone, values["phone"], "phone", except_id=m.id)
     if birthday is not UNSET:
         values["birthday"] = check_birthday(birthday, at.date()) if birthday else None
+    if "email" in values or "phone" in values:  # no referral between two members that look like one person
+        codes.check_identity(conn, m, email=values.get("email", m.email), phone=values.get("phone", m.phone))
     if marketing is not UNSET and bool(marketing) != bool(m.marketing):
         values["marketing"] = bool(marketing)
         values["marketing_at"] = at
+        record_consent(conn, m.id, at, bool(marketing), "edit")
     if not values:
         raise LoyaltyError("nothing to change: give at least one of --name, --email, --phone, --birthday, --marketing/--no-marketing")
     conn.execute(update(members).where(members.c.id == m.id).values(**values))
@@ -340,6 +348,30 @@ def due_totals(conn: Connection, as_of: datetime, member_id: str | None = None,
         if left > 0:
             out[m] = out.get(m, 0) + int(left)
     return out
+
+
+def expiring_within(conn: Connection, as_of: datetime, within: int,
+                    member_id: str | None = None) -> dict[str, dict[date, int]]:
+    """What expires when: per member, the points left at `as_of` (spending
+    recorded by then counted) that are gone on each day from the day after
+    `as_of` to `within` days after it, by that day. The one computation that
+    `show`, `expiring` and `report` use, so they always agree."""
+    debit = entries.alias("debit")
+    spent = (select(func.coalesce(func.sum(allocations.c.points), 0))
+             .select_from(allocations.join(debit, debit.c.id == allocations.c.debit_id))
+             .where(allocations.c.credit_id == entries.c.id, debit.c.at <= as_of).scalar_subquery())
+    day = as_of.date()
+    q = (select(entries.c.member_id, (entries.c.points - spent).label("left"), entries.c.expires_on)
+         .where(entries.c.points > 0, entries.c.at <= as_of, entries.c.expires_on > day,
+                entries.c.expires_on <= days_after(day, within)))
+    if member_id is not None:
+        q = q.where(entries.c.member_id == member_id)
+    out: dict[str, dict[date, int]] = {}
+    for m, left, gone in conn.execute(q):
+        if left > 0:
+            per = out.setdefault(m, {})
+            per[gone] = per.get(gone, 0) + int(left)
+    return {m: dict(sorted(per.items())) for m, per in out.items()}
 
 
 def due_expiry(conn: Connection, as_of: datetime, member_id: str | None = None) -> list[dict]:
@@ -640,21 +672,36 @@ def _reward_referral(conn: Connection, prog: Programme, member_id: str, purchase
                      amount: int, at: datetime) -> dict | None:
     """Pay a referral once: on the referee's first purchase that reaches
     referral.min_purchase. The reward row's key (the referee) makes a second
-    payment impossible, even for two tills at once."""
+    payment impossible, even for two tills at once.
+
+    Checked again at payment, as the two members stand then: if they look
+    like one person (the same e-mail or phone, however that came about),
+    nothing is paid and the referral stays pending (`paid` false, with the
+    reason). A forgotten referrer earns nothing new: the friend is paid the
+    referee points and the referral counts as rewarded, without the
+    referrer's share."""
     ref = conn.execute(select(referrals).where(referrals.c.referee_id == member_id)).first()
     if ref is None or amount < prog.referral_min_purchase:
         return None
     if conn.execute(select(referral_rewards.c.referee_id).where(referral_rewards.c.referee_id == member_id)).first():
         return None
+    referrer = find_member(conn, ref.referrer_id)
+    why = codes.same_person(find_member(conn, member_id), referrer)
+    if why is not None:
+        return {"referrer": referrer.id, "referrer_points": 0, "referee_points": 0, "paid": False,
+                "reason": f"{member_id} and the referrer {referrer.id} have {why}: a member cannot refer themself"}
     conn.execute(insert(referral_rewards).values(referee_id=member_id, purchase_id=purchase_id, at=at))
+    gone = referrer.forgotten_at is not None
     if prog.referee_points:
         _credit(conn, prog, member_id, at, "referral", prog.referee_points, order_id=order_id,
                 note=f"joined on {ref.referrer_id}'s referral")
-    if prog.referrer_points:
+    if prog.referrer_points and not gone:
         _credit(conn, prog, ref.referrer_id, at, "referral", prog.referrer_points, order_id=order_id,
                 note=f"referred {member_id}")
-    return {"referrer": ref.referrer_id, "referrer_points": prog.referrer_points,
-            "referee_points": prog.referee_points}
+    return {"referrer": ref.referrer_id, "referrer_points": 0 if gone else prog.referrer_points,
+            "referee_points": prog.referee_points, "paid": True,
+            "reason": f"the referrer {referrer.id} was forgotten on {referrer.forgotten_at:%Y-%m-%d}: "
+                      "nothing for them" if gone else None}
 
 
 def refund(conn: Connection, prog: Programme, order_id: str, *, at: datetime, amount: int | None = None) -> dict:

@@ -4,12 +4,12 @@ by id, e-mail or phone. Pure lookups; no points move here."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, timezone
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, insert, select
 
 from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.models import members
+from loyalty_cli.models import consent_changes, members
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
@@ -95,3 +95,55 @@ def active_member(conn: Connection, key: str):
     if m.forgotten_at is not None:
         raise LoyaltyError(forgotten_text(m.id, m.forgotten_at))
     return m
+
+
+# ---------------------------------------------------------------------------
+# marketing consent over time
+# ---------------------------------------------------------------------------
+
+CONSENT_VIA = ("enroll", "edit", "import", "forget", "upgrade")
+
+
+def record_consent(conn: Connection, member_id: str, at: datetime, given: bool, via: str) -> None:
+    """Append a consent change (given or withdrawn) dated `at`. The caller
+    updates the cached `members.marketing`/`marketing_at` in the same
+    transaction. A change dated before the member's latest one is refused:
+    the history is kept in date order, so a read as of any day is the state
+    the latest write left for that day."""
+    last = conn.execute(select(consent_changes.c.at).where(consent_changes.c.member_id == member_id)
+                        .order_by(consent_changes.c.at.desc(), consent_changes.c.id.desc()).limit(1)).scalar()
+    if last is not None and at < last:
+        raise LoyaltyError(f"member {member_id}'s marketing consent was last changed on {last:%Y-%m-%d %H:%M}; "
+                           f"a change dated {at:%Y-%m-%d %H:%M} would come before it (use a later --date)")
+    conn.execute(insert(consent_changes).values(
+        member_id=member_id, at=at, marketing=given, via=via,
+        recorded_at=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)))
+
+
+def consent_as_of(conn: Connection, as_of: datetime, member_id: str | None = None) -> dict[str, tuple[bool, datetime | None]]:
+    """(consent, since when) at `as_of` of the members whose consent changed
+    after `as_of` (of one member, or of everyone): for the others the cached
+    `members.marketing` and `marketing_at` are their consent at `as_of`
+    already, since they are the latest change (`check` confirms it). So a
+    list as of now reads no history at all."""
+    later = select(consent_changes.c.member_id).where(consent_changes.c.at > as_of)
+    if member_id is not None:
+        later = later.where(consent_changes.c.member_id == member_id)
+    changed = {m for (m,) in conn.execute(later.distinct())}
+    if not changed:
+        return {}
+    out: dict[str, tuple[bool, datetime | None]] = {m: (False, None) for m in changed}
+    q = (select(consent_changes.c.member_id, consent_changes.c.marketing, consent_changes.c.at)
+         .where(consent_changes.c.at <= as_of).order_by(consent_changes.c.at, consent_changes.c.id))
+    if member_id is not None:
+        q = q.where(consent_changes.c.member_id == member_id)
+    for m, given, at in conn.execute(q):
+        if m in changed:
+            out[m] = (bool(given), at)
+    return out
+
+
+def consent_of(row, corrections: dict[str, tuple[bool, datetime | None]]) -> tuple[bool, datetime | None]:
+    """A member row's consent at the moment `corrections` (from
+    `consent_as_of`) was made for."""
+    return corrections.get(row.id, (bool(row.marketing), row.marketing_at))

@@ -215,6 +215,23 @@ birthday_bonuses = Table(
     _col("entry_id", Integer, ForeignKey("entries.id"), unique=True),
 )
 
+# Marketing consent over time: one row each time it was given or withdrawn
+# (schema version 6), so a read as of a past day sees the consent of that day.
+# `members.marketing` and `marketing_at` are the latest row, cached. `via` says
+# how: enroll, edit, import, forget, or upgrade (rows made from the members'
+# consent when a ledger was brought to version 6). No personal data.
+consent_changes = Table(
+    "consent_changes", metadata,
+    _id(),
+    _col("member_id", AutoString, ForeignKey("members.id")),
+    _col("at", DateTime),  # business date-time, as the change was dated
+    _col("marketing", Boolean),  # True: consent given; False: withdrawn
+    _col("via", AutoString),
+    _col("recorded_at", DateTime),
+    Index("ix_consent_changes_member_at", "member_id", "at"),
+    Index("ix_consent_changes_at", "at"),
+)
+
 # Refunds with the purchase each refunds, for whole-ledger sums. The "+ 0"
 # keeps SQLite from using the index on refunds.purchase_id, which made it walk
 # every purchase looking for its refunds (0.4 s on 1,000,000 purchases and no
@@ -227,7 +244,9 @@ V2_TABLES = (promo_codes, promo_uses, referral_codes, referrals, referral_reward
 V3_TABLES = (meta,)
 V4_TABLES = (birthday_bonuses,)
 V5_COLUMNS = (entries.c.hash, members.c.forgotten_at)
+V6_TABLES = (consent_changes,)
 
 # Tables whose rows are never changed or removed once written.
 APPEND_ONLY = ("entries", "allocations", "purchases", "refunds", "tier_changes", "schema_version",
-               "promo_uses", "referral_codes", "referrals", "referral_rewards", "birthday_bonuses")
+               "promo_uses", "referral_codes", "referrals", "referral_rewards", "birthday_bonuses",
+               "consent_changes")

@@ -11,16 +11,15 @@ from __future__ import annotations
 import heapq
 import re
 from operator import itemgetter
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
 from loyalty_cli import db, ledger, rules
 from loyalty_cli.config import Programme
-from loyalty_cli.dates import days_after
-from loyalty_cli.members import find_member
-from loyalty_cli.models import (allocations, entries, members, promo_codes, promo_uses, purchases, referral_rewards,
-                                referrals, refunds, tier_changes)
+from loyalty_cli.members import consent_as_of, consent_of, find_member
+from loyalty_cli.models import (allocations, consent_changes, entries, members, promo_codes, promo_uses, purchases,
+                                referral_rewards, referrals, refunds, tier_changes)
 
 RECENT = 10  # history lines in `show`
 LAST = 2**63  # sorts after every entry id
@@ -105,13 +104,14 @@ def member_list(conn: Connection, prog: Programme, as_of: datetime, tier: str | 
     wanted = prog.level(tier).name if tier else None
     points = points_as_of(conn, as_of)
     _, level_of = ledger.tier_standing(conn, prog, as_of)
+    consent = consent_as_of(conn, as_of)
     out = []
     for r in conn.execute(q):
         lv = level_of(r.id).name
         if wanted and lv != wanted:
             continue
         out.append({"member": r.id, "name": r.name, "email": r.email, "phone": r.phone,
-                    "birthday": r.birthday, "enrolled": r.enrolled_at, "marketing": bool(r.marketing),
+                    "birthday": r.birthday, "enrolled": r.enrolled_at, "marketing": consent_of(r, consent)[0],
                     "points": points.get(r.id, 0), "tier": lv})
     return out
 
@@ -128,14 +128,11 @@ def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
     today = as_of.date()
     live = [lot for lot in _remaining(conn, m.id, as_of) if lot.expires_on is None or lot.expires_on > today]
     pending = sum(lot.remaining for lot in live if lot.available_on and lot.available_on > today)
-    horizon = days_after(today, prog.warn_days)
-    expiring: dict[date, int] = {}
-    for lot in live:
-        if lot.expires_on is not None and lot.expires_on <= horizon:
-            expiring[lot.expires_on] = expiring.get(lot.expires_on, 0) + lot.remaining
+    expiring = ledger.expiring_within(conn, as_of, prog.warn_days, m.id).get(m.id, {})
+    marketing, marketing_at = consent_of(m, consent_as_of(conn, as_of, m.id))
     return {
         "member": m.id, "name": m.name, "email": m.email, "phone": m.phone, "birthday": m.birthday,
-        "enrolled": m.enrolled_at, "marketing": bool(m.marketing), "marketing_at": m.marketing_at,
+        "enrolled": m.enrolled_at, "marketing": marketing, "marketing_at": marketing_at,
         "forgotten_at": m.forgotten_at, "points": points, "available": max(0, min(points, sum(lot.remaining for lot in live) - pending)),
         "pending": pending,
         "tier": level.name, "tier_basis": prog.tier_basis, "tier_window": prog.tier_window,
@@ -143,7 +140,7 @@ def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
         "next_tier": nxt.name if nxt else None,
         "to_next_tier": max(0, nxt.min - total) if nxt else None,
         "next_tier_min": nxt.min if nxt else None, "tier_min": level.min,
-        "expiring": [{"date": d, "points": p} for d, p in sorted(expiring.items())],
+        "expiring": [{"date": d, "points": p} for d, p in expiring.items()],
         "recent": history(conn, prog, m.id, as_of)[-RECENT:],
     }
 
@@ -398,6 +395,21 @@ def _lots_text(plan: list[tuple[int, int]]) -> str:
     return ", ".join(f"{p} from entry {lot}" for lot, p in plan) or "nothing"
 
 
+def _check_consent(conn: Connection, prog: Programme) -> list[str]:
+    """Each member's marketing consent is the latest change in its history
+    (none: no consent), which every as-of read relies on."""
+    latest = {m: bool(given) for m, given in conn.execute(
+        select(consent_changes.c.member_id, consent_changes.c.marketing)
+        .order_by(consent_changes.c.at, consent_changes.c.id))}
+    out = []
+    for m, given in conn.execute(select(members.c.id, members.c.marketing).order_by(members.c.id)):
+        if bool(given) != latest.get(m, False):
+            yes = lambda v: "yes" if v else "no"  # noqa: E731
+            out.append(f"member {m}: marketing consent is {yes(given)}, but its consent history says "
+                       f"{yes(latest.get(m, False))}")
+    return out
+
+
 def _check_chain(conn: Connection, prog: Programme) -> list[str]:
     from loyalty_cli import chain
 
@@ -405,7 +417,7 @@ def _check_chain(conn: Connection, prog: Programme) -> list[str]:
 
 
 CHECKS = [_check_sqlite, _check_currency, _check_chain, _check_balances, _check_allocations, _check_fifo,
-          _check_purchases, _check_codes, _check_referrals]
+          _check_purchases, _check_codes, _check_referrals, _check_consent]
 
 
 def check(conn: Connection, prog: Programme, head: str | None = None) -> list[str]:

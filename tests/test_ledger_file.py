@@ -13,7 +13,7 @@ def _downgrade_to_v1(db):
     for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
         con.execute(f"DROP TRIGGER {name}")
     for table in ("promo_uses", "promo_codes", "referral_rewards", "referrals", "referral_codes", "meta",
-                  "birthday_bonuses"):
+                  "birthday_bonuses", "consent_changes"):
         con.execute(f"DROP TABLE {table}")
     con.execute("DROP INDEX ix_entries_order")
     con.execute("DROP INDEX ix_entries_expires")
@@ -35,11 +35,11 @@ def test_readers_and_check_leave_an_old_ledger_alone_and_init_upgrades_it(shop):
     before = _digest(shop.db)
     shop.fail("balance", contains="run `loyalty init` to upgrade it")
     r = shop.invoke("check")
-    assert r.exit_code == 1 and "schema: version 1, expected 5" in r.stdout
+    assert r.exit_code == 1 and "schema: version 1, expected 6" in r.stdout
     assert _digest(shop.db) == before
     r = shop.run("init")
-    assert "Upgraded to schema version 5" in r.stderr
-    assert shop.sql("SELECT version FROM schema_version") == [(1,), (2,), (3,), (4,), (5,)]
+    assert "Upgraded to schema version 6" in r.stderr
+    assert shop.sql("SELECT version FROM schema_version") == [(1,), (2,), (3,), (4,), (5,), (6,)]
     assert shop.json("balance")[0]["points"] == 12
     assert shop.run("check").stdout == ""
 
@@ -49,7 +49,7 @@ def test_a_write_command_upgrades_an_old_ledger_in_its_own_transaction(shop):
     shop.run("purchase", "anna", "5.00", "--date", "2026-01-01")
     _downgrade_to_v1(shop.db)
     shop.run("purchase", "anna", "1.00", "--date", "2026-01-02")
-    assert shop.sql("SELECT max(version) FROM schema_version") == [(5,)]
+    assert shop.sql("SELECT max(version) FROM schema_version") == [(6,)]
     assert shop.run("check").stdout == ""
     # the entries written before the upgrade were sealed into the chain, in order
     assert [r[0] for r in shop.sql("SELECT hash IS NOT NULL FROM entries ORDER BY id")] == [1, 1]
@@ -78,3 +78,44 @@ def test_init_on_an_existing_ledger_in_another_currency_is_refused(make_shop, tm
     s = make_shop(BASE_TOML)
     s.config.write_text(s.config.read_text().replace('currency = "EUR"', 'currency = "KWD"'))
     s.fail("init", "--force", "--currency", "KWD", contains="cannot change")
+
+
+def _downgrade_to_v5(db):
+    """Make the file look like a ledger of schema version 5: no consent history."""
+    con = sqlite3.connect(db)
+    con.execute("DROP TABLE consent_changes")
+    con.execute("DROP TRIGGER schema_version_no_delete")
+    con.execute("DELETE FROM schema_version WHERE version > 5")
+    con.execute("CREATE TRIGGER schema_version_no_delete BEFORE DELETE ON schema_version "
+                "BEGIN SELECT RAISE(ABORT, 'schema_version is append-only'); END")
+    con.commit()
+    con.close()
+
+
+def test_the_upgrade_to_version_6_makes_the_consent_history_from_the_members_consent(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--marketing", "--date", "2026-01-01")
+    shop.run("enroll", "bob", "--name", "Bob", "--date", "2026-01-02")
+    shop.run("enroll", "cara", "--name", "Cara", "--marketing", "--date", "2026-01-03")
+    shop.run("edit", "bob", "--marketing", "--date", "2026-02-01")
+    shop.run("edit", "cara", "--no-marketing", "--date", "2026-02-10")
+    shop.run("enroll", "dan", "--name", "Dan", "--date", "2026-01-04")
+    _downgrade_to_v5(shop.db)
+    shop.run("purchase", "dan", "1.00", "--date", "2026-03-01")  # a write brings it to version 6
+    assert shop.sql("SELECT max(version) FROM schema_version") == [(6,)]
+    # the consent each member had, as it stood: given or withdrawn at marketing_at; nothing invented before
+    assert shop.sql("SELECT member_id, at, marketing, via FROM consent_changes ORDER BY member_id") == [
+        ("anna", "2026-01-01 00:00:00.000000", 1, "upgrade"),
+        ("bob", "2026-02-01 00:00:00.000000", 1, "upgrade"),
+        ("cara", "2026-02-10 00:00:00.000000", 0, "upgrade")]
+    assert [m["marketing"] for m in shop.json("members", "--as-of", "2026-01-15")] == [True, False, False, False]
+    assert [m["marketing"] for m in shop.json("members", "--as-of", "2026-02-05")] == [True, True, False, False]
+    assert shop.run("check").stdout == ""
+    # and the table is append-only like the others
+    con = sqlite3.connect(shop.db)
+    for sql in ("UPDATE consent_changes SET marketing = 1", "DELETE FROM consent_changes"):
+        try:
+            con.execute(sql)
+            raise AssertionError(f"{sql} was allowed")
+        except sqlite3.IntegrityError as e:
+            assert "append-only" in str(e)
+    con.close()
