@@ -434,7 +434,7 @@ def test_a_29_february_birthday_is_kept_on_28_february_in_other_years(make_shop)
 def test_a_29_february_birthday_in_2027_and_2028():
     # These dates are after today, so no CLI run can be dated on them: the
     # date rule itself, as `birthdays` applies it.
-    from loyalty_cli.daily import BIRTHDAY_GRACE_DAYS, birthday_in, due_birthdays
+    from loyalty_cli.daily import BIRTHDAY_GRACE_DAYS, birthday_in, birthdays_payable, due_birthdays
 
     born, enrolled = date(2000, 2, 29), date(2026, 1, 1)
 
@@ -450,8 +450,10 @@ def test_a_29_february_birthday_in_2027_and_2028():
     # 2028 is a leap year: her day is the 29th, and 2027-02-28 is 365 days back
     assert due(date(2028, 2, 28)) == []
     assert due(date(2028, 2, 29)) == [date(2028, 2, 29)]
-    # a daily run whose previous run was long ago pays every birthday since then
+    # the birthdays a run may pay (those of the last 30 days), whenever the previous run was
     assert due_birthdays(born, enrolled, date(2026, 6, 1), date(2028, 3, 1)) == [date(2027, 2, 28), date(2028, 2, 29)]
+    assert birthdays_payable(born, enrolled, date(2028, 3, 1)) == [date(2028, 2, 29)]
+    assert birthdays_payable(born, enrolled, date(2027, 3, 30)) == due(date(2027, 3, 30)) == [date(2027, 2, 28)]
 
 
 def test_no_bonus_for_a_birthday_before_enrolment_and_the_enrolment_moment_on_the_day(make_shop):
@@ -694,14 +696,39 @@ def test_a_late_daily_run_writes_what_daily_runs_would_have_calendar_year(make_s
     clean(b)
 
 
-def test_a_late_daily_run_pays_a_birthday_more_than_30_days_back(make_shop):
+def test_a_late_daily_run_pays_a_birthday_up_to_30_days_back_and_no_later(make_shop):
     def setup(s):
         enroll(s, "anna", "2025-01-01", "--birthday", "1990-01-05")
 
-    a, b, runs, once = run_both(make_shop, programme(BIRTHDAYS), setup, "2026-01-01", "2026-02-08", {})
-    # the run of 2026-01-05 pays 25 dated 2026-01-05; one run on 02-08 (34 days later) must pay the same
+    a, b, runs, once = run_both(make_shop, programme(BIRTHDAYS), setup, "2026-01-01", "2026-02-04", {})
+    # the run of 2026-01-05 pays 25 dated 2026-01-05; one run on 02-04 (30 days later) pays the same
     assert ledger_rows(a) == [("anna", ts("2026-01-05"), "birthday", 25)]
     assert ledger_rows(b) == [("anna", ts("2026-01-05"), "birthday", 25)]
+
+
+@pytest.mark.parametrize("command", ["daily", "birthdays"])
+def test_a_birthday_more_than_30_days_back_is_not_paid_by_daily_or_birthdays(make_shop, command):
+    # issue 14: a run on 2025-12-01, then one on 2026-03-01, paid a 2026-01-10 birthday 50 days late
+    s = make_shop(programme(BIRTHDAYS))
+    enroll(s, "eva", "2025-01-01", "--birthday", "1999-01-10")
+    s.run("daily", "--as-of", "2025-12-01")
+    before = s.snapshot()
+    r = s.json(command, "--as-of", "2026-03-01", "--dry-run")
+    granted = r["birthdays"]["granted"] if command == "daily" else r["granted"]
+    assert granted == []
+    s.run(command, "--as-of", "2026-03-01")
+    assert s.sql("SELECT COUNT(*) FROM entries WHERE kind = 'birthday'") == [(0,)]
+    if command == "birthdays":
+        assert s.snapshot() == before  # nothing due, nothing written
+    # one rule for both: 30 days after the birthday is the last day a run pays it
+    s2 = make_shop(programme(BIRTHDAYS))
+    enroll(s2, "eva", "2025-01-01", "--birthday", "1999-01-10")
+    s2.run("daily", "--as-of", "2025-12-01")
+    late = s2.json(command, "--as-of", "2026-02-09")
+    assert (late["birthdays"]["granted"] if command == "daily" else late["granted"]) == [
+        {"member": "eva", "name": "Eva", "birthday": "2026-01-10", "points": 25}]
+    clean(s)
+    clean(s2)
 
 
 GOLD_AT_100 = """

@@ -628,8 +628,8 @@ def test_report_counts_expiry_that_no_run_has_posted(make_shop):
 # (5) who has points about to expire, who has lapsed
 # ---------------------------------------------------------------------------
 
-EXPIRING_COLUMNS = ["member", "name", "email", "phone", "points_expiring", "expires", "last_day", "points",
-                    "marketing"]
+EXPIRING_COLUMNS = ["member", "name", "email", "phone", "points_expiring", "expires", "last_day", "total_expiring",
+                    "points", "marketing"]
 LAPSED_COLUMNS = ["member", "name", "email", "phone", "last_purchase", "days_since", "purchases", "spend", "points",
                   "marketing"]
 
@@ -667,40 +667,46 @@ def test_expiring_list(make_shop):
     ben = ("ben", "Ben", "ben@example.com", None)
     # (03-10, 03-24]: cara's lot is gone on the day itself, dan's on day 17
     assert listed(*a) == [
-        (*anna, 25, "2026-03-11", "2026-03-10", 35, True),  # balance 40 - 15 + 10
-        (*ben, 30, "2026-03-24", "2026-03-23", 30, False),  # exactly warn_days (14) after: in
+        (*anna, 25, "2026-03-11", "2026-03-10", 25, 35, True),  # balance 40 - 15 + 10
+        (*ben, 30, "2026-03-24", "2026-03-23", 30, 30, False),  # exactly warn_days (14) after: in
     ]
     assert listed(*a, "--within", "14") == listed(*a)
-    assert listed(*a, "--marketing-only") == [(*anna, 25, "2026-03-11", "2026-03-10", 35, True)]
+    assert listed(*a, "--marketing-only") == [(*anna, 25, "2026-03-11", "2026-03-10", 25, 35, True)]
     assert listed(*a, "--within", "0") == []
-    assert listed(*a, "--within", "1") == [(*anna, 25, "2026-03-11", "2026-03-10", 35, True)]
-    # day 15 brings anna's second lot: the points add up, the soonest day shows
+    assert listed(*a, "--within", "1") == [(*anna, 25, "2026-03-11", "2026-03-10", 25, 35, True)]
+    # day 15 brings anna's second lot: the soonest day shows with only its own points (issue 14: not
+    # all 35 on 03-11), the total within the window beside it, and each day in `expiring`, as `show` says
     assert listed(*a, "--within", "15") == [
-        (*anna, 35, "2026-03-11", "2026-03-10", 35, True),
-        (*ben, 30, "2026-03-24", "2026-03-23", 30, False),
+        (*anna, 25, "2026-03-11", "2026-03-10", 35, 35, True),
+        (*ben, 30, "2026-03-24", "2026-03-23", 30, 30, False),
     ]
     assert listed(*a, "--within", "16") == listed(*a, "--within", "15")
+    wide = {r["member"]: r for r in s.json("expiring", *a, "--within", "15")}
+    assert wide["anna"]["expiring"] == [{"date": "2026-03-11", "points": 25}, {"date": "2026-03-25", "points": 10}]
+    assert wide["ben"]["expiring"] == [{"date": "2026-03-24", "points": 30}]
     assert [r[0] for r in listed(*a, "--within", "17")] == ["anna", "ben", "dan"]
     assert listed(*a, "--within", "17", "--marketing-only") == [
-        (*anna, 35, "2026-03-11", "2026-03-10", 35, True),
-        ("dan", "Dan", None, None, 50, "2026-03-27", "2026-03-26", 50, True),
+        (*anna, 25, "2026-03-11", "2026-03-10", 35, 35, True),
+        ("dan", "Dan", None, None, 50, "2026-03-27", "2026-03-26", 50, 50, True),
     ]
     # a day later anna's 25 are gone: ben's 03-24 is now the soonest
     assert listed("--as-of", "2026-03-11") == [
-        (*ben, 30, "2026-03-24", "2026-03-23", 30, False),
-        (*anna, 10, "2026-03-25", "2026-03-24", 10, True),  # 03-25 = 03-11 + 14: in
+        (*ben, 30, "2026-03-24", "2026-03-23", 30, 30, False),
+        (*anna, 10, "2026-03-25", "2026-03-24", 10, 10, True),  # 03-25 = 03-11 + 14: in
     ]
     csv_out = s.run("expiring", "--format", "csv", *a).stdout
     assert csv_out.splitlines() == [
         ",".join(EXPIRING_COLUMNS),
-        "anna,Anna,anna@example.com,,25,2026-03-11,2026-03-10,35,yes",
-        "ben,Ben,ben@example.com,,30,2026-03-24,2026-03-23,30,no",
+        "anna,Anna,anna@example.com,,25,2026-03-11,2026-03-10,25,35,yes",
+        "ben,Ben,ben@example.com,,30,2026-03-24,2026-03-23,30,30,no",
     ]
     assert s.run("expiring", "--format", "csv", *a, "--within", "0").stdout.splitlines() == [
         ",".join(EXPIRING_COLUMNS)]
-    # the report agrees (warn_days = 14)
+    # the report and `show` agree (warn_days = 14): one computation of what expires when
     r = report(s, *a)
     assert (r["expiring_points"], r["expiring_members"], r["warn_days"]) == (55, 2, 14)
+    assert s.json("show", "anna", *a)["expiring"] == [{"date": "2026-03-11", "points": 25}]
+    assert s.json("show", "anna", "--as-of", "2026-03-11")["expiring"] == [{"date": "2026-03-25", "points": 10}]
     clean(s)
 
 
