@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sqlite3
 
 import pytest
 
@@ -344,4 +345,70 @@ def test_self_referral_checks_work_from_the_referrers_side_too(make_shop):
             contains="cannot refer themself")
     refused(s, "enroll", "anna2", "--name", "Anna", "--phone", "+372 5555 1234", "--referral", code,
             contains="cannot refer themself")
+    clean(s)
+
+
+# ---------------------------------------------------------------------------
+# identity changes after enrolment (issue 14), and a forgotten referrer
+# ---------------------------------------------------------------------------
+
+
+def test_an_edit_cannot_make_a_referee_look_like_their_referrer(s):
+    code = code_of(s)
+    join(s, "xq", code, "--email", "xq@other.com")
+    # issue 14: the referee takes the referrer's mailbox (+tag) or phone (without the country code)
+    r = refused(s, "edit", "xq", "--email", "anna+z@ex.com",
+                contains="cannot refer themself")
+    assert "member anna, who referred xq" in r.stderr
+    refused(s, "edit", "xq", "--phone", "5555 1234", contains="phone 55551234 is that of member anna")
+    refused(s, "edit", "xq", "--name", "Xq", "--email", "ANNA@ex.com", contains="already belongs to member anna")
+    # the referrer's own edit, towards the referee
+    refused(s, "edit", "anna", "--email", "xq+shop@other.com", contains="member xq, who was referred by anna")
+    # other changes go through, and the referral is still paid as usual
+    s.run("edit", "xq", "--email", "xq.new@other.com", "--phone", "+372 5555 9999")
+    s.run("edit", "anna", "--email", "anna.new@ex.com")
+    r = buy(s, "xq", "25.00")
+    assert (r["referral"]["referrer_points"], r["referral"]["referee_points"], r["referral"]["paid"]) == (200, 100, True)
+    # once paid, the two still may not come to look like one person
+    refused(s, "edit", "xq", "--email", "anna.new+2@ex.com", contains="cannot refer themself")
+    clean(s)
+
+
+def test_a_referral_between_members_that_look_like_one_person_is_not_paid(s):
+    # e.g. a ledger edited before the edit check existed: checked again when the reward falls due
+    join(s, "xq", code_of(s), "--email", "xq@other.com")
+    con = sqlite3.connect(s.db)
+    con.execute("UPDATE members SET email = 'anna+z@ex.com' WHERE id = 'xq'")
+    con.commit()
+    con.close()
+    r = s.run("purchase", "xq", "25.00", "--order", "X1")
+    assert "Referral not paid: xq and the referrer anna have the same e-mail" in r.stderr
+    assert "stays pending" in r.stderr
+    doc = buy(s, "xq", "30.00", "--order", "X2")
+    assert doc["referral"] == {"referrer": "anna", "referrer_points": 0, "referee_points": 0, "paid": False,
+                               "reason": "xq and the referrer anna have the same e-mail: a member cannot refer themself"}
+    assert points(s, "anna") == 0 and points(s, "xq") == 55
+    assert statuses(s) == {"xq": "pending"}
+    assert s.sql("SELECT COUNT(*) FROM entries WHERE kind = 'referral'") == [(0,)]
+    clean(s)
+
+
+def test_a_forgotten_referrer_earns_nothing_the_friend_still_does(s):
+    join(s, "bob", code_of(s))
+    s.run("forget", "anna", "--yes")
+    r = s.run("purchase", "bob", "25.00", "--order", "B1")
+    assert "Referral rewarded: bob +100 points; the referrer anna was forgotten on" in r.stderr
+    assert "nothing for them" in r.stderr
+    assert points(s, "anna") == 0
+    assert points(s, "bob") == 125
+    assert history(s, "anna") == []
+    assert s.sql("SELECT referee_id, purchase_id IS NOT NULL FROM referral_rewards") == [("bob", 1)]
+    # rewarded once: a later purchase pays nothing
+    assert buy(s, "bob", "30.00", "--order", "B2")["referral"] is None
+    clean(s)
+
+
+def test_an_address_starting_with_a_plus_is_not_everyone_at_its_domain(s):
+    s.run("edit", "anna", "--email", "+anna@ex.com")
+    assert join(s, "bea", code_of(s), "--email", "+bea@ex.com")["referred_by"] == "anna"
     clean(s)

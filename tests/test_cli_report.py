@@ -706,6 +706,8 @@ def test_expiring_list(make_shop):
     r = report(s, *a)
     assert (r["expiring_points"], r["expiring_members"], r["warn_days"]) == (55, 2, 14)
     assert s.json("show", "anna", *a)["expiring"] == [{"date": "2026-03-11", "points": 25}]
+    for row in s.json("expiring", *a):
+        assert row["expiring"] == s.json("show", row["member"], *a)["expiring"]
     assert s.json("show", "anna", "--as-of", "2026-03-11")["expiring"] == [{"date": "2026-03-25", "points": 10}]
     clean(s)
 
@@ -923,3 +925,61 @@ def test_largest_accepted_window_at_the_last_accepted_day(make_shop, warn_days, 
     assert "internal error" not in r.stderr and "Traceback" not in r.stdout + r.stderr
     if r.exit_code == 1:
         assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("Error: ")
+
+
+def test_as_of_reads_use_the_marketing_consent_of_that_day(make_shop):
+    # issue 14: `show bob --as-of 2026-05-01` said "no" when it was "yes" then, and a past
+    # mailing list (`lapsed --as-of D --marketing-only`) could not be made again
+    s = make_shop(programme("[earning]\npoints_per_unit = 1\n\n[expiry]\ndays = 30\n"))
+    enroll(s, "bob", "2026-01-01", "--marketing", "--email", "bob@example.com")
+    enroll(s, "cara", "2026-01-01")
+    s.run("edit", "cara", "--marketing", "--date", "2026-03-01")
+    buy(s, "bob", "10.00", "2026-05-25")  # 10 points, gone 06-24
+    s.run("edit", "bob", "--no-marketing", "--date", "2026-06-01")
+
+    def consent(when: str) -> dict:
+        return {m["member"]: m["marketing"] for m in s.json("members", "--as-of", when)}
+
+    bob = s.json("show", "bob", "--as-of", "2026-05-01")
+    assert (bob["marketing"], bob["marketing_at"]) == (True, "2026-01-01T00:00:00")
+    assert "yes, since 2026-01-01" in s.run("show", "bob", "--as-of", "2026-05-01").stdout
+    now = s.json("show", "bob")
+    assert (now["marketing"], now["marketing_at"]) == (False, "2026-06-01T00:00:00")
+    assert consent("2026-02-01") == {"bob": True, "cara": False}
+    assert consent("2026-05-01") == {"bob": True, "cara": True}
+    assert consent("2026-06-01") == {"bob": False, "cara": True}
+
+    def mailing(when: str) -> list[str]:
+        return [r["member"] for r in s.json("lapsed", "--as-of", when, "--lapsed-days", "30", "--marketing-only")]
+
+    assert mailing("2026-02-15") == ["bob"]
+    assert mailing("2026-05-01") == ["bob", "cara"]
+    assert mailing("2026-07-15") == ["cara"]
+    assert [r["member"] for r in s.json("expiring", "--as-of", "2026-05-31", "--marketing-only")] == ["bob"]
+    assert s.json("expiring", "--as-of", "2026-06-02", "--marketing-only") == []
+    assert [r["marketing"] for r in s.json("expiring", "--as-of", "2026-06-02")] == [False]
+    # the same as-of, the same answer, however much is recorded later
+    before = s.run("lapsed", "--as-of", "2026-05-01", "--lapsed-days", "30", "--marketing-only", "--format", "csv").stdout
+    s.run("edit", "cara", "--no-marketing", "--date", "2026-08-01")
+    assert s.run("lapsed", "--as-of", "2026-05-01", "--lapsed-days", "30", "--marketing-only",
+                 "--format", "csv").stdout == before
+    assert s.sql("SELECT member_id, at, marketing, via FROM consent_changes ORDER BY id") == [
+        ("bob", "2026-01-01 00:00:00.000000", 1, "enroll"),
+        ("cara", "2026-03-01 00:00:00.000000", 1, "edit"),
+        ("bob", "2026-06-01 00:00:00.000000", 0, "edit"),
+        ("cara", "2026-08-01 00:00:00.000000", 0, "edit")]
+    clean(s)
+
+
+def test_a_consent_change_dated_before_the_latest_one_is_refused(make_shop):
+    # the history is kept in date order, so the latest write is the consent of every later day
+    s = make_shop(programme(""))
+    enroll(s, "bob", "2026-01-01", "--marketing")
+    s.run("edit", "bob", "--no-marketing", "--date", "2026-06-01")
+    s.run("edit", "bob", "--marketing", "--date", "2026-06-10")
+    before = s.snapshot()
+    s.fail("edit", "bob", "--no-marketing", "--date", "2026-05-01", contains="last changed on 2026-06-10 00:00")
+    s.fail("forget", "bob", "--yes", "--date", "2026-06-05", contains="last changed on 2026-06-10 00:00")
+    assert s.snapshot() == before
+    s.run("edit", "bob", "--name", "Bob Kask", "--date", "2026-05-01")  # other data: no consent change
+    clean(s)

@@ -251,3 +251,28 @@ def test_the_ledger_and_its_wal_files_are_owner_only_whatever_the_umask(tmp_path
         os.umask(old)
     assert modes.get("loyalty.db") == 0o600 and modes.get("loyalty.db-wal") == 0o600, modes
     assert all(m == 0o600 for m in modes.values()), modes
+
+
+def test_forget_withdraws_consent_and_the_consent_history_keeps_when(zelda):
+    zelda.run("forget", "zelda", "--yes", "--date", "2026-03-23")
+    assert zelda.sql("SELECT at, marketing, via FROM consent_changes WHERE member_id = 'zelda' ORDER BY id") == [
+        ("2026-01-01 00:00:00.000000", 1, "enroll"), ("2026-03-23 00:00:00.000000", 0, "forget")]
+    # as of a day before, she had consented (her name is gone: names show as they are now)
+    before = zelda.json("show", "zelda", "--as-of", "2026-03-22")
+    assert (before["name"], before["marketing"], before["marketing_at"]) == (None, True, "2026-01-01T00:00:00")
+    assert zelda.json("show", "zelda")["marketing"] is False
+    assert {m["member"]: m["marketing"] for m in zelda.json("members", "--as-of", "2026-03-22")} == \
+        {"ben": False, "zelda": True}
+    assert _traces(zelda) == set()  # the consent history holds no personal data
+    clean(zelda)
+
+
+def test_a_forgotten_member_gets_no_birthday_bonus(make_shop):
+    shop = make_shop(TOML)
+    shop.run("enroll", "fay", "--name", "Fay", "--birthday", "1980-11-20", "--date", "2026-01-01")
+    shop.run("enroll", "gus", "--name", "Gus", "--birthday", "1980-11-20", "--date", "2026-01-01")
+    shop.run("forget", "fay", "--yes", "--date", "2026-11-01")
+    r = shop.json("daily", "--as-of", "2026-11-25")
+    assert [g["member"] for g in r["birthdays"]["granted"]] == ["gus"]
+    assert shop.sql("SELECT member_id FROM entries WHERE kind = 'birthday'") == [("gus",)]
+    clean(shop)
