@@ -343,6 +343,16 @@ DATES = [
          says=("--expires '2026-13-01'", "not a valid date")),
 ]
 
+def add_referee(shop: Shop) -> None:
+    """zed, referred by anna (anna@example.com, +372 555 1234), with an address of his own."""
+    code = shop.json("referral", "anna")["code"]
+    shop.run("enroll", "zed", "--name", "Zed", "--email", "zed@example.org", "--referral", code)
+
+
+def consent_given_in_march(shop: Shop) -> None:
+    shop.run("edit", "bob", "--marketing", "--date", "2026-03-01")
+
+
 NEW = ("enroll", "dora", "--name", "Dora")
 
 MEMBERS_CASES = [
@@ -366,6 +376,16 @@ MEMBERS_CASES = [
     case("enroll-without-name", "enroll", "dora", code=2, says=("Missing option", "--name")),  # click
     case("edit-unknown-member", "edit", "ghost", "--name", "Ghost", says="unknown member 'ghost'"),
     case("edit-nothing", "edit", "anna", says="nothing to change"),
+    # issue 14: the same-person checks of a referral hold whenever an identity changes
+    case("edit-referee-to-referrers-mailbox", "edit", "zed", "--email", "anna+z@example.com", setup=add_referee,
+         says=("anna+z@example.com", "member anna, who referred zed", "cannot refer themself")),
+    case("edit-referee-to-referrers-phone", "edit", "zed", "--phone", "555 1234", setup=add_referee,
+         says=("member anna, who referred zed", "cannot refer themself")),
+    case("edit-referrer-to-referees-mailbox", "edit", "anna", "--email", "zed+a@example.org", setup=add_referee,
+         says=("member zed, who was referred by anna", "cannot refer themself")),
+    case("edit-consent-before-its-last-change", "edit", "bob", "--no-marketing", "--date", "2026-02-01",
+         setup=consent_given_in_march, says=("bob's marketing consent was last changed on 2026-03-01",
+                                             "later --date")),
     case("enroll-name-not-utf8", "enroll", "dora", "--name", "D\udcffra", says="is not valid UTF-8; nothing was done"),
     case("member-not-utf8", "show", "\udcff", says="is not valid UTF-8; nothing was done"),
     case("adjust-reason-not-utf8", "adjust", "anna", "5", "--reason", "typo \udcff", says="is not valid UTF-8; nothing was done"),
