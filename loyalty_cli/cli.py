@@ -1326,7 +1326,8 @@ def daily(as_of, dry_run, fmt, config, db):
     expiry, pending points that became spendable, and the tier review (tier
     changes that time alone brought, e.g. a rolling window letting go of a
     purchase, recorded on the day they happened). Idempotent: a second run
-    writes nothing; a run after missed days catches up as if none were missed."""
+    writes nothing; a run after missed days catches up as if none were
+    missed, but pays a birthday bonus at most 30 days late (as `birthdays`)."""
     from loyalty_cli import daily as timed
 
     with ledger_session(config, db, write=True, dry_run=dry_run) as (prog, conn):
