@@ -87,6 +87,7 @@ def run(group: click.Group, stream: IO[bytes], *, config: str, db: str | None, s
     run, commands that failed). Lines use the batch's --config and --db
     unless they give their own."""
     from loyalty_cli import cli as cli_module
+    from loyalty_cli.render import OutputFailed
 
     out = out or sys.stdout
     ran = failed = 0
@@ -96,6 +97,7 @@ def run(group: click.Group, stream: IO[bytes], *, config: str, db: str | None, s
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     cli_module.REUSE = {}
+    records = cli_module.RECORDS
     try:
         for n, text in lines(stream):
             try:
@@ -116,8 +118,14 @@ def run(group: click.Group, stream: IO[bytes], *, config: str, db: str | None, s
             doc = {"line": n, "exit": r["exit"], "result": result_of(r["stdout"]),
                    "message": "\n".join(notes) or None,
                    "error": errors[-1].removeprefix("Error: ") if errors else None}
-            out.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
-            out.flush()
+            try:
+                out.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
+                out.flush()
+            except OutputFailed as e:  # stop: nobody would see what the next lines did
+                if cli_module.RECORDS > records:
+                    e.recorded = (f"the batch stopped after line {n}: what the lines up to it wrote is recorded, "
+                                  "the lines after it did not run")
+                raise
             if problem and stop_on_error:
                 break
     finally:

@@ -53,16 +53,21 @@ class LoyaltyGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
+        from loyalty_cli.render import OutputFailed, flush_stdout
+
         try:
-            return super().invoke(ctx)
+            rv = super().invoke(ctx)
+            if ctx.parent is None:
+                flush_stdout()  # a full disk or a closed pipe shows now, while we know what was recorded
+            return rv
+        except OutputFailed as e:
+            _output_failed(ctx, e)
         except LoyaltyError as e:
             raise click.ClickException(_one_line(str(e))) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, SystemExit):
             raise
-        except BrokenPipeError:
-            # `loyalty balance | head`: the reader left; say nothing.
-            sys.stderr.close()
-            raise SystemExit(0)
+        except BrokenPipeError:  # not through GuardedOutput (in-process): the reader left
+            _output_failed(ctx, OutputFailed("the reader closed the pipe", gone=True))
         except Exception as e:  # a bug, not the user's input: one line, not a traceback
             if os.environ.get("LOYALTY_DEBUG"):
                 raise
@@ -92,11 +97,59 @@ def cli():
 
 
 def main() -> None:
+    from loyalty_cli.render import guard_stdout
+
+    guard_stdout()  # a failing stdout is OutputFailed, which LoyaltyGroup.invoke explains
     try:
         cli(prog_name="loyalty")
-    except BrokenPipeError:
-        sys.stderr.close()
+    except BrokenPipeError:  # click's own output (help, usage) to a reader that left
         sys.exit(0)
+
+
+# What a write command committed, in the words its output failure uses:
+# "Error: could not write the output (...); the purchase was recorded".
+RECORDED = {
+    "enroll": "the member was enrolled", "edit": "the change was recorded",
+    "forget": "the member was forgotten", "purchase": "the purchase was recorded",
+    "refund": "the refund was recorded", "redeem": "the redemption was recorded",
+    "adjust": "the adjustment was recorded", "award": "the award was recorded",
+    "referral": "the referral code is recorded (`loyalty referral MEMBER` shows it again)",
+    "promo create": "the promo codes were created (`loyalty promo list` shows them)",
+    "promo disable": "the code was disabled", "import purchases": "the import was recorded",
+    "import members": "the import was recorded", "expire": "the expiry was recorded",
+    "birthdays": "the birthday bonuses were recorded", "daily": "the daily run was recorded",
+    "init": "the programme file and the ledger were written", "backup": "the backup was written",
+}
+_RECORDED_KEY = "loyalty.recorded"
+RECORDS = 0  # commits so far in this process (a batch tells its lines' writes from reads by it)
+
+
+def recorded(what: str | None = None) -> None:
+    """Note that the running command has committed something (said by
+    `what`, or by RECORDED for the command), for an output failure after it."""
+    global RECORDS
+    RECORDS += 1
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return
+    if what is None:
+        name = " ".join(ctx.command_path.split()[1:])
+        what = RECORDED.get(name, f"what `{name}` did was recorded")
+    ctx.meta[_RECORDED_KEY] = what
+
+
+def _output_failed(ctx, e) -> None:
+    """Standard output failed. After a commit that is exit 1 saying what was
+    recorded; a reader that left before anything was written is a quiet end
+    (exit 0, as `head` expects); other failures of a read are exit 1."""
+    done = e.recorded or ctx.meta.get(_RECORDED_KEY)
+    if done:
+        click.echo(f"Error: could not write the output ({e.reason}); {done}", err=True)
+        raise SystemExit(1)
+    if e.gone:
+        raise SystemExit(0)
+    click.echo(f"Error: could not write the output ({e.reason}); nothing was changed", err=True)
+    raise SystemExit(1)
 
 
 # ---------------------------------------------------------------------------
@@ -170,6 +223,8 @@ def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bo
             yield prog, conn
             if dry_run:
                 raise _RollBack
+        if write:
+            recorded()
     except _RollBack:
         pass
     finally:

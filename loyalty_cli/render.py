@@ -194,3 +194,103 @@ def bar(value: int, largest: int, width: int = 24) -> str:
     eighths = (value * width * 8 + largest - 1) // largest
     full, part = divmod(eighths, 8)
     return "█" * full + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[part]
+
+
+# ---------------------------------------------------------------------------
+# standard output that can fail: a full disk, a closed descriptor, a reader gone
+# ---------------------------------------------------------------------------
+
+
+class OutputFailed(Exception):
+    """Standard output could not take what a command printed. `reason` says
+    why ("No space left on device", "the reader closed the pipe", ...);
+    `gone` is true when nobody is reading any more (a closed pipe or a closed
+    descriptor), which a read command takes as a quiet end, as `head`
+    expects. `recorded`, when set, says what was already committed."""
+
+    def __init__(self, reason: str, *, gone: bool, recorded: str | None = None):
+        super().__init__(reason)
+        self.reason, self.gone, self.recorded = reason, gone, recorded
+
+
+class GuardedOutput:
+    """sys.stdout for a real process: every write and flush that fails
+    raises OutputFailed, once; from then on the descriptor points at
+    /dev/null, so nothing fails again at exit (no "Exception ignored" from
+    Python's last flush). Everything else is the wrapped stream's."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._failed: OutputFailed | None = None
+
+    def __getattr__(self, name):
+        if self._stream is None:
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+    def isatty(self) -> bool:
+        return self._stream is not None and not self._failed and self._stream.isatty()
+
+    def _fail(self, e: BaseException | None) -> OutputFailed:
+        if isinstance(e, BrokenPipeError):
+            failed = OutputFailed("the reader closed the pipe", gone=True)
+        elif isinstance(e, OSError) and e.strerror:
+            failed = OutputFailed(e.strerror, gone=False)
+        else:  # descriptor 1 closed (`>&-`): Python has no stdout at all
+            failed = OutputFailed("standard output is closed", gone=True)
+        self._failed = failed
+        try:
+            if self._stream is not None:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self._stream.fileno())
+                os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+        self._stream = None
+        return failed
+
+    def write(self, text):
+        if self._failed:
+            return len(text)
+        if self._stream is None:
+            if not isinstance(text, str):
+                raise TypeError("write() argument must be str")
+            if not text:
+                return 0
+            raise self._fail(None)
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError) as e:
+            raise self._fail(e) from None
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        if self._failed or self._stream is None:
+            return
+        try:
+            self._stream.flush()
+        except (OSError, ValueError) as e:
+            raise self._fail(e) from None
+
+
+def guard_stdout() -> None:
+    """Put GuardedOutput in front of the process's standard output."""
+    if not isinstance(sys.stdout, GuardedOutput):
+        sys.stdout = GuardedOutput(sys.stdout)
+
+
+def flush_stdout() -> None:
+    """Everything printed so far, out now: a failure is OutputFailed here,
+    while the command can still say what it recorded."""
+    out = sys.stdout
+    if out is not None:
+        try:
+            out.flush()
+        except (OSError, ValueError) as e:
+            if isinstance(out, GuardedOutput):
+                raise
+            raise OutputFailed(e.strerror if isinstance(e, OSError) and e.strerror else str(e),
+                               gone=isinstance(e, BrokenPipeError)) from None
