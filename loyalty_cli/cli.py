@@ -50,6 +50,9 @@ class LoyaltyGroup(click.Group):
         bad = _not_utf8(args)
         if bad is not None:
             raise click.ClickException(f"argument '{bad}' is not valid UTF-8; nothing was done")
+        nul = next((a for a in args if isinstance(a, str) and "\x00" in a), None)
+        if nul is not None:  # no file name or value can hold one (a batch line or a caller could send it)
+            raise click.ClickException(f"argument {_one_line(repr(nul))} holds a NUL byte; nothing was done")
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
@@ -294,8 +297,7 @@ def init(force, name, currency, tz, config, db):
     from loyalty_cli.dates import zone
     from loyalty_cli.money import currency_decimals
 
-    cfg.require_path(config)
-    path = Path(config)
+    path = cfg.require_path(config)
     keep = path.exists() and not force
     if path.is_dir():
         raise LoyaltyError(f"{path} is a folder, not a programme file")
@@ -311,24 +313,70 @@ def init(force, name, currency, tz, config, db):
     else:
         prog = load(path)
     url = prog.database_url(db)
-    where = url.removeprefix("sqlite:///")
-    engine = dbm.engine_for(url, create=True)
-    try:
-        state = dbm.create(engine)
+    where = dbm.describe(url)
+
+    def settle(conn, state):  # in the transaction that creates or upgrades the ledger
         if state == "current" and keep:
             raise LoyaltyError(f"already set up: {path} and ledger {where} exist (--force rewrites the programme file)")
-        with dbm.transaction(engine, write=True) as conn:
-            dbm.bind_currency(conn, prog.currency.code, prog.currency.decimals, record=True)
+        dbm.bind_currency(conn, prog.currency.code, prog.currency.decimals, record=True)
+
+    # Two files, written so that a failure leaves neither half: the programme
+    # file goes to a temporary name beside it first (so an unwritable folder
+    # is found before the ledger exists), the ledger is created or upgraded
+    # in one transaction, and only then is the programme file put in place.
+    # A ledger this run created is removed again if anything after it fails.
+    partial = None if keep else _write_beside(path, text)
+    ledger_file = dbm.sqlite_file(url)
+    new_file = ledger_file is not None and not os.path.lexists(ledger_file)
+    made = False
+    try:
+        engine = dbm.engine_for(url, create=True)
+        made = new_file
+        try:
+            state = dbm.create(engine, settle)
+        finally:
+            engine.dispose()
+        if partial is not None:
+            os.replace(partial, path.resolve() if path.is_symlink() else path)
+            partial = None
+    except BaseException:
+        if made:
+            for p in (ledger_file, *(Path(f"{ledger_file}{x}") for x in ("-wal", "-shm", "-journal"))):
+                p.unlink(missing_ok=True)
+        raise
     finally:
-        engine.dispose()
-    if keep:
-        click.echo(f"Using the existing {path}.", err=True)
-    else:
-        path.write_text(text, encoding="utf-8")
-        click.echo(f"Wrote {path}.", err=True)
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+    recorded()
+    click.echo(f"Using the existing {path}." if keep else f"Wrote {path}.", err=True)
     done = {"created": "Created ledger", "upgraded": f"Upgraded to schema version {dbm.SCHEMA_VERSION}: ledger",
             "current": "Kept the existing ledger"}[state]
     click.echo(f"{done} {where}.", err=True)
+
+
+def _write_beside(path: Path, text: str) -> Path:
+    """`text` in a new file beside `path` (same folder, so a rename puts it
+    in place at once), with the mode of the file it will replace."""
+    import stat as st
+
+    target = path.resolve() if path.is_symlink() else path
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    try:
+        mode = st.S_IMODE(target.stat().st_mode) if target.exists() else 0o666
+        fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
+    except OSError as e:
+        raise LoyaltyError(f"cannot write {path}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if target.exists():
+            os.chmod(partial, mode)  # the umask took bits off at open
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        raise LoyaltyError(f"cannot write {path}: {e.strerror}") from None
+    return partial
 
 
 @cli.command()
@@ -348,19 +396,23 @@ def backup(path, fmt, config, db):
     from loyalty_cli import db as dbm
 
     prog = load(config)
+
+    def verify(copy_path):  # the copy, before it gets its name: it must open and be checked
+        copy = dbm.engine_for(dbm.sqlite_url(copy_path.resolve()))
+        try:
+            with dbm.transaction(copy, write=False) as conn:
+                return {"path": str(path), "bytes": copy_path.stat().st_size, "entries": chain.last(conn)[0],
+                        "head": chain.head(conn), "problems": reports.check(conn, prog)}
+        finally:
+            copy.dispose()
+
     engine = dbm.engine_for(prog.database_url(db))
     try:
-        dbm.backup(engine, path)
+        doc = dbm.backup(engine, path, verify)
     finally:
         engine.dispose()
-    copy = dbm.engine_for(f"sqlite:///{path.resolve()}")
-    try:
-        with dbm.transaction(copy, write=False) as conn:
-            problems = reports.check(conn, prog)
-            doc = {"path": str(path), "bytes": path.stat().st_size, "entries": chain.last(conn)[0],
-                   "head": chain.head(conn), "problems": problems}
-    finally:
-        copy.dispose()
+    recorded(f"the backup was written to {path}")
+    problems = doc["problems"]
     if problems:
         for p in problems:
             click.echo(p)
@@ -599,6 +651,11 @@ def forget(member, yes, when, fmt, config, db):
     engine = dbm.engine_for(url)
     try:
         r["scrubbed"] = dbm.scrub(engine)
+    except LoyaltyError as e:  # the erase is committed: say so, and how to finish
+        raise LoyaltyError(
+            f"member {r['member']} was forgotten, but the ledger file could not be scrubbed yet ({e}), so an old "
+            f"copy of their personal data may remain in it; free some disk space (scrubbing needs room for a "
+            f"second copy of the ledger) and run `loyalty forget {r['member']} --yes` again to finish") from None
     finally:
         engine.dispose()
     if fmt == "json":

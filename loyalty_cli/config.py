@@ -129,8 +129,8 @@ class Programme:
         """The ledger as an SQLAlchemy URL. A flag/env path is relative to the
         working directory; the config's path is relative to the config file."""
         if override:
-            return _as_url(override, Path.cwd())
-        return _as_url(self.database, self.path.parent)
+            return _as_url(override, Path.cwd(), "--db")
+        return _as_url(self.database, self.path.parent, f"{self.path}: [ledger] database")
 
 
 def name_key(name: str) -> str:
@@ -142,13 +142,36 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFKC", " ".join(name.split())).casefold()
 
 
-def _as_url(target: str, base: Path) -> str:
+def _as_url(target: str, base: Path, what: str) -> str:
     if "://" in target:
+        if "\x00" in target:
+            raise LoyaltyError(f"{what} {target!r} holds a NUL byte")
         return target
-    p = Path(target).expanduser()
+    p = expand_path(target, what)
     if not p.is_absolute():
         p = base / p
-    return f"sqlite:///{p}"
+    from loyalty_cli.db import sqlite_url  # quoted: `shop?.db` and `50%.db` are file names
+
+    return sqlite_url(p)
+
+
+def expand_path(text: str | Path, what: str) -> Path:
+    """A path typed or configured: `~` and `~user` lead to a home folder (an
+    unknown user is refused, never taken as a folder called `~user`); a NUL
+    byte, which no file name can hold, is refused."""
+    text = str(text)
+    if "\x00" in text:
+        raise LoyaltyError(f"{what} {text!r} holds a NUL byte, which no file name can hold")
+    if not text.startswith("~"):
+        return Path(text)
+    import os.path
+
+    expanded = os.path.expanduser(text)
+    if expanded.startswith("~"):
+        user = text[1:].split("/", 1)[0]
+        why = f"there is no user {user!r} on this machine" if user else "the home folder is not known (HOME is not set)"
+        raise LoyaltyError(f"{what} {text!r}: {why}; a path starting with ~ means a home folder")
+    return Path(expanded)
 
 
 # Upper bounds far beyond any real programme, so that no figure can overflow.
@@ -270,15 +293,19 @@ def _value(v) -> str:
     return shown(v, 80) if isinstance(v, str) else repr(v)
 
 
-def require_path(path: str | Path) -> None:
+def require_path(path: str | Path) -> Path:
+    """The programme file's path, `~` expanded; refuses an empty one."""
     if not str(path).strip():
         raise ConfigError("--config is empty (LOYALTY_CONFIG set to nothing?); give the programme file's path")
+    try:
+        return expand_path(path, "--config")
+    except LoyaltyError as e:
+        raise ConfigError(str(e)) from None
 
 
 def load(path: str | Path) -> Programme:
     """Read and validate a programme file."""
-    require_path(path)
-    file = Path(path)
+    file = require_path(path)
     try:
         text = file.read_bytes().decode("utf-8-sig")  # an editor's BOM is no error
     except FileNotFoundError:
@@ -326,6 +353,8 @@ def parse(data: dict, file: Path) -> Programme:
 
     led = _Section(file, "ledger", top.table("ledger"))
     database = led.text("database")
+    if "\x00" in database:
+        led.fail("database", f"{database!r} holds a NUL byte, which no file name can hold")
     led.done()
 
     earn = _Section(file, "earning", top.table("earning"))

@@ -9,8 +9,11 @@ SQLAlchemy.
 
 from __future__ import annotations
 
+import errno
+import glob
 import os
 import sqlite3
+import stat
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -140,22 +143,15 @@ def _sqlite_path(url: str) -> Path | None:
 
 def engine_for(url: str, *, create: bool = False) -> Engine:
     """An engine for the ledger at `url`. Refuses a missing SQLite file unless
-    `create`, and a path that is a folder."""
+    `create`, and anything at the path that is not a regular file (a folder,
+    a FIFO, a device, a dangling symlink or a loop of them)."""
     try:
         u = make_url(url)
     except exc.ArgumentError:
         raise LedgerError(f"{url!r} is neither a file path nor a database URL") from None
     path = _sqlite_path(url)
     if path is not None:
-        if path.is_dir():
-            raise LedgerError(f"ledger {path} is a folder, not a ledger file")
-        if not path.exists():
-            if not create:
-                raise LedgerError(f"no ledger at {path}; run `loyalty init` to create one, or pass --db")
-            if not path.parent.is_dir():
-                raise LedgerError(f"cannot create ledger {path}: folder {path.parent} does not exist")
-            # Owner-only from the first byte: SQLite gives its -wal/-shm files the same mode.
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        _check_ledger_path(path, create)
     try:
         if u.get_backend_name() == "sqlite":
             engine = create_engine(u, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
@@ -166,6 +162,49 @@ def engine_for(url: str, *, create: bool = False) -> Engine:
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as e:
         raise LedgerError(f"cannot open ledger {u.render_as_string(hide_password=True)}: {e}") from None
     return engine
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _check_ledger_path(path: Path, create: bool) -> None:
+    """What is at the ledger's path must be a regular file (or nothing, for
+    `create`, which then makes it owner-only from the first byte)."""
+    if "\x00" in str(path):
+        raise LedgerError(f"ledger path {str(path)!r} holds a NUL byte, which no file name can hold")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise LedgerError(f"ledger {path} is a symbolic link to {os.readlink(path)}, which does not exist; "
+                              "remove the link or give the ledger's real path") from None
+        if not create:
+            raise LedgerError(f"no ledger at {path}; run `loyalty init` to create one, or pass --db") from None
+        if not path.parent.is_dir():
+            raise LedgerError(f"cannot create ledger {path}: folder {path.parent} does not exist") from None
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except OSError as e:
+            raise LedgerError(f"cannot create ledger {path}: {e.strerror}") from None
+        return
+    except NotADirectoryError:
+        raise LedgerError(f"no ledger at {path}: a part of that path is a file, not a folder") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise LedgerError(f"ledger {path} is a loop of symbolic links that never reaches a file") from None
+        raise LedgerError(f"cannot open the ledger {path}: {e.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise LedgerError(f"ledger {path} is a folder, not a ledger file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+        raise LedgerError(f"ledger {path} is {kind}, not a ledger file")
+
+
+def describe(url: str) -> str:
+    """The ledger as messages name it: its path, or its URL without a password."""
+    path = _sqlite_path(url)
+    return str(path) if path is not None else make_url(url).render_as_string(hide_password=True)
 
 
 def _sqlite_on_connect(dbapi_conn, _record) -> None:
@@ -239,12 +278,26 @@ def transaction(engine: Engine, *, write: bool, allow_old: bool = False) -> Iter
         raise _translate(e, where) from None
 
 
+def _tables(names) -> str:
+    names = sorted(names)
+    return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+
+
 def _check_version(conn: Connection, where: str) -> int:
-    names = inspect(conn).get_table_names()
+    """The ledger's schema version, after making sure the file is a loyalty
+    ledger: its schema_version table is ours, and every table in it is one
+    loyalty made. Another application's database is refused before anything
+    is read from or written to it."""
+    insp = inspect(conn)
+    names = set(insp.get_table_names())
     if not names:
         raise LedgerError(f"ledger {where} is empty; run `loyalty init` to set it up")
-    if "schema_version" not in names:
-        raise LedgerError(f"{where} is not a loyalty ledger (it has no schema_version table)")
+    ours = "schema_version" in names and {"members", "entries"} <= names and \
+        {"version", "name", "applied_at"} <= {c["name"] for c in insp.get_columns("schema_version")}
+    if not ours:
+        whose = " (its schema_version table is another tool's)" if "schema_version" in names else ""
+        raise LedgerError(f"{where} is not a loyalty ledger: it has tables {_tables(names)}{whose}; "
+                          "nothing was written to it")
     current = conn.execute(select(models.schema_version.c.version).order_by(
         models.schema_version.c.version.desc()).limit(1)).scalar()
     if current is None or current > SCHEMA_VERSION:
@@ -252,6 +305,10 @@ def _check_version(conn: Connection, where: str) -> int:
             f"ledger {where} has schema version {current}, newer than this loyalty knows "
             f"({SCHEMA_VERSION}); upgrade loyalty"
         )
+    foreign = {n for n in names if n not in models.metadata.tables and not n.startswith("sqlite_")}
+    if foreign:
+        raise LedgerError(f"{where} is not a loyalty ledger: it has tables {_tables(foreign)}, which are not "
+                          "loyalty's (another application's data in the same file); nothing was written to it")
     return current
 
 
@@ -264,24 +321,34 @@ def _migrate(conn: Connection, after: int) -> None:
             )
 
 
-def create(engine: Engine) -> str:
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite ledger URL; None for other databases."""
+    return _sqlite_path(url)
+
+
+def create(engine: Engine, settle=None) -> str:
     """Create the schema in an empty ledger, or bring an older one up to date.
-    Returns "created", "upgraded" or "current"."""
+    Returns "created", "upgraded" or "current". `settle(conn, state)`, when
+    given, runs in the same transaction before it commits (raising rolls all
+    of it back)."""
     where = _where(engine)
     try:
         with engine.connect() as conn:
             conn = conn.execution_options(loyalty_write=True)
             with conn.begin():
                 names = set(inspect(conn).get_table_names())
-                if "schema_version" in names:
+                if names:
                     current = _check_version(conn, where)
+                    state = "current"
                     if current < SCHEMA_VERSION:
                         _migrate(conn, after=current)
-                        return "upgraded"
-                    return "current"
-                if names:
-                    raise LedgerError(f"{where} already holds other tables; refusing to turn it into a ledger")
+                        state = "upgraded"
+                    if settle is not None:
+                        settle(conn, state)
+                    return state
                 _migrate(conn, after=0)
+                if settle is not None:
+                    settle(conn, "created")
         if engine.dialect.name == "sqlite":  # outside any transaction, on the driver's connection
             raw = engine.raw_connection()
             try:
@@ -346,11 +413,39 @@ def scrub(engine: Engine) -> bool:
         raise _translate(e, where) from None
 
 
-def backup(engine: Engine, target: Path) -> None:
+def sqlite_url(path: str | Path) -> str:
+    """The SQLAlchemy URL of the SQLite file at `path`, quoted, so that a
+    file called `shop?.db` or `50%.db` is that file, not a query string or an
+    escape."""
+    from sqlalchemy.engine import URL
+
+    return URL.create("sqlite", database=str(path)).render_as_string(hide_password=False)
+
+
+def _partial_files(target: Path) -> list[Path]:
+    return sorted(target.parent.glob(f"{glob.escape(target.name)}.partial-*"))
+
+
+def _fsync(path: Path, *, folder: bool = False) -> None:
+    fd = os.open(path, (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if folder else os.O_RDWR)
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not folder:  # some file systems cannot sync a folder; the file itself must be
+            raise
+    finally:
+        os.close(fd)
+
+
+def backup(engine: Engine, target: Path, verify):
     """An online, consistent copy of the SQLite ledger at `target` (VACUUM
     INTO: one read transaction, so writers carry on and the copy is one
-    moment of the ledger, compacted). The copy is readable by its owner only.
-    Refuses a target that exists."""
+    moment of the ledger, compacted), readable by its owner only. The copy is
+    written under a temporary name beside `target` (`NAME.partial-PID`),
+    synced, opened by `verify(path)` (whose result is returned), and only
+    then given its name, without ever replacing a file: a backup that is
+    killed leaves no file under `target`, and running it again works (it
+    removes what killed runs left). Refuses a target that exists."""
     where = _where(engine)
     if engine.dialect.name != "sqlite":
         raise LedgerError("backup copies SQLite ledgers; for PostgreSQL use pg_dump")
@@ -360,21 +455,44 @@ def backup(engine: Engine, target: Path) -> None:
         raise LedgerError(f"{target} already exists; backup never overwrites a file")
     if not target.parent.is_dir():
         raise LedgerError(f"cannot write {target}: folder {target.parent} does not exist")
+    for old in _partial_files(target):  # left by a backup that was killed
+        try:
+            pid = int(old.name.rpartition("-")[2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            old.unlink(missing_ok=True)
+        except (ValueError, OSError):
+            pass
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     try:
-        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # owner-only from the start
+        os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # owner-only from the start
     except OSError as e:
         raise LedgerError(f"cannot write {target}: {e.strerror}") from None
     try:
-        raw = engine.raw_connection()
         try:
-            raw.cursor().execute("VACUUM INTO ?", (str(target),))
-        finally:
-            raw.close()
-    except BaseException as e:
-        target.unlink(missing_ok=True)
-        if isinstance(e, (exc.DBAPIError, sqlite3.Error)):
+            raw = engine.raw_connection()
+            try:
+                raw.cursor().execute("VACUUM INTO ?", (str(partial),))
+            finally:
+                raw.close()
+            _fsync(partial)
+        except (exc.DBAPIError, sqlite3.Error) as e:
             raise _translate(e, where) from None
-        raise
+        except OSError as e:
+            raise LedgerError(f"cannot write {target}: {e.strerror}") from None
+        result = verify(partial)
+        try:
+            os.link(partial, target)  # never replaces: fails if the name was taken meanwhile
+        except FileExistsError:
+            raise LedgerError(f"{target} already exists; backup never overwrites a file") from None
+        except OSError:  # no hard links on this file system
+            if target.exists() or target.is_symlink():
+                raise LedgerError(f"{target} already exists; backup never overwrites a file") from None
+            os.rename(partial, target)
+        _fsync(target.parent, folder=True)
+        return result
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def sqlite_integrity(conn: Connection) -> list[str]:

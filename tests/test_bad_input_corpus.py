@@ -839,6 +839,50 @@ def _newer(shop: Shop, folder: Path) -> str:
     return str(path)
 
 
+def _foreign_schema_version(shop: Shop, folder: Path) -> str:
+    """Another tool's migrations table: a version, but none of loyalty's."""
+    path = folder / "app.db"
+    con = sqlite3.connect(path)
+    try:
+        con.execute("CREATE TABLE schema_version (version INTEGER, applied TEXT)")
+        con.execute("INSERT INTO schema_version VALUES (20240101, '2024-01-01')")
+        con.execute("CREATE TABLE members (id INTEGER PRIMARY KEY, login TEXT)")
+        con.commit()
+    finally:
+        con.close()
+    return str(path)
+
+
+def _mixed(shop: Shop, folder: Path) -> str:
+    """A loyalty ledger into which another application put its own table."""
+    path = folder / "mixed.db"
+    shutil.copyfile(shop.db, path)
+    con = sqlite3.connect(path)
+    try:
+        con.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+        con.commit()
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        con.close()
+    return str(path)
+
+
+def _dangling(shop: Shop, folder: Path) -> str:
+    (folder / "ledger.db").symlink_to(folder / "gone.db")
+    return str(folder / "ledger.db")
+
+
+def _loop(shop: Shop, folder: Path) -> str:
+    (folder / "a.db").symlink_to(folder / "b.db")
+    (folder / "b.db").symlink_to(folder / "a.db")
+    return str(folder / "a.db")
+
+
+def _fifo(shop: Shop, folder: Path) -> str:
+    os.mkfifo(folder / "ledger.db")
+    return str(folder / "ledger.db")
+
+
 def _dir(shop: Shop, folder: Path) -> str:
     (folder / "ledger.db").mkdir()
     return str(folder / "ledger.db")
@@ -869,7 +913,16 @@ LEDGER_CASES = [
      ("damaged",), ("damaged",)),
     ("sqlite-header-then-junk", _bytes_maker("junk.db", lambda s: b"SQLite format 3\x00" + bytes(range(256)) * 32),
      ("not a loyalty ledger",), ("not a loyalty ledger",)),
-    ("other-apps-sqlite", _foreign, ("not a loyalty ledger",), ("already holds other tables", "refusing")),
+    ("other-apps-sqlite", _foreign, ("not a loyalty ledger", "it has tables customers"),
+     ("not a loyalty ledger", "it has tables customers")),
+    ("other-apps-schema-version", _foreign_schema_version, ("not a loyalty ledger", "another tool's"),
+     ("not a loyalty ledger", "another tool's")),
+    ("ledger-with-foreign-tables", _mixed, ("not a loyalty ledger", "orders", "not loyalty's"),
+     ("not a loyalty ledger", "orders", "not loyalty's")),
+    ("dangling-symlink", _dangling, ("symbolic link to", "does not exist"), ("symbolic link to", "does not exist")),
+    ("symlink-loop", _loop, ("loop of symbolic links",), ("loop of symbolic links",)),
+    ("fifo", _fifo, ("is a FIFO",), ("is a FIFO",)),
+    ("dev-null", lambda s, f: "/dev/null", ("is a character device",), ("is a character device",)),
     ("newer-schema", _newer, ("newer than this loyalty knows",), ("newer than this loyalty knows",)),
     ("a-folder", _dir, ("is a folder",), ("is a folder",)),
     ("missing-file", lambda s, f: str(f / "missing.db"), ("no ledger at", "loyalty init"), None),

@@ -119,3 +119,43 @@ def test_the_upgrade_to_version_6_makes_the_consent_history_from_the_members_con
         except sqlite3.IntegrityError as e:
             assert "append-only" in str(e)
     con.close()
+
+
+def test_a_ledger_path_with_question_mark_or_percent_is_a_plain_file(shop, tmp_path):
+    for name in ("shop?.db", "50%.db", "50%25.db", "a#b.db"):
+        target = tmp_path / name
+        r = shop.run("init", "--db", str(target))
+        assert f"Created ledger {target}." in r.stderr
+        assert target.is_file(), sorted(p.name for p in tmp_path.iterdir())
+        shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01", "--db", str(target))
+        assert shop.json("balance", "--db", str(target))[0]["member"] == "anna"
+        assert shop.run("check", "--db", str(target)).stdout == ""
+    # nothing was made under a cut-off name
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("shop1")) == \
+        ["50%.db", "50%25.db", "a#b.db", "shop?.db"]
+
+
+def test_tilde_paths_name_home_folders_and_an_unknown_user_is_refused(shop, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shop.run("init", "--db", "~/home.db")
+    assert (tmp_path / "home.db").is_file()
+    assert shop.json("balance", "--db", "~/home.db") == []
+    for args in (("balance", "--db", "~nosuchuser9/x.db"), ("init", "--db", "~nosuchuser9/x.db"),
+                 ("balance", "--config", "~nosuchuser9/loyalty.toml"), ("init", "--config", "~nosuchuser9/l.toml"),
+                 ("backup", "x.db", "--db", "~nosuchuser9/x.db")):
+        shop.fail(*args, contains="there is no user 'nosuchuser9' on this machine")
+    shop.config.write_text(shop.config.read_text().replace('database = "loyalty.db"',
+                                                           'database = "~nosuchuser9/l.db"'))
+    shop.fail("balance", contains="[ledger] database '~nosuchuser9/l.db': there is no user 'nosuchuser9'")
+
+
+def test_a_nul_byte_in_any_path_is_refused(shop, tmp_path):
+    before = shop.snapshot()
+    for args in (("balance", "--db", "x\x00.db"), ("balance", "--config", "l\x00.toml"),
+                 ("import", "purchases", "p\x00.csv"), ("backup", "b\x00.db"), ("batch", "b\x00.txt"),
+                 ("import", "purchases", "-", "--skip-errors", "--rejects", "r\x00.csv"), ("init", "--db", "x\x00")):
+        shop.fail(*args, contains="holds a NUL byte; nothing was done")
+    shop.config.write_text(shop.config.read_text().replace('database = "loyalty.db"', 'database = "l\\u0000.db"'))
+    shop.fail("balance", contains="[ledger] database: 'l\\x00.db' holds a NUL byte")
+    assert shop.snapshot() == before
+    assert sorted(p.name for p in shop.folder.iterdir()) == ["loyalty.db", "loyalty.toml"]
