@@ -30,23 +30,82 @@ NOT_IN_A_BATCH = {"batch", "init"}
 
 def split(line: str) -> list[str]:
     """A line's arguments, as a POSIX shell would split them; [] for a blank
-    line or a comment. A leading `loyalty` is dropped."""
+    line or a comment. A leading `loyalty` is dropped. ValueError for a line
+    that cannot be a command: a NUL byte, an unbalanced quote, `loyalty`
+    alone."""
+    if "\x00" in line:
+        raise ValueError("it holds a NUL byte")
     args = shlex.split(line, comments=True)
     if args and args[0] == "loyalty":
         args = args[1:]
+        if not args:
+            raise ValueError("it names no command (`loyalty` alone)")
     return args
 
 
-def run_line(group: click.Group, args: list[str]) -> dict:
-    """Run one command in-process; its exit code, stdout and stderr."""
+# `-` is caught when the line reads it (sys.stdin is _BatchStdin then); these
+# names open descriptor 0 behind Python's back, so a line naming one is refused.
+STDIN_NAMES = ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
+
+
+class _BatchStdin(io.RawIOBase):
+    """Standard input for a line of a batch that is itself read from standard
+    input: reading it would swallow the batch's next lines, so it refuses."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        from loyalty_cli.errors import LoyaltyError
+
+        raise LoyaltyError(STDIN_TAKEN)
+
+
+STDIN_TAKEN = ("this line reads standard input, but the batch itself is read from standard input (its next lines "
+               "would be taken as this line's data); put the data in a file and name it")
+
+
+def _reads_stdin(args: list[str]) -> bool:
+    """Whether a line names standard input as a file (/dev/stdin, ...)."""
+    for a in args:
+        if a in STDIN_NAMES:
+            return True
+        if a.startswith(("/dev/", "/proc/")):
+            try:
+                if os.path.samestat(os.stat(a), os.fstat(0)):
+                    return True
+            except (OSError, ValueError):
+                pass
+    return False
+
+
+def reads_from_stdin(stream) -> bool:
+    """Whether the batch's own lines come from standard input."""
+    if stream is getattr(sys.stdin, "buffer", None) or getattr(stream, "name", None) in ("<stdin>", 0):
+        return True
+    try:
+        return os.path.samestat(os.fstat(stream.fileno()), os.fstat(0))
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+
+
+def run_line(group: click.Group, args: list[str], *, stdin_taken: bool = False) -> dict:
+    """Run one command in-process; its exit code, stdout and stderr. With
+    `stdin_taken` (the batch comes from standard input) the line cannot read
+    standard input."""
     from loyalty_cli import cli as cli_module
 
     out, err = io.StringIO(), io.StringIO()
     code = 0
+    saved_stdin = sys.stdin
+    if stdin_taken:
+        sys.stdin = io.TextIOWrapper(io.BufferedReader(_BatchStdin()), encoding="utf-8")
     with redirect_stdout(out), redirect_stderr(err):
         try:
             if args and args[0] in NOT_IN_A_BATCH:
                 raise click.UsageError(f"`{args[0]}` cannot run inside a batch")
+            if stdin_taken and _reads_stdin(args):
+                raise click.ClickException(STDIN_TAKEN)
             group.main(args=args, prog_name="loyalty", standalone_mode=False)
         except click.exceptions.Exit as e:
             code = e.exit_code
@@ -58,6 +117,8 @@ def run_line(group: click.Group, args: list[str]) -> dict:
             click.echo("Error: aborted", err=True)
         except SystemExit as e:  # internal errors: LoyaltyGroup already said what
             code = e.code if isinstance(e.code, int) else 1
+        finally:
+            sys.stdin = saved_stdin
     return {"exit": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
 
 
@@ -82,7 +143,7 @@ def lines(stream: IO[bytes]) -> Iterator[tuple[int, str | None]]:
 
 
 def run(group: click.Group, stream: IO[bytes], *, config: str, db: str | None, stop_on_error: bool,
-        out: IO[str] | None = None) -> tuple[int, int]:
+        out: IO[str] | None = None, from_stdin: bool | None = None) -> tuple[int, int]:
     """Run every line; print one JSON object per command. Returns (commands
     run, commands that failed). Lines use the batch's --config and --db
     unless they give their own."""
@@ -90,6 +151,8 @@ def run(group: click.Group, stream: IO[bytes], *, config: str, db: str | None, s
     from loyalty_cli.render import OutputFailed
 
     out = out or sys.stdout
+    if from_stdin is None:
+        from_stdin = reads_from_stdin(stream)
     ran = failed = 0
     env = {"LOYALTY_FORMAT": "json", "LOYALTY_CONFIG": config}  # each line's defaults; its own options win
     if db is not None:
@@ -104,12 +167,12 @@ def run(group: click.Group, stream: IO[bytes], *, config: str, db: str | None, s
                 if text is None:
                     raise ValueError("it is not UTF-8 text")
                 args = split(text)
-            except ValueError as e:  # not UTF-8, or an unbalanced quote
+            except ValueError as e:  # not UTF-8, a NUL byte, an unbalanced quote
                 r = {"exit": 1, "stdout": "", "stderr": f"Error: cannot read line {n}: {e}\n"}
             else:
                 if not args:
                     continue
-                r = run_line(group, args)
+                r = run_line(group, args, stdin_taken=from_stdin)
             ran += 1
             problem = r["exit"] != 0
             failed += problem

@@ -251,6 +251,11 @@ def add_twin_members(shop: Shop) -> None:
         con.close()
 
 
+def no_partials(shop: Shop) -> None:
+    left = sorted(p.name for p in shop.folder.glob("*.partial-*"))
+    expect(not left, f"a refused command left temporary files: {left}")
+
+
 def no_file(name: str) -> Callable[[Shop], None]:
     def check(shop: Shop) -> None:
         expect(not (shop.folder / name).exists(), f"a refused command created {name}")
@@ -549,6 +554,20 @@ OTHERS = [
          says=("keeps its amounts in EUR", "USD", "cannot change")),
     case("init-config-is-a-folder", "init", "--force", "--config", folder("conf.toml"), "--db", nowhere("new.db"),
          says=("conf.toml", "is a folder"), after=no_file("new.db")),
+    # paths: NUL bytes (a batch line or a caller can send them), home folders of unknown users
+    case("db-path-nul", "balance", "--db", "x\x00.db", says="holds a NUL byte"),
+    case("config-path-nul", "enroll", "dora", "--name", "Dora", "--config", "l\x00.toml", says="holds a NUL byte"),
+    case("import-file-nul", "import", "purchases", "p\x00.csv", says="holds a NUL byte"),
+    case("backup-path-nul", "backup", "b\x00.db", says="holds a NUL byte"),
+    case("batch-file-nul", "batch", "b\x00.txt", says="holds a NUL byte"),
+    case("db-unknown-user", "enroll", "dora", "--name", "Dora", "--db", "~nosuchuser9/l.db",
+         says=("'~nosuchuser9/l.db'", "there is no user 'nosuchuser9'")),
+    case("config-unknown-user", "balance", "--config", "~nosuchuser9/loyalty.toml",
+         says="there is no user 'nosuchuser9'"),
+    case("init-db-unknown-user", "init", "--force", "--db", "~nosuchuser9/l.db",
+         says="there is no user 'nosuchuser9'", after=no_partials),
+    case("init-foreign-db", "init", "--force", "--db", lambda s: _foreign(s, s.folder),
+         says=("not a loyalty ledger", "customers"), after=no_partials),
 ]
 
 # Numbers of thousands of digits (Python refuses to convert more than 4300),

@@ -3,6 +3,8 @@ result per line, through the real CLI on a real ledger."""
 
 import json
 
+import pytest
+
 from tests.conftest import clean, run_process
 
 
@@ -109,3 +111,68 @@ def test_batch_as_a_real_process_from_a_pipe(shop):
     assert out[-1]["result"]["points"] == 200
     assert shop.json("balance", "anna")[0]["points"] == 200
     clean(shop)
+
+
+def test_a_line_reading_stdin_cannot_swallow_a_batch_read_from_stdin(shop, tmp_path):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    text = ("import purchases -\n"
+            "purchase anna 1.00 --order S1 --date 2026-01-02\n"
+            f"import members {tmp_path / 'none.csv'} --delimiter -\n"
+            "import members /dev/stdin\n"
+            "purchase anna 1.00 --order S2 --date 2026-01-02\n")
+    r = shop.invoke("batch", "-", input=text)
+    out = _results(r)
+    assert [(o["line"], o["exit"]) for o in out] == [(1, 1), (2, 0), (3, 2), (4, 1), (5, 0)]
+    for o in (out[0], out[3]):
+        assert o["error"].startswith("this line reads standard input, but the batch itself is read from standard "
+                                     "input"), o
+    assert "No such file" in out[2]["error"]  # `-` as an option's value is not standard input
+    assert shop.sql("SELECT order_id FROM purchases ORDER BY id") == [("S1",), ("S2",)]
+    # a batch read from a file leaves standard input to its lines
+    f = tmp_path / "b.txt"
+    f.write_text("import purchases -\n")
+    r = shop.run("batch", str(f), input="member,amount,date,order\nanna,2.00,2026-01-03,S3\n")
+    assert _results(r)[0]["result"]["added"] == 1
+    clean(shop)
+
+
+def test_lines_that_cannot_be_commands_fail_alone_and_write_nothing(shop, tmp_path):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    f = tmp_path / "b.txt"
+    f.write_bytes(b"purchase anna 1.00 --order 'X\xff' --date 2026-01-02\n"   # not UTF-8
+                  b"purchase anna 1.00 --order 'a\x00b' --date 2026-01-02\n"  # a NUL byte
+                  b"loyalty\n"                                                  # no command
+                  b"   \t \n"                                                   # blank: skipped
+                  b"   # only a comment\n"                                      # skipped
+                  b"purchase anna 'unbalanced --date 2026-01-02\n"
+                  b"batch -\n"
+                  b"forget anna\n"
+                  b"enroll bob --name \"B\xc3\xa9\" --date 2026-01-01 # caf\xe9\n")  # a bad byte in a comment too
+    before = shop.snapshot()
+    r = shop.invoke("batch", str(f))
+    out = _results(r)
+    assert [(o["line"], o["exit"]) for o in out] == [(1, 1), (2, 1), (3, 1), (6, 1), (7, 2), (8, 1), (9, 1)]
+    assert out[0]["error"] == "cannot read line 1: it is not UTF-8 text"
+    assert out[1]["error"] == "cannot read line 2: it holds a NUL byte"
+    assert out[2]["error"] == "cannot read line 3: it names no command (`loyalty` alone)"
+    assert out[3]["error"] == "cannot read line 6: No closing quotation"
+    assert "`batch` cannot run inside a batch" in out[4]["error"]
+    assert "needs --yes" in out[5]["error"]
+    assert out[6]["error"] == "cannot read line 9: it is not UTF-8 text"
+    assert r.stderr.strip() == "Error: 7 of 7 commands failed (see their lines)"
+    assert shop.snapshot() == before
+
+
+@pytest.mark.process
+def test_a_not_utf8_line_in_a_real_process_writes_nothing(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    before = shop.snapshot()
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "loyalty_cli", "batch", "-"], capture_output=True,
+                       input=b"purchase anna 1.00 --order \xff1 --date 2026-01-02\nenroll b\xe9 --name B\n",
+                       env={"PATH": "/usr/bin:/bin", "LOYALTY_CONFIG": str(shop.config)}, timeout=120)
+    assert p.returncode == 1
+    assert [o["error"] for o in map(json.loads, p.stdout.splitlines())] == [
+        "cannot read line 1: it is not UTF-8 text", "cannot read line 2: it is not UTF-8 text"]
+    assert shop.snapshot() == before
