@@ -238,9 +238,15 @@ def _translate(e: Exception, where: str) -> LedgerError:
         )
     if "not a database" in low or "malformed" in low or "disk image" in low:
         return LedgerError(f"{where} is not a loyalty ledger, or is damaged ({msg})")
-    if "unable to open" in low:
-        return LedgerError(f"cannot open the ledger {where} ({msg})")
-    if "readonly" in low or "read-only" in low:
+    if "unable to open" in low or "readonly" in low or "read-only" in low:
+        folder = os.path.dirname(os.path.abspath(where))
+        if os.path.isfile(where) and not os.access(where, os.R_OK):
+            return LedgerError(f"cannot open the ledger {where}: this user may not read it ({msg})")
+        if os.path.isdir(folder) and not os.access(folder, os.W_OK):
+            return LedgerError(f"cannot use the ledger {where}: its folder {folder} cannot be written by this user, "
+                               f"and SQLite keeps the ledger's -wal and -shm files beside it ({msg})")
+        if "unable to open" in low:
+            return LedgerError(f"cannot open the ledger {where} ({msg})")
         return LedgerError(f"the ledger {where} is read-only ({msg})")
     if "integer overflow" in low:
         return _overflow()

@@ -2,6 +2,7 @@
 kept in, and what is never written or shown."""
 
 import hashlib
+from pathlib import Path
 import sqlite3
 
 from tests.conftest import BASE_TOML
@@ -159,3 +160,116 @@ def test_a_nul_byte_in_any_path_is_refused(shop, tmp_path):
     shop.fail("balance", contains="[ledger] database: 'l\\x00.db' holds a NUL byte")
     assert shop.snapshot() == before
     assert sorted(p.name for p in shop.folder.iterdir()) == ["loyalty.db", "loyalty.toml"]
+
+
+# --- an unprivileged user ------------------------------------------------------
+# chmod does not stop root, so as root the command runs in a forked child that
+# has become `nobody` (in-process: the modules are already imported, as nobody
+# could not read them from a root-only Python). Otherwise, as the user we are,
+# a folder chmod-ed 0500 does the same.
+
+import json as _json
+import os as _os
+import shutil as _shutil
+import tempfile as _tempfile
+
+import pytest as _pytest
+from click.testing import CliRunner as _CliRunner
+
+from loyalty_cli.cli import cli as _cli
+
+
+def _unprivileged(args, env):
+    """Run `loyalty ARGS` as an unprivileged user: (exit, stderr)."""
+    def run():
+        r = _CliRunner().invoke(_cli, args, env=env, catch_exceptions=True)
+        crash = None if r.exception is None or isinstance(r.exception, SystemExit) else repr(r.exception)
+        return {"exit": r.exit_code, "stderr": r.stderr, "crash": crash}
+    if _os.geteuid() != 0:
+        return run()
+    import pwd
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        _pytest.skip("running as root and there is no user 'nobody' to drop to: cannot test an unprivileged user")
+    rd, wr = _os.pipe()
+    pid = _os.fork()
+    if pid == 0:  # the child: become nobody, run, report, and leave without running pytest's exit handlers
+        try:
+            _os.close(rd)
+            _os.setgroups([])
+            _os.setgid(nobody.pw_gid)
+            _os.setuid(nobody.pw_uid)
+            out = run()
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            out = {"exit": None, "stderr": "", "crash": repr(e)}
+        _os.write(wr, _json.dumps(out).encode())
+        _os._exit(0)
+    _os.close(wr)
+    data = b""
+    while chunk := _os.read(rd, 65536):
+        data += chunk
+    _os.close(rd)
+    _os.waitpid(pid, 0)
+    out = _json.loads(data)
+    assert out["crash"] is None, out
+    return out["exit"], out["stderr"]
+
+
+@_pytest.fixture
+def open_folder(shop):
+    """A folder an unprivileged user can reach (pytest's own are root-only),
+    with `closed/` they cannot write and `open/` they can."""
+    shop.run("balance")  # every module a command needs is imported before any fork
+    base = _tempfile.mkdtemp(prefix="loyalty-unpriv-")
+    try:
+        _os.chmod(base, 0o755)
+        closed, opened = _os.path.join(base, "closed"), _os.path.join(base, "open")
+        _os.mkdir(closed)
+        _os.mkdir(opened)
+        _os.chmod(opened, 0o777)
+        _os.chmod(closed, 0o755 if _os.geteuid() == 0 else 0o500)
+        yield Path(closed), Path(opened)
+    finally:
+        _os.chmod(closed, 0o755)
+        _shutil.rmtree(base)
+
+
+def _files(*folders):
+    return sorted(str(p) for f in folders for p in f.iterdir())
+
+
+def test_init_as_an_unprivileged_user_writes_both_files_or_neither(open_folder):
+    closed, opened = open_folder
+    env = {"LOYALTY_CONFIG": None, "LOYALTY_DB": None, "LOYALTY_FORMAT": None}
+    # the programme file's folder cannot be written: no ledger is left behind
+    code, err = _unprivileged(["init", "--config", str(closed / "loyalty.toml"), "--db", str(opened / "l.db")], env)
+    assert (code, err) == (1, f"Error: cannot write {closed / 'loyalty.toml'}: Permission denied\n")
+    assert _files(closed, opened) == []
+    # the ledger's folder cannot be written: no programme file is left behind
+    code, err = _unprivileged(["init", "--config", str(opened / "loyalty.toml"), "--db", str(closed / "l.db")], env)
+    assert (code, err) == (1, f"Error: cannot create ledger {closed / 'l.db'}: Permission denied\n")
+    assert _files(closed, opened) == []
+    # where both can be written, a re-run does it all
+    code, err = _unprivileged(["init", "--config", str(opened / "loyalty.toml"), "--db", str(opened / "l.db")], env)
+    assert code == 0, err
+    assert _files(opened) == [str(opened / "l.db"), str(opened / "loyalty.toml")]
+
+
+def test_a_ledger_an_unprivileged_user_cannot_write_or_read_is_refused(shop, open_folder):
+    closed, opened = open_folder
+    ledger = closed / "l.db"
+    _shutil.copyfile(shop.db, ledger)
+    _os.chmod(ledger, 0o644)  # readable, but in a folder where its -wal file cannot be made
+    _shutil.copyfile(shop.config, opened / "loyalty.toml")
+    _os.chmod(opened / "loyalty.toml", 0o644)
+    env = {"LOYALTY_CONFIG": str(opened / "loyalty.toml"), "LOYALTY_DB": str(ledger), "LOYALTY_FORMAT": None}
+    before = ledger.read_bytes()
+    for args in (["enroll", "zed", "--name", "Zed"], ["balance"], ["check"]):
+        code, err = _unprivileged(args, env)
+        assert code == 1 and err.count("\n") == 1 and err.startswith(f"Error: "), (args, err)
+        assert f"its folder {closed} cannot be written by this user" in err, err
+    _os.chmod(ledger, 0o600)  # not even readable
+    code, err = _unprivileged(["balance"], env)
+    assert code == 1 and err.startswith(f"Error: cannot open the ledger {ledger}: this user may not read it"), err
+    assert ledger.read_bytes() == before and _files(closed) == [str(ledger)]
