@@ -461,15 +461,16 @@ def backup(engine: Engine, target: Path, verify):
         raise LedgerError(f"{target} already exists; backup never overwrites a file")
     if not target.parent.is_dir():
         raise LedgerError(f"cannot write {target}: folder {target.parent} does not exist")
-    for old in _partial_files(target):  # left by a backup that was killed
+    prefix = f"{target.name}.partial-"
+    for old in _partial_files(target):  # left by a backup that was killed (with its -journal, -wal, -shm)
+        pid = old.name[len(prefix):].split("-", 1)[0]
         try:
-            pid = int(old.name.rpartition("-")[2])
-            os.kill(pid, 0)
+            os.kill(int(pid), 0)
         except ProcessLookupError:
             old.unlink(missing_ok=True)
         except (ValueError, OSError):
             pass
-    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    partial = target.with_name(f"{prefix}{os.getpid()}")
     try:
         os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # owner-only from the start
     except OSError as e:
@@ -498,7 +499,8 @@ def backup(engine: Engine, target: Path, verify):
         _fsync(target.parent, folder=True)
         return result
     finally:
-        partial.unlink(missing_ok=True)
+        for p in (partial, *(partial.with_name(partial.name + x) for x in ("-journal", "-wal", "-shm"))):
+            p.unlink(missing_ok=True)
 
 
 def sqlite_integrity(conn: Connection) -> list[str]:

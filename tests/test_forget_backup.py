@@ -276,3 +276,79 @@ def test_a_forgotten_member_gets_no_birthday_bonus(make_shop):
     assert [g["member"] for g in r["birthdays"]["granted"]] == ["gus"]
     assert shop.sql("SELECT member_id FROM entries WHERE kind = 'birthday'") == [("gus",)]
     clean(shop)
+
+
+# --- half-done work -----------------------------------------------------------
+
+
+@pytest.mark.process
+def test_forget_whose_scrub_fails_says_the_member_was_forgotten_and_a_rerun_finishes(zelda):
+    """A disk that fills during the scrub (the vacuum needs room for a second
+    copy): the erase is committed, and the message says so and how to finish."""
+    import resource
+    import signal
+
+    limit = 56 * 1024  # room for the erase's few pages in the WAL, not for the vacuum's copy of the whole ledger
+    assert zelda.db.stat().st_size > 2 * limit
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write beyond the limit fails instead (EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = {**os.environ, "LOYALTY_CONFIG": str(zelda.config)}
+    p = subprocess.run([sys.executable, "-m", "loyalty_cli", "forget", "zelda", "--yes", "--date", "2026-03-23"],
+                       env=env, capture_output=True, text=True, preexec_fn=small_disk, timeout=120)
+    assert p.returncode == 1
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: member zelda was forgotten, but the ledger file could not "
+                                                   "be scrubbed yet ("), p.stderr
+    assert "run `loyalty forget zelda --yes` again to finish" in lines[0]
+    assert zelda.sql("SELECT name, forgotten_at FROM members WHERE id = 'zelda'") == [(None, "2026-03-23 00:00:00.000000")]
+    r = zelda.run("forget", "zelda", "--yes")
+    assert "already forgotten" in r.stderr
+    assert _traces(zelda) == set()
+    clean(zelda)
+
+
+@pytest.mark.process
+def test_a_backup_killed_mid_copy_leaves_no_file_under_its_name_and_a_rerun_works(zelda, tmp_path):
+    tmp_path = tmp_path / "backups"
+    tmp_path.mkdir()
+    target = tmp_path / "copy.db"
+    env = {**os.environ, "LOYALTY_CONFIG": str(zelda.config)}
+    seen = False
+    for _ in range(5):  # the copy takes a moment: kill it as soon as its temporary file is there
+        p = subprocess.Popen([sys.executable, "-m", "loyalty_cli", "backup", str(target)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while p.poll() is None and time.monotonic() < deadline:
+            if list(tmp_path.glob("copy.db.partial-*")):
+                p.kill()
+                seen = True
+                break
+        p.wait(timeout=60)
+        if seen:
+            break
+        target.unlink(missing_ok=True)
+    if not seen:
+        pytest.skip("every backup finished before it could be killed")
+    assert not target.exists()
+    assert f"copy.db.partial-{p.pid}" in [x.name for x in tmp_path.glob("copy.db.partial-*")]
+    r = zelda.run("backup", str(target), "--format", "json")
+    assert json.loads(r.stdout)["problems"] == []
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["copy.db"]  # the killed run's leftover is gone
+    assert zelda.run("check", "--db", str(target)).stdout == ""
+
+
+def test_a_backup_whose_copy_cannot_be_opened_leaves_nothing(zelda, tmp_path, monkeypatch):
+    from loyalty_cli import db as dbm
+
+    tmp_path = tmp_path / "backups"
+    tmp_path.mkdir()
+    def broken(engine, url, *a, **k):  # the copy on disk is not a ledger (a damaged write)
+        raise dbm.LedgerError(f"{url} is not a loyalty ledger, or is damaged (file is not a database)")
+
+    real = dbm.engine_for
+    monkeypatch.setattr(dbm, "engine_for", lambda url, **k: broken(None, url) if ".partial-" in url else real(url, **k))
+    zelda.fail("backup", str(tmp_path / "copy.db"), contains="is not a loyalty ledger, or is damaged")
+    assert list(tmp_path.iterdir()) == []

@@ -273,3 +273,22 @@ def test_a_ledger_an_unprivileged_user_cannot_write_or_read_is_refused(shop, ope
     code, err = _unprivileged(["balance"], env)
     assert code == 1 and err.startswith(f"Error: cannot open the ledger {ledger}: this user may not read it"), err
     assert ledger.read_bytes() == before and _files(closed) == [str(ledger)]
+
+
+def test_init_refused_for_the_currency_does_not_upgrade_the_ledger_first(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    con = sqlite3.connect(shop.db)  # a version-4 ledger (its currency recorded)
+    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        con.execute(f"DROP TRIGGER {name}")
+    con.execute("ALTER TABLE entries DROP COLUMN hash")
+    con.execute("ALTER TABLE members DROP COLUMN forgotten_at")
+    con.execute("DELETE FROM schema_version WHERE version = 5")
+    con.commit()
+    con.close()
+    config = shop.config.read_bytes()
+    before = _digest(shop.db)
+    shop.fail("init", "--force", "--currency", "USD", contains="cannot change")
+    assert _digest(shop.db) == before and shop.config.read_bytes() == config
+    assert sorted(p.name for p in shop.folder.iterdir()) == ["loyalty.db", "loyalty.toml"]
+    r = shop.run("init")
+    assert "Upgraded to schema version 5" in r.stderr
