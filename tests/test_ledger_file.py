@@ -282,7 +282,8 @@ def test_init_refused_for_the_currency_does_not_upgrade_the_ledger_first(shop):
         con.execute(f"DROP TRIGGER {name}")
     con.execute("ALTER TABLE entries DROP COLUMN hash")
     con.execute("ALTER TABLE members DROP COLUMN forgotten_at")
-    con.execute("DELETE FROM schema_version WHERE version = 5")
+    con.execute("DROP TABLE consent_changes")
+    con.execute("DELETE FROM schema_version WHERE version >= 5")
     con.commit()
     con.close()
     config = shop.config.read_bytes()
@@ -291,4 +292,4 @@ def test_init_refused_for_the_currency_does_not_upgrade_the_ledger_first(shop):
     assert _digest(shop.db) == before and shop.config.read_bytes() == config
     assert sorted(p.name for p in shop.folder.iterdir()) == ["loyalty.db", "loyalty.toml"]
     r = shop.run("init")
-    assert "Upgraded to schema version 5" in r.stderr
+    assert "Upgraded to schema version 6" in r.stderr
