@@ -1183,13 +1183,48 @@ class _DryRun(Exception):
         self.result = result
 
 
+class _InputFile(click.File):
+    """A file to read, or - for stdin; a closed stdin or an unopenable path
+    is a one-line error, not a traceback."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\x00" in value:
+            raise LoyaltyError(f"{param.human_readable_name if param else 'FILE'}: the path contains a NUL byte")
+        if value == "-" and (sys.stdin is None or _closed(sys.stdin)):
+            raise LoyaltyError("FILE is - but stdin is closed: pipe the CSV in, or name the file")
+        try:
+            return super().convert(value, param, ctx)
+        except RuntimeError as e:  # click could not find a binary stdin
+            raise LoyaltyError(f"cannot read stdin: {e}") from None
+
+
+def _closed(stream) -> bool:
+    """Is this stream's file descriptor closed (`loyalty import purchases - 0<&-`)?"""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test's stream): readable as it is
+        return getattr(stream, "closed", False)
+    try:
+        os.fstat(fd)
+    except OSError:
+        return True
+    return False
+
+
 def import_options(f):
     for opt in reversed([
         click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
-                     help="Read FIELD from the file's COLUMN, e.g. --map member=Email (repeatable)."),
+                     help="Read FIELD from the file's COLUMN, e.g. --map member=Email (repeatable); "
+                          "--map name='First Name+Last Name' joins columns with a space."),
+        click.option("--where", multiple=True, metavar="COLUMN=VALUE",
+                     help="Import only rows whose COLUMN is VALUE (ignoring case), e.g. --where 'Financial Status=paid'; "
+                          "repeat for one column = any of the values, for several columns = all must hold."),
         click.option("--date-format", metavar="FORMAT", help="strptime layout of the dates, e.g. '%d.%m.%Y %H:%M'."),
-        click.option("--encoding", default="utf-8-sig", show_default=True, help="Text encoding of the file."),
-        click.option("--delimiter", default=",", show_default=True, help="Field separator."),
+        click.option("--encoding", metavar="NAME",
+                     help="Text encoding of the file [default: UTF-8 with or without BOM; UTF-16 by its BOM]."),
+        click.option("--delimiter", metavar="CHAR",
+                     help="Field separator [default: ','; ';' with --decimal-comma when the header has one]."),
+        click.option("--decimal-comma", is_flag=True, help="Amounts are written with a decimal comma, e.g. 12,50."),
         click.option("--dry-run", is_flag=True, help="Report what would happen; write nothing."),
         click.option("--skip-errors", is_flag=True, help="Import the good rows even when some are bad."),
         click.option("--rejects", metavar="FILE", type=click.Path(dir_okay=False, writable=True),
@@ -1200,21 +1235,30 @@ def import_options(f):
 
 
 def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, skip_errors, rejects,
-                create_members, fmt, config, db):
+                create_members, fmt, config, db, where=(), decimal_comma=False, apply_tier_discount=False):
     from loyalty_cli import importer
 
     if rejects and not skip_errors:
         raise click.UsageError("--rejects goes with --skip-errors")
+    if rejects and "\x00" in rejects:
+        raise LoyaltyError("--rejects: the path contains a NUL byte")
     if rejects and not Path(rejects).parent.is_dir():  # found out before the import, not after its commit
         raise LoyaltyError(f"--rejects {rejects}: folder {Path(rejects).parent} does not exist")
     fields = importer.PURCHASE_FIELDS if kind == "purchases" else importer.MEMBER_FIELDS
     opts = importer.Options(mapping=importer.parse_mapping(mapping, fields), date_format=date_format,
                             encoding=encoding, delimiter=delimiter, create_members=create_members,
-                            dry_run=dry_run, skip_errors=skip_errors, keep_rows=bool(rejects))
+                            dry_run=dry_run, skip_errors=skip_errors, keep_rows=bool(rejects), where=list(where),
+                            decimal_comma=decimal_comma, apply_tier_discount=apply_tier_discount)
     progress, stop = _progress_bar(f"Importing {kind}")
     run = importer.import_purchases if kind == "purchases" else importer.import_members
+    sink = None  # --rejects, opened before the import commits, written after
     try:
         with ledger_session(config, db, write=True) as (prog, conn):
+            if rejects:
+                from loyalty_cli import db as dbm
+                importer.guard_rejects(rejects, dbm._sqlite_path(prog.database_url(db)), prog.path, file)
+                if not dry_run:
+                    sink = importer.RejectsFile(rejects)
             result = run(conn, prog, file, opts, now(prog.timezone), progress)
             if dry_run:
                 raise _DryRun(result)
@@ -1229,8 +1273,14 @@ def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, 
         raise
     finally:
         stop()
-    if rejects:
-        importer.write_rejects(rejects, result.header, result.rejected)
+        if sink is not None and sys.exc_info()[0] is not None:
+            sink.discard()  # nothing was recorded
+    if sink is not None:
+        try:
+            sink.write(result.header, result.rejected)
+        except OSError as e:
+            raise LoyaltyError(f"could not write the rejects file ({rejects}: {e.strerror or e}); the import was "
+                               f"recorded: {result.added} added") from None
     s = result.summary()
     if fmt == "json":
         emit_json({**s, "dry_run": dry_run})
@@ -1239,8 +1289,10 @@ def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, 
     n = s["created_members"]
     made = f", {n} new member{'s' if n != 1 else ''}" if n else ""
     what = "would add" if dry_run else "added"
+    merged = f", {s['merged']} merged into their order's first row" if s["merged"] else ""
+    left = f", {s['not_selected']} not selected by --where" if s["not_selected"] else ""
     click.echo(f"Read {s['read']} rows: {what} {s['added']}, skipped {s['skipped']} already in the ledger, "
-               f"rejected {s['rejected']}{made}.", err=True)
+               f"rejected {s['rejected']}{made}{merged}{left}.", err=True)
 
 
 def _progress_bar(label: str):
@@ -1272,8 +1324,11 @@ def import_():
 
 
 @import_.command("purchases")
-@click.argument("file", type=click.File("rb"))
+@click.argument("file", type=_InputFile("rb"))
 @click.option("--create-members", is_flag=True, help="Enrol members the file names but the ledger does not know.")
+@click.option("--apply-tier-discount", is_flag=True,
+              help="Take the tier's standing discount off each amount (by default an imported amount is what "
+                   "the customer was charged: it earns with the tier's multiplier, no discount).")
 @import_options
 @format_option
 @ledger_options
@@ -1282,8 +1337,8 @@ def import_():
           "--map date='Created at' --create-members",
           "loyalty import purchases till.csv --delimiter ';' --date-format '%d.%m.%Y %H:%M' --dry-run",
           "loyalty import purchases orders.csv --skip-errors --rejects bad.csv --format json")
-def import_purchases(file, create_members, mapping, date_format, encoding, delimiter, dry_run, skip_errors,
-                     rejects, fmt, config, db):
+def import_purchases(file, create_members, apply_tier_discount, mapping, where, date_format, encoding, delimiter,
+                     decimal_comma, dry_run, skip_errors, rejects, fmt, config, db):
     """Import purchases from CSV (FILE, or - for stdin) with columns member,
     amount, date and optionally order, code (and name, for --create-members).
 
@@ -1293,22 +1348,23 @@ def import_purchases(file, create_members, mapping, date_format, encoding, delim
     that content came before. One bad row refuses the whole file (nothing is
     written) unless --skip-errors."""
     _run_import("purchases", file, mapping, date_format, encoding, delimiter, dry_run, skip_errors, rejects,
-                create_members, fmt, config, db)
+                create_members, fmt, config, db, where, decimal_comma, apply_tier_discount)
 
 
 @import_.command("members")
-@click.argument("file", type=click.File("rb"))
+@click.argument("file", type=_InputFile("rb"))
 @import_options
 @format_option
 @ledger_options
 @examples("loyalty import members customers.csv",
           "loyalty import members export.csv --map member='Customer ID' --map name='Full name' --map email=Email")
-def import_members(file, mapping, date_format, encoding, delimiter, dry_run, skip_errors, rejects, fmt, config, db):
+def import_members(file, mapping, where, date_format, encoding, delimiter, decimal_comma, dry_run, skip_errors, rejects,
+                   fmt, config, db):
     """Import members from CSV with columns name and optionally member, email,
     phone, birthday, enrolled, marketing (yes/no). A row already in the ledger
     with the same details is skipped; with other details it is an error."""
     _run_import("members", file, mapping, date_format, encoding, delimiter, dry_run, skip_errors, rejects,
-                False, fmt, config, db)
+                False, fmt, config, db, where, decimal_comma)
 
 
 @cli.command()

@@ -21,15 +21,19 @@ and running the same import again does the whole job.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 from codecs import lookup as codecs_lookup
 import io
+import os
+import stat
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import groupby
 from operator import attrgetter
+from pathlib import Path
 from datetime import date, datetime, time
 from typing import IO, Callable, Iterable
 
@@ -53,16 +57,22 @@ BATCH = 5000
 IMPORT_CACHE_KIB = 64 * 1024
 
 
+DEFAULT_ENCODING = "utf-8-sig"  # UTF-8 with or without a BOM
+
+
 @dataclass
 class Options:
     mapping: dict[str, str] = field(default_factory=dict)
     date_format: str | None = None
-    encoding: str = "utf-8-sig"
-    delimiter: str = ","
+    encoding: str | None = None  # None: UTF-8 (BOM or not), or UTF-16/32 when the file starts with their BOM
+    delimiter: str | None = None  # None: ",", or ";" when --decimal-comma and the header line has one
     create_members: bool = False
     dry_run: bool = False
     skip_errors: bool = False
     keep_rows: bool = False  # keep each row's cells, to write rejected ones (--rejects); costs memory
+    where: list[str] = field(default_factory=list)  # COLUMN=VALUE pairs that select rows
+    decimal_comma: bool = False  # amounts written 12,50
+    apply_tier_discount: bool = False  # price imported amounts with the tier's standing discount
 
 
 @dataclass
@@ -82,6 +92,8 @@ class Result:
     read: int = 0
     added: int = 0
     skipped: int = 0
+    merged: int = 0  # rows folded into an earlier row of the same order (a web shop's line items)
+    not_selected: int = 0  # rows --where left out
     rejected: list[Problem] = field(default_factory=list)
     created_members: int = 0
     created_member_ids: set[str] = field(default_factory=set)  # with no history that decides a tier
@@ -89,7 +101,7 @@ class Result:
 
     def summary(self) -> dict:
         return {"read": self.read, "added": self.added, "skipped": self.skipped, "rejected": len(self.rejected),
-                "created_members": self.created_members}
+                "created_members": self.created_members, "merged": self.merged, "not_selected": self.not_selected}
 
 
 class ImportRefused(LoyaltyError):
@@ -118,27 +130,138 @@ def parse_mapping(pairs: Iterable[str], fields: tuple[str, ...]) -> dict[str, st
     return mapping
 
 
+def text_encoding(name: str) -> str:
+    """`name` if it is a codec that turns bytes into text; rot13, zlib_codec,
+    base64 and the like transform bytes or text into their own kind and are
+    refused."""
+    try:
+        info = codecs_lookup(name)
+    except (LookupError, TypeError, ValueError):
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):
+        raise LoyaltyError(f"--encoding {name!r} is not an encoding Python can read text in "
+                           "(e.g. utf-8, latin-1, cp1252, utf-16)")
+    try:
+        info.decode(b"member")
+    except (LookupError, UnicodeError, ValueError, TypeError):
+        raise LoyaltyError(f"--encoding {name!r} is not an encoding Python can read text in "
+                           "(e.g. utf-8, latin-1, cp1252, utf-16)") from None
+    return name
+
+
+# strptime's directives (Python 3.11), and which of them say what of a date
+_DIRECTIVES = set("aAbBcdfGHIjmMpSuUVwWxXyYzZ")
+_YEAR, _MONTH, _DAY = set("YyG"), set("mbB"), set("d")
+_WEEK, _WEEKDAY = set("UWV"), set("aAwu")
+
+
+def check_date_format(fmt: str) -> str:
+    """Refuse a --date-format strptime cannot use, or one that does not say
+    which day it is (a year and a month and day, a day of the year, or a week
+    and weekday): otherwise every date would silently read as 1900-01-01."""
+    seen: list[str] = []
+    i = 0
+    while i < len(fmt):
+        if fmt[i] != "%":
+            i += 1
+            continue
+        d = fmt[i + 1:i + 2]
+        if d == "%":
+            i += 2
+            continue
+        if not d:
+            raise LoyaltyError(f"--date-format {fmt!r} ends with a lone % (write %% for a percent sign)")
+        if d not in _DIRECTIVES:
+            raise LoyaltyError(f"--date-format {fmt!r}: %{d} is not a strptime directive "
+                               "(%Y year, %m month, %d day, %H:%M:%S time, ...)")
+        if d in seen:
+            raise LoyaltyError(f"--date-format {fmt!r} has %{d} twice; each part of the date may appear once")
+        seen.append(d)
+        i += 2
+    have = set(seen)
+    full = bool(have & set("cx")) or (have & _YEAR and (
+        (have & _MONTH and have & _DAY) or "j" in have or (have & _WEEK and have & _WEEKDAY)))
+    if not full:
+        raise LoyaltyError(f"--date-format {fmt!r} does not say which day it is: it needs a year, a month and "
+                           "a day (e.g. '%d.%m.%Y %H:%M')")
+    try:
+        datetime.strptime("", fmt)
+    except ValueError as e:
+        if "does not match" not in str(e):
+            raise LoyaltyError(f"--date-format {fmt!r} is not usable: {e}") from None
+    except re.error as e:
+        raise LoyaltyError(f"--date-format {fmt!r} is not usable: {e}") from None
+    return fmt
+
+
+def _byte_order_mark(head: bytes) -> str | None:
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream that cannot seek (a pipe), with the bytes already read from
+    it put back in front."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]):
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        data = self.rest.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+HEAD_BYTES = 64 * 1024  # enough of the file to see its byte-order mark and header line
+
+
 class Reader:
-    """Rows of a CSV file as (line number, {field: text}), columns mapped."""
+    """Rows of a CSV file as (line number, {field: text}), columns mapped,
+    rows --where leaves out counted in `not_selected`."""
 
     def __init__(self, stream: IO[bytes], opts: Options, fields: tuple[str, ...], required: tuple[str, ...]):
-        if len(opts.delimiter) != 1:
+        if opts.delimiter is not None and len(opts.delimiter) != 1:
             raise LoyaltyError(f"--delimiter must be one character, got {opts.delimiter!r}")
+        if opts.delimiter is not None and opts.delimiter in "\r\n\"" :
+            raise LoyaltyError(f"--delimiter {opts.delimiter!r} cannot separate fields")
+        if opts.encoding is not None:
+            text_encoding(opts.encoding)
+        if opts.date_format:
+            check_date_format(opts.date_format)
+        where = _parse_where(opts.where)
+        self.not_selected = 0
         try:
-            codecs_lookup(opts.encoding).decode(b"member")
-        except (LookupError, UnicodeError, ValueError):
-            raise LoyaltyError(f"--encoding {opts.encoding!r} is not an encoding Python can read text in") from None
-        self.encoding = opts.encoding
+            stream, head = _head(stream)
+        except OSError as e:
+            raise LoyaltyError(f"could not read the file: {e.strerror or e}") from None
+        self.encoding = opts.encoding or _byte_order_mark(head) or DEFAULT_ENCODING
+        delimiter = opts.delimiter
+        if delimiter is None:
+            first = head.decode(self.encoding, errors="replace").lstrip("\ufeff").split("\n", 1)[0]
+            delimiter = ";" if opts.decimal_comma and ";" in first else ","
+        self.delimiter = delimiter
         self.stream = stream
-        self.text = io.TextIOWrapper(stream, encoding=opts.encoding, newline="")
-        self.csv = csv.reader(self.text, delimiter=opts.delimiter, strict=True)
+        self.text = io.TextIOWrapper(stream, encoding=self.encoding, newline="")
+        self.csv = csv.reader(self.text, delimiter=delimiter, strict=True)
         try:
-            self._read_header(opts, fields, required)
+            self._read_header(opts, fields, required, where)
         except BaseException:
             self.close()
             raise
 
-    def _read_header(self, opts: Options, fields: tuple[str, ...], required: tuple[str, ...]) -> None:
+    def _read_header(self, opts: Options, fields: tuple[str, ...], required: tuple[str, ...],
+                     where: list[tuple[str, str, str]]) -> None:
         self.header: list[str] = []
         while not any(cell.strip() for cell in self.header):  # blank lines before the header are no header
             line = self.csv.line_num + 1
@@ -146,10 +269,11 @@ class Reader:
                 self.header = next(self.csv)
             except StopIteration:
                 raise LoyaltyError("the file is empty: expected a header row") from None
-            except (UnicodeError, csv.Error) as e:
+            except (UnicodeError, csv.Error, OSError) as e:
                 raise self._unreadable(e, line) from None
         names = [h.strip() for h in self.header]
         self.index: dict[str, int] = {}
+        self.joined: dict[str, list[int]] = {}  # a field made of several columns (name = First + Last)
 
         def find(wanted: str, among: list[int]) -> int | None:
             hits = [i for i in among if names[i] == wanted] or \
@@ -159,26 +283,54 @@ class Reader:
                                    "which one to read is ambiguous; rename or remove one")
             return hits[0] if hits else None
 
+        def columns() -> str:
+            text = ", ".join(names)
+            if len(names) == 1 and ";" in names[0] and self.delimiter != ";":
+                text += "; the file looks ;-separated: try --delimiter ';'"
+            return text
+
         everything = list(range(len(names)))
         for f, wanted in opts.mapping.items():
             i = find(wanted, everything)
+            if i is None and f == "name" and "+" in wanted:
+                parts = [p.strip() for p in wanted.split("+")]
+                found = [find(p, everything) if p else None for p in parts]
+                if None not in found:
+                    self.joined[f] = found
+                    continue
+                missing = parts[found.index(None)]
+                raise LoyaltyError(f"--map {f}={wanted}: the file has no column {missing!r} (columns: {columns()})")
             if i is None:
                 raise LoyaltyError(f"--map {f}={wanted}: the file has no column {wanted!r} "
-                                   f"(columns: {', '.join(names)})")
+                                   f"(columns: {columns()})")
             self.index[f] = i
         # Other fields match a column of their own name, but never one already
         # mapped: in a web shop's export "Name" is often the order number.
-        free = [i for i in everything if i not in self.index.values()]
+        used = set(self.index.values()) | {i for idx in self.joined.values() for i in idx}
+        free = [i for i in everything if i not in used]
         for f in fields:
-            if f not in self.index:
+            if f not in self.index and f not in self.joined:
                 i = find(f, free)
                 if i is not None:
                     self.index[f] = i
                     free.remove(i)
-        missing = [f for f in required if f not in self.index]
+        missing = [f for f in required if f not in self.index and f not in self.joined]
         if missing:
-            raise LoyaltyError(f"the file has no {missing[0]!r} column (columns: {', '.join(names)}); "
+            raise LoyaltyError(f"the file has no {missing[0]!r} column (columns: {columns()}); "
                                f"name one with --map {missing[0]}=COLUMN")
+        # --where: the same column twice is either value, different columns must all hold
+        self.where: dict[int, set[str]] = {}
+        for pair, column, value in where:
+            i = find(column, everything)
+            if i is None:
+                raise LoyaltyError(f"--where {pair!r}: the file has no column {column!r} (columns: {columns()})")
+            self.where.setdefault(i, set()).add(value.casefold())
+
+    def selected(self, row: list[str]) -> bool:
+        for i, values in self.where.items():
+            if (row[i].strip().casefold() if i < len(row) else "") not in values:
+                return False
+        return True
 
     def close(self) -> None:
         """Let go of the file without closing it: whoever opened it closes it."""
@@ -192,6 +344,8 @@ class Reader:
             where = self._bad_line()
             return LoyaltyError(f"{f'line {where}: ' if where else ''}the file is not valid {self.encoding}; "
                                 "try --encoding latin-1 (or the encoding your till exports)")
+        if isinstance(e, OSError):
+            return LoyaltyError(f"line {line}: could not read the file: {e.strerror or e}")
         return LoyaltyError(f"line {line}: not readable as CSV ({e})")
 
     def _bad_line(self) -> int | None:
@@ -217,8 +371,9 @@ class Reader:
         """A row with more fields than the header has lost its alignment (an
         unquoted comma in an amount or a name): refuse it, never drop a field."""
         if len(row) > len(self.header):
-            raise _Bad(None, f"has {len(row)} fields but the header has {len(self.header)} "
-                             "(an unquoted comma, as in 12,50?)")
+            hint = " (an unquoted comma, as in 12,50? --decimal-comma with a ;-separated file reads those)" \
+                if self.delimiter == "," else ""
+            raise _Bad(None, f"has {len(row)} fields but the header has {len(self.header)}{hint}")
 
     def __iter__(self):
         while True:
@@ -227,24 +382,89 @@ class Reader:
                 row = next(self.csv)
             except StopIteration:
                 return
-            except (UnicodeError, csv.Error) as e:
+            except (UnicodeError, csv.Error, OSError) as e:
                 raise self._unreadable(e, line) from None
             if not any(cell.strip() for cell in row):
                 continue  # blank lines are not rows
-            yield line, row, {f: (row[i].strip() if i < len(row) else "") for f, i in self.index.items()}
+            if self.where and not self.selected(row):
+                self.not_selected += 1
+                continue
+            v = {f: (row[i].strip() if i < len(row) else "") for f, i in self.index.items()}
+            for f, idx in self.joined.items():
+                v[f] = " ".join(p for p in (row[i].strip() if i < len(row) else "" for i in idx) if p)
+            yield line, row, v
+
+
+def _head(stream: IO[bytes]) -> tuple[IO[bytes], bytes]:
+    """The first bytes of the file, and a stream that still starts with them."""
+    if stream.seekable():
+        at = stream.tell()
+        head = stream.read(HEAD_BYTES)
+        stream.seek(at)
+        return stream, head
+    head = stream.read(HEAD_BYTES)
+    return io.BufferedReader(_Prefixed(head, stream)), head
+
+
+def _parse_where(pairs: Iterable[str]) -> list[tuple[str, str, str]]:
+    out = []
+    for pair in pairs:
+        column, sep, value = pair.partition("=")
+        if not sep or not column.strip():
+            raise LoyaltyError(f"--where {pair!r}: expected COLUMN=VALUE, e.g. --where 'Financial Status=paid'")
+        out.append((pair, column.strip(), value.strip()))
+    return out
+
+
+# Layouts tried on a date that is not ISO, to suggest a --date-format that reads it
+_GUESSES = [f"{d}{t}" for d in ("%d.%m.%Y", "%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y", "%Y/%m/%d", "%Y.%m.%d",
+                                "%d.%m.%y", "%d/%m/%y", "%m/%d/%y", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d %Y",
+                                "%b %d, %Y", "%B %d, %Y", "%Y%m%d")
+            for t in ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %H:%M:%S %z", " %H:%M %z")]
+
+
+@lru_cache(maxsize=256)
+def guess_date_format(text: str) -> str | None:
+    """A --date-format that reads `text` (None when none of the usual layouts
+    does); when the day and month could be either way round, both."""
+    fits = []
+    for fmt in _GUESSES:
+        try:
+            datetime.strptime(text.strip(), fmt)
+        except ValueError:
+            continue
+        fits.append(fmt)
+    if not fits:
+        return None
+    first = fits[0]
+    swapped = first.replace("%d/%m", "%m/%d") if "%d/%m" in first else first.replace("%m/%d", "%d/%m")
+    if swapped != first and swapped in fits:
+        return f"--date-format '{first}' (or '{swapped}' if the month comes first)"
+    return f"--date-format '{first}'"
 
 
 def _when(text: str, prog: Programme, fmt: str | None, now: datetime) -> datetime:
     if fmt:
         try:
             dt = datetime.strptime(text, fmt)
-        except ValueError:
-            raise LoyaltyError(f"{text!r} does not match --date-format {fmt!r}") from None
+        except (ValueError, re.error):
+            guess = guess_date_format(text)
+            raise LoyaltyError(f"{text!r} does not match --date-format {fmt!r}"
+                               + (f"; {guess} would read it" if guess else "")) from None
         if not FIRST_YEAR <= dt.year <= LAST_YEAR:
             raise LoyaltyError(f"{text!r} is out of range")
         at = localise(dt, prog.timezone, text, "date", check_gap=dt.time() != time.min)
     else:
-        at = parse_datetime(text, prog.timezone, "date")
+        try:
+            at = parse_datetime(text, prog.timezone, "date")
+        except LoyaltyError as e:
+            guess = guess_date_format(text) if text.strip() else None
+            if guess is None:
+                if not text.strip():
+                    raise
+                raise LoyaltyError(f"{e}; give its layout with --date-format, e.g. "
+                                   "--date-format '%d.%m.%Y %H:%M'") from None
+            raise LoyaltyError(f"{e}; {guess} would read it") from None
     if at > now:
         raise LoyaltyError(f"{text!r} is in the future")
     return at
@@ -253,7 +473,7 @@ def _when(text: str, prog: Programme, fmt: str | None, now: datetime) -> datetim
 @dataclass(slots=True)
 class Row:
     line: int
-    at: datetime
+    at: datetime  # None, like member_key and amount, only until merge_orders fills it from the order's other rows
     member_key: str
     amount: int
     order: str | None
@@ -265,38 +485,137 @@ class Row:
 
 
 def read_purchases(reader: Reader, prog: Programme, opts: Options, now: datetime,
-                   problems: list[Problem]) -> list[Row]:
+                   problems: list[Problem]) -> tuple[list[Row], int]:
+    """The file's rows, parsed, and how many were merged; the rows of one order (a web shop writes one
+    per line item, the total on the first) merged into one, see merge_orders."""
     rows: list[Row] = []
     dec = prog.currency.decimals
     dates: dict[str, datetime] = {}  # an export repeats each date and amount many times: parse once
     amounts: dict[str, int] = {}
     keys: dict[str, str] = {}  # ... and each member: keep one copy of the key
+    bad_orders: dict[str, int] = {}  # order -> the line of its first bad row
+    partial = False  # a row of an order leaves its amount, member or date to another row
     for line, raw, v in reader:
+        order = v.get("order") or None
         try:
             reader.check_width(raw)
-            if not v["member"]:
-                raise _Bad("member", "is empty")
-            amount = amounts.get(v["amount"])
-            if amount is None:
-                try:
-                    amount = amounts[v["amount"]] = parse_amount(v["amount"], dec, "amount")
-                except LoyaltyError as e:
-                    raise _Bad("amount", str(e).removeprefix("amount ")) from None
-            at = dates.get(v["date"])
-            if at is None:
-                try:
-                    at = dates[v["date"]] = _when(v["date"], prog, opts.date_format, now)
-                except LoyaltyError as e:
-                    raise _Bad("date", str(e).removeprefix("date ")) from None
-            order = v.get("order") or None
             if order is not None and not re.fullmatch(r"[^\s\x00-\x1f\x7f]{1,64}", order):
-                raise _Bad("order", f"order id {order!r} is not valid (1 to 64 characters without spaces)")
-            member = keys.setdefault(v["member"], v["member"])
+                order = None
+                raise _Bad("order", f"order id {v['order']!r} is not valid (1 to 64 characters without spaces)")
+            member = v["member"] or None
+            if member is None and order is None:
+                raise _Bad("member", "is empty")
+            amount = None
+            if v["amount"] or order is None:
+                amount = amounts.get(v["amount"])
+                if amount is None:
+                    amount = amounts[v["amount"]] = _amount(v["amount"], dec, opts.decimal_comma)
+            at = None
+            if v["date"] or order is None:
+                at = dates.get(v["date"])
+                if at is None:
+                    try:
+                        at = dates[v["date"]] = _when(v["date"], prog, opts.date_format, now)
+                    except LoyaltyError as e:
+                        raise _Bad("date", str(e).removeprefix("date ")) from None
+            if member is None or amount is None or at is None:
+                partial = True
+            if member is not None:
+                member = keys.setdefault(member, member)
             rows.append(Row(line, at, member, amount, order, v.get("code") or None, v.get("name") or None,
                             raw if opts.keep_rows else None))
         except _Bad as e:
             problems.append(Problem(line, e.column, e.reason, raw))
-    return rows
+            if order is not None:
+                bad_orders.setdefault(order, line)
+    return merge_orders(rows, problems, bad_orders, dec, partial)
+
+
+def _amount(text: str, decimals: int, decimal_comma: bool) -> int:
+    shown = text
+    if decimal_comma:
+        if "." in text:
+            raise _Bad("amount", f"{text!r} is not an amount: with --decimal-comma the decimal separator is a comma "
+                                 "and thousands separators are not accepted, e.g. 12,50")
+        text = text.replace(",", ".", 1)
+    try:
+        return parse_amount(text, decimals, "amount")
+    except LoyaltyError as e:
+        reason = str(e).removeprefix("amount ").replace(repr(text), repr(shown), 1)
+        if not decimal_comma and re.fullmatch(r"[0-9]+,[0-9]+", text):
+            reason += " (--decimal-comma reads 12,50)"
+        raise _Bad("amount", reason) from None
+
+
+def merge_orders(rows: list[Row], problems: list[Problem], bad_orders: dict[str, int], decimals: int,
+                 partial: bool) -> tuple[list[Row], int]:
+    """One row per order. A web shop's export has a row per line item: the
+    order's total on its first row, empty on the others. The rows of an order
+    merge into the first: its amount, member, date and code are the first
+    non-empty ones of its rows, and two different non-empty values (two
+    totals, say) refuse the order. An order with a bad row is refused whole.
+    Rows without an order id are left as they are."""
+    if not bad_orders and not partial and not any(r.order is not None for r in rows):
+        return rows, 0
+    ordered = [r for r in rows if r.order is not None]
+    out = [r for r in rows if r.order is None]
+    ordered.sort(key=attrgetter("order"))  # stable: each order's rows together, in line order
+    i, n = 0, len(ordered)
+    merged = 0
+    while i < n:
+        j = i + 1
+        while j < n and ordered[j].order == ordered[i].order:
+            j += 1
+        group = ordered[i:j]
+        i = j
+        order = group[0].order
+        if order in bad_orders:
+            for r in group:
+                problems.append(Problem(r.line, "order", f"order {order} has a bad row on line {bad_orders[order]}",
+                                        r.raw))
+            continue
+        if len(group) == 1 and group[0].amount is not None and group[0].member_key is not None \
+                and group[0].at is not None:
+            out.append(group[0])
+            continue
+        first = group[0]
+        reason = None
+        for attr, column, what, shown in (
+                ("amount", "amount", "total", lambda a: format_amount(a, decimals)),
+                ("member_key", "member", "member", str),
+                ("at", "date", "date", lambda d: d.isoformat(sep=" ")),
+                ("code", "code", "code", str)):
+            given = [(r.line, getattr(r, attr)) for r in group if getattr(r, attr) is not None]
+            values = {_comparable(attr, v): (line, v) for line, v in reversed(given)}  # first line of each value
+            if len(values) > 1:
+                (l1, v1), (l2, v2) = sorted(values.values(), key=lambda x: x[0])[:2]
+                reason = (column, f"order {order} appears on line {l1} with other content: {what} {shown(v1)} there, "
+                                  f"{shown(v2)} on line {l2}")
+                break
+            if given:
+                setattr(first, attr, given[0][1])
+            elif attr != "code":
+                lines = ", ".join(str(r.line) for r in group[:5]) + (", ..." if len(group) > 5 else "")
+                reason = (column, f"order {order} has no {'amount' if attr == 'amount' else what} on any of its rows "
+                                  f"(line{'s' if len(group) > 1 else ''} {lines})")
+                break
+        if reason is not None:
+            for r in group:
+                problems.append(Problem(r.line, reason[0], reason[1], r.raw))
+            continue
+        first.name = next((r.name for r in group if r.name), None)
+        merged += len(group) - 1
+        out.append(first)
+    out.sort(key=attrgetter("line"))
+    return out, merged
+
+
+def _comparable(attr: str, value):
+    if attr == "member_key":
+        return value.casefold()
+    if attr == "code":
+        return codes.normalise(value)
+    return value
 
 
 class _Bad(Exception):
@@ -406,10 +725,11 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
         # no particular order: give SQLite room to keep that index's pages in memory.
         conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
     try:
-        rows = read_purchases(reader, prog, opts, now, problems)
+        rows, result.merged = read_purchases(reader, prog, opts, now, problems)
     finally:
         reader.close()
-    result.read = len(rows) + len(problems)
+    result.not_selected = reader.not_selected
+    result.read = len(rows) + len({p.line for p in problems}) + result.merged + result.not_selected
 
     # members
     known = resolve_members(conn, {r.member_key for r in rows})
@@ -515,14 +835,16 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
         batch.append(member_rows)
         size += len(member_rows)
         if size >= BATCH:
-            _apply_fast(conn, prog, batch, quotes, fresh=result.created_member_ids)
+            _apply_fast(conn, prog, batch, quotes, fresh=result.created_member_ids,
+                        tier_discount=opts.apply_tier_discount)
             done += size
             added += size
             batch, size = [], 0
             if progress:
                 progress(done, len(todo))
     if batch:
-        _apply_fast(conn, prog, batch, quotes, fresh=result.created_member_ids)
+        _apply_fast(conn, prog, batch, quotes, fresh=result.created_member_ids,
+                    tier_discount=opts.apply_tier_discount)
         done += size
         added += size
         if progress:
@@ -530,7 +852,8 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
     for r in slow:
         try:
             with conn.begin_nested():
-                ledger.purchase(conn, prog, r.member_id, r.amount, at=r.at, order_id=r.key, code=r.code)
+                ledger.purchase(conn, prog, r.member_id, r.amount, at=r.at, order_id=r.key, code=r.code,
+                                tier_discount=opts.apply_tier_discount)
         except LoyaltyError as e:
             problems.append(Problem(r.line, None, str(e), r.raw))
             if not opts.skip_errors:
@@ -642,9 +965,12 @@ def _split(conn: Connection, prog: Programme, todo: list[Row], fresh: set[str]) 
     return fast, slow
 
 
-def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quotes: dict, fresh: set[str]) -> None:
+def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quotes: dict, fresh: set[str],
+                tier_discount: bool = False) -> None:
     """Price and write the rows of a batch of members, each member's rows in
-    date order, with the tier they hold at each row."""
+    date order, with the tier they hold at each row: its multiplier, and its
+    standing discount only with `tier_discount` (--apply-tier-discount), as
+    `ledger.purchase` does."""
     members_in = [rows[0].member_id for rows in batch]
     # the history that decides tiers (none for members this import just created)
     events: dict[str, list[tuple[datetime, int]]] = {}
@@ -670,7 +996,8 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
         level = t.level(r.at)
         q = quotes.get((r.amount, level.name))
         if q is None:
-            q = quotes[(r.amount, level.name)] = rules.quote_purchase(prog, r.amount, level)
+            q = quotes[(r.amount, level.name)] = rules.quote_purchase(
+                prog, r.amount, level if tier_discount else rules.without_discount(level))
         buy_rows.append({"order_id": r.key, "member_id": r.member_id, "at": r.at, "amount": q.amount,
                          "discount": q.discount, "points_redeemed": 0, "points_paid": 0, "net": q.net,
                          "points_earned": q.points_earned, "rounding": prog.rounding, "recorded_at": recorded})
@@ -777,6 +1104,8 @@ def import_members(conn: Connection, prog: Programme, stream: IO[bytes], opts: O
             problems.append(Problem(line, e.column, e.reason, raw))
         except LoyaltyError as e:
             problems.append(Problem(line, None, str(e), raw))
+    result.not_selected = reader.not_selected  # read whole: the loop ran to the end
+    result.read += reader.not_selected
     parsed.sort(key=lambda p: (p[4], p[0]))
     added_on: dict[str, int] = {}  # member id -> the line of this file that enrolled them
     for i, (line, raw, v, key, enrolled, birthday, marketing) in enumerate(parsed, 1):
@@ -845,9 +1174,107 @@ def _member_matches(m, v: dict, birthday: date | None) -> bool:
             and (birthday is None or birthday == m.birthday))
 
 
-def write_rejects(path: str, header: list[str], problems: list[Problem]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow([*header, "line", "reason"])
-        for p in problems:
-            w.writerow([*(p.row or []), p.line, str(p).split(": ", 1)[1] if ": " in str(p) else p.reason])
+def write_rejects(out: IO[str], header: list[str], problems: list[Problem]) -> None:
+    """The rejected rows as CSV, with their line and the reason, to `out`."""
+    w = csv.writer(out)
+    w.writerow([*header, "line", "reason"])
+    for p in problems:
+        w.writerow([*(p.row or []), p.line, str(p).split(": ", 1)[1] if ": " in str(p) else p.reason])
+
+
+# ---------------------------------------------------------------------------
+# --rejects: never one of the files the import reads or writes
+# ---------------------------------------------------------------------------
+
+LEDGER_FILES = (("", "the ledger"), ("-wal", "the ledger's WAL file"), ("-shm", "the ledger's shared-memory file"),
+                ("-journal", "the ledger's journal"))
+
+
+def _resolved(p: Path) -> Path:
+    try:
+        return Path(os.path.abspath(p)).resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop: compare it as written
+        return Path(os.path.abspath(p))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def guard_rejects(path: str, ledger_file: Path | None, programme: Path, source) -> None:
+    """Refuse a --rejects path that is the ledger (or its WAL, shared-memory
+    or journal file), the programme file or the file being imported, named
+    directly, through a symlink or a hard link."""
+    if "\x00" in path:
+        raise LoyaltyError("--rejects: the path contains a NUL byte")
+    target = Path(path)
+    protected: list[tuple[str, Path]] = []
+    if ledger_file is not None:
+        for base in dict.fromkeys((ledger_file, _resolved(ledger_file))):
+            protected += [(what, Path(f"{base}{suffix}")) for suffix, what in LEDGER_FILES]
+    protected.append(("the programme file", programme))
+    name = getattr(source, "name", None)
+    if isinstance(name, str) and name not in ("-", "<stdin>"):
+        protected.append(("the file being imported", Path(name)))
+    mine = _resolved(target)
+    for what, p in protected:
+        if mine == _resolved(p) or _same_file(target, p):
+            raise LoyaltyError(f"--rejects {path} is {what}; name another file for the rejected rows")
+    try:  # the file being read, however it was opened (stdin redirected from it, say)
+        theirs, st = os.fstat(source.fileno()), os.stat(target)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return
+    if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == (theirs.st_dev, theirs.st_ino):
+        raise LoyaltyError(f"--rejects {path} is the file being imported; name another file for the rejected rows")
+
+
+class RejectsFile:
+    """--rejects, opened before the import (a path that cannot be written is
+    refused before anything is recorded) and written after it committed."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.created = not os.path.lexists(path)
+        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            self.fd = os.open(path, flags, 0o666)  # no O_TRUNC: nothing is lost if the import is refused
+        except OSError as e:
+            raise LoyaltyError(f"cannot write --rejects {path}: {e.strerror or e}") from None
+        st = os.fstat(self.fd)
+        self.regular = stat.S_ISREG(st.st_mode)
+        if not self.regular:
+            try:
+                import fcntl
+                fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+            except (ImportError, OSError, AttributeError):
+                pass
+
+    def discard(self) -> None:
+        """The import wrote nothing: close, and remove the file if it was made here."""
+        if self.fd is None:
+            return
+        os.close(self.fd)
+        self.fd = None
+        if self.created:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+    def write(self, header: list[str], problems: list[Problem]) -> None:
+        """Raises OSError when the rows cannot be written (a full disk)."""
+        fd, self.fd = self.fd, None
+        if self.regular:
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:
+                os.close(fd)
+                raise
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
+            write_rejects(out, header, problems)
+            out.flush()
+            if self.regular:
+                os.fsync(fd)

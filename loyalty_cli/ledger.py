@@ -623,7 +623,11 @@ def _not_before_enrolment(m, at: datetime) -> None:
 
 
 def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: datetime,
-             order_id: str | None = None, redeem: int = 0, code: str | None = None) -> dict:
+             order_id: str | None = None, redeem: int = 0, code: str | None = None,
+             tier_discount: bool = True) -> dict:
+    """Record a sale. `tier_discount=False` (an import of what a till or web
+    shop already charged) prices it without the tier's standing discount; the
+    tier's multiplier still applies to the points."""
     m = active_member(conn, key)
     lock_member(conn, m.id)
     _not_before_enrolment(m, at)
@@ -639,7 +643,7 @@ def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: da
     level, _ = tier_of(conn, prog, m.id, at)
     promo = codes.check_promo(conn, prog, code, m, amount, level, at) if code else None
     available = availability(conn, m.id, at).available if redeem else None
-    q = rules.quote_purchase(prog, amount, level, redeem, available,
+    q = rules.quote_purchase(prog, amount, level if tier_discount else rules.without_discount(level), redeem, available,
                              codes.effect_of(promo) if promo is not None else None)
     purchase_id = conn.execute(insert(purchases).values(
         order_id=order_id, member_id=m.id, at=at, amount=q.amount, discount=q.discount,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from calendar import monthrange
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
@@ -317,6 +317,12 @@ class Quote:
     multiplier: Decimal  # the tier's, times a promo code's
     points_earned: int
     bonus_points: int = 0  # a promo code's bonus
+
+
+def without_discount(level: Level) -> Level:
+    """`level` without its standing discount: for amounts already charged
+    (an import), which earn with the tier's multiplier but get no discount."""
+    return level if not level.discount_percent else replace(level, discount_percent=Decimal(0))
 
 
 def quote_purchase(
