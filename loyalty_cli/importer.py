@@ -589,8 +589,15 @@ def merge_orders(rows: list[Row], problems: list[Problem], bad_orders: dict[str,
             values = {_comparable(attr, v): (line, v) for line, v in reversed(given)}  # first line of each value
             if len(values) > 1:
                 (l1, v1), (l2, v2) = sorted(values.values(), key=lambda x: x[0])[:2]
-                reason = (column, f"order {order} appears on line {l1} with other content: {what} {shown(v1)} there, "
-                                  f"{shown(v2)} on line {l2}")
+                for r in group:
+                    if r.line == l2:
+                        why = f"order {order} appears on line {l1} with other content: {what} {shown(v1)} there, " \
+                              f"{shown(v2)} here"
+                    else:
+                        why = f"order {order} has two different {what}s: {shown(v1)} on line {l1}, " \
+                              f"{shown(v2)} on line {l2}"
+                    problems.append(Problem(r.line, "order", why, r.raw))
+                reason = ()
                 break
             if given:
                 setattr(first, attr, given[0][1])
@@ -599,9 +606,10 @@ def merge_orders(rows: list[Row], problems: list[Problem], bad_orders: dict[str,
                 reason = (column, f"order {order} has no {'amount' if attr == 'amount' else what} on any of its rows "
                                   f"(line{'s' if len(group) > 1 else ''} {lines})")
                 break
-        if reason is not None:
+        if reason:
             for r in group:
                 problems.append(Problem(r.line, reason[0], reason[1], r.raw))
+        if reason is not None:
             continue
         first.name = next((r.name for r in group if r.name), None)
         merged += len(group) - 1
@@ -888,6 +896,7 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
     for chunk in _chunks([str(i) for i in range(n, n + 2 * wanted + 10)]):
         taken.update(conn.execute(select(members.c.id).where(members.c.id.in_(chunk))).scalars())
     rows, welcome = [], []
+    by_contact: dict[str, str] = {}  # normalised e-mail or phone -> the member made for it
     for r in firsts:
         key = r.member_key
         email = phone = None
@@ -899,6 +908,10 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
                 continue
         elif re.fullmatch(r"\+?[0-9 ().\-/]{5,}", key) and not ID_PATTERN.fullmatch(key):
             phone = normalise_phone(key)
+        contact = email or phone
+        if contact and contact in by_contact:  # BOB@example.com and bob@example.com: one new member
+            made[key] = by_contact[contact]
+            continue
         if email or phone:
             while str(n) in taken or (n >= 1001 + 10**9 and conn.execute(
                     select(members.c.id).where(members.c.id == str(n))).first()):
@@ -916,6 +929,8 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
         taken.add(mid)
         taken.add(mid.lower())
         made[key] = mid
+        if contact:
+            by_contact[contact] = mid
         enrolled = datetime.combine(r.at.date(), time.min)
         rows.append({"id": mid, "name": r.name or key, "email": email, "phone": phone, "birthday": None,
                      "enrolled_at": enrolled, "marketing": False, "marketing_at": None, "points": 0})

@@ -431,6 +431,20 @@ CODES = [
 
 IP = ("import", "purchases")
 
+
+def _symlink(shop: Shop, name: str, to: Path) -> str:
+    link = shop.folder / name
+    link.symlink_to(to)
+    return str(link)
+
+
+def _programme_intact(shop: Shop) -> None:
+    expect(shop.config.read_text(encoding="utf-8").lstrip().startswith(("[program]", "#")),
+           "the programme file was overwritten")
+    expect(not list(shop.folder.glob("loyalty.db-*")), "a ledger side file was made")
+    expect((shop.folder / "p.csv").read_text().startswith(PURCHASES), "the input was overwritten")
+
+
 IMPORT_PURCHASES = [
     case("csv-no-amount-column", *IP, file("p.csv", "member,date\nanna,2026-01-20\n"),
          says=("no 'amount' column", "member, date", "--map amount=COLUMN")),
@@ -467,7 +481,9 @@ IMPORT_PURCHASES = [
     case("csv-binary-junk", *IP, file("p.bin", BINARY), says=("not valid utf-8-sig", "--encoding")),
     case("csv-png", *IP, file("p.png", b"\x89PNG\r\n\x1a\n" + bytes(range(128, 256)) * 4),
          says="not valid utf-8-sig"),
-    case("csv-utf16", *IP, file("p.csv", (PURCHASES + GOOD_ROW).encode("utf-16")), says="not valid utf-8-sig"),
+    # a UTF-16 file is recognised by its BOM (tests/test_import_shopify.py); told it is UTF-8, it is not
+    case("csv-utf16-read-as-utf8", *IP, file("p.csv", (PURCHASES + GOOD_ROW).encode("utf-16")), "--encoding", "utf-8",
+         says="not valid utf-8"),
     case("csv-latin1-header", *IP, file("p.csv", "member,amount,date,märkus\n".encode("latin-1")),
          says=("line 1", "not valid utf-8-sig", "--encoding latin-1")),
     case("csv-latin1-in-a-row", *IP, csv_p("p.csv", (GOOD_ROW + "anna,5.00,2026-01-21,café\n").encode("latin-1")),
@@ -491,6 +507,63 @@ IMPORT_PURCHASES = [
          says="--rejects goes with --skip-errors"),  # click.UsageError
     case("csv-rejects-in-missing-folder", *IP, csv_p("p.csv", GOOD_ROW + "zed,5.00,2026-01-20\n"), "--skip-errors",
          "--rejects", nowhere("no-such-folder/bad.csv"), says="no-such-folder"),
+    # --encoding: only codecs that decode bytes into text
+    *[case(f"csv-encoding-{name}", *IP, csv_p("p.csv", GOOD_ROW), "--encoding", name,
+           says=(f"--encoding {name!r}", "not an encoding Python can read text in"))
+      for name in ("rot13", "zlib_codec", "bz2_codec", "quopri", "base64", "hex", "uu")],
+    # --date-format: a layout strptime can use and that says which day it is
+    case("csv-date-format-directive-twice", *IP, csv_p("p.csv", GOOD_ROW), "--date-format", "%d.%m.%d",
+         says=("--date-format '%d.%m.%d'", "%d twice")),
+    case("csv-date-format-no-date", *IP, csv_p("p.csv", GOOD_ROW), "--date-format", "%H:%M",
+         says="does not say which day it is"),
+    case("csv-date-format-no-year", *IP, csv_p("p.csv", GOOD_ROW), "--date-format", "%d.%m",
+         says="does not say which day it is"),
+    case("csv-date-format-bad-directive", *IP, csv_p("p.csv", GOOD_ROW), "--date-format", "%Y-%m-%d %Q",
+         says="%Q is not a strptime directive"),
+    case("csv-date-format-lone-percent", *IP, csv_p("p.csv", GOOD_ROW), "--date-format", "%Y-%m-%d %",
+         says="lone %"),
+    case("csv-date-suggests-a-format", *IP, csv_p("p.csv", "anna,5.00,20.01.2026 14:05\n"), rows=True,
+         says=("line 2 (date)", "--date-format '%d.%m.%Y %H:%M' would read it")),
+    case("csv-date-suggests-both-ways-round", *IP, csv_p("p.csv", "anna,5.00,03/01/2026\n"), rows=True,
+         says="--date-format '%d/%m/%Y' (or '%m/%d/%Y' if the month comes first)"),
+    case("csv-date-wrong-format-suggests", *IP, csv_p("p.csv", "anna,5.00,20.01.2026\n"), "--date-format", "%d/%m/%Y",
+         rows=True, says=("does not match --date-format '%d/%m/%Y'", "--date-format '%d.%m.%Y' would read it")),
+    # rows of one order merge; they must not disagree
+    case("csv-order-two-totals", *IP, file("p.csv", "member,amount,date,order\nanna,5.00,2026-01-20,W1\n"
+                                                    "anna,,2026-01-20,W1\nanna,7.00,2026-01-20,W1\n"), rows=True,
+         says=("line 4 (order): order W1 appears on line 2 with other content: total 5.00 there, 7.00 here",
+               "line 3 (order): order W1 has two different totals")),
+    case("csv-order-two-members", *IP, file("p.csv", "member,amount,date,order\nanna,5.00,2026-01-20,W1\n"
+                                                     "bob,,2026-01-20,W1\n"), rows=True,
+         says="order W1 appears on line 2 with other content: member anna there, bob here"),
+    case("csv-order-without-a-total", *IP, file("p.csv", "member,amount,date,order\nanna,,2026-01-20,W1\n"
+                                                         "anna,,2026-01-20,W1\n"), rows=True,
+         says="order W1 has no amount on any of its rows (lines 2, 3)"),
+    case("csv-order-with-a-bad-row", *IP, file("p.csv", "member,amount,date,order\nanna,5.00,2026-01-20,W1\n"
+                                                        "anna,x,2026-01-20,W1\n"), rows=True,
+         says=("line 3 (amount)", "line 2 (order): order W1 has a bad row on line 3")),
+    # --where and --decimal-comma
+    case("csv-where-unknown-column", *IP, csv_p("p.csv", GOOD_ROW), "--where", "Status=paid",
+         says=("--where 'Status=paid'", "no column 'Status'", "columns: member, amount, date")),
+    case("csv-where-not-a-pair", *IP, csv_p("p.csv", GOOD_ROW), "--where", "paid",
+         says=("--where 'paid'", "COLUMN=VALUE")),
+    case("csv-decimal-comma-thousands", *IP, file("p.csv", "member;amount;date\nanna;1.234,50;2026-01-20\n"),
+         "--decimal-comma", rows=True, says=("line 2 (amount): '1.234,50'", "thousands separators")),
+    case("csv-comma-amount-suggests-decimal-comma", *IP, csv_p("p.csv", 'anna,"12,50",2026-01-20\n'), rows=True,
+         says=("line 2 (amount): '12,50'", "--decimal-comma")),
+    case("csv-semicolons-without-delimiter", *IP, file("p.csv", "member;amount;date\nanna;5.00;2026-01-20\n"),
+         says=("no 'member' column", "try --delimiter ';'")),
+    # --rejects never overwrites the ledger, its WAL/journal, the programme file or the input
+    *[case(f"csv-rejects-is-{what}", *IP, csv_p("p.csv", GOOD_ROW + "zed,5.00,2026-01-20\n"), "--skip-errors",
+           "--rejects", target, says=("--rejects", f"is {says}"), after=_programme_intact)
+      for what, target, says in (
+          ("the-ledger", lambda shop: str(shop.db), "the ledger"),
+          ("the-wal", lambda shop: f"{shop.db}-wal", "the ledger's WAL file"),
+          ("the-shm", lambda shop: f"{shop.db}-shm", "the ledger's shared-memory file"),
+          ("the-journal", lambda shop: f"{shop.db}-journal", "the ledger's journal"),
+          ("a-symlink-to-the-ledger", lambda shop: _symlink(shop, "link.csv", shop.db), "the ledger"),
+          ("the-programme", lambda shop: str(shop.config), "the programme file"),
+          ("the-input", lambda shop: str(shop.folder / "p.csv"), "the file being imported"))],
 ]
 
 IM = ("import", "members")
@@ -518,6 +591,12 @@ IMPORT_MEMBERS = [
     case("members-binary-junk", *IM, file("m.bin", BINARY), says="not valid utf-8-sig"),
     case("members-empty-file", *IM, file("m.csv", b""), says="the file is empty"),
     case("members-missing-file", *IM, nowhere("nope.csv"), code=2, says=("nope.csv", "No such file")),  # click.File
+    case("members-encoding-rot13", *IM, csv_p("m.csv", "x1,X,,,\n", MEMBERS), "--encoding", "rot13",
+         says="not an encoding Python can read text in"),
+    case("members-joined-name-missing-column", *IM, file("m.csv", "member,First Name\nx1,Anna\n"),
+         "--map", "name=First Name+Last Name", says=("--map name=First Name+Last Name", "no column 'Last Name'")),
+    case("members-where-unknown-column", *IM, csv_p("m.csv", "x1,X,,,\n", MEMBERS), "--where", "Tags=vip",
+         says="no column 'Tags'"),
     case("members-rejects-in-missing-folder", *IM, csv_p("m.csv", "x1,X,,,\nx2,Y,bad-email,,\n", MEMBERS),
          "--skip-errors", "--rejects", nowhere("no-such-folder/bad.csv"), says="no-such-folder"),
 ]

@@ -420,7 +420,7 @@ def test_the_same_order_with_another_promo_code_is_other_content(shop, tmp_path)
     # so in one file it takes two different codes to be other content.
     r = shop.invoke("import", "purchases", _csv(tmp_path, "member,amount,date,order,code\n"
                                                           "anna,10,2026-01-02,X1,FIVE\nanna,10,2026-01-02,X1,TEN\n"))
-    assert r.exit_code == 1 and "order X1 appears on line 2 with other content: code FIVE there, TEN on line 3" \
+    assert r.exit_code == 1 and "order X1 appears on line 2 with other content: code FIVE there, TEN here" \
         in r.stderr, r.stderr
     shop.run("import", "purchases", _csv(tmp_path, "member,amount,date,order,code\nanna,10,2026-01-02,X1,ten\n", "a.csv"))
     r = shop.invoke("import", "purchases", _csv(tmp_path, "member,amount,date,order\nanna,10,2026-01-02,X1\n", "b.csv"))
