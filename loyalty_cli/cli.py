@@ -1198,6 +1198,13 @@ class _InputFile(click.File):
             raise LoyaltyError(f"cannot read stdin: {e}") from None
 
 
+class _RejectsPath(click.Path):
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\x00" in value:
+            raise LoyaltyError("--rejects: the path contains a NUL byte")
+        return super().convert(value, param, ctx)
+
+
 def _closed(stream) -> bool:
     """Is this stream's file descriptor closed (`loyalty import purchases - 0<&-`)?"""
     try:
@@ -1227,7 +1234,7 @@ def import_options(f):
         click.option("--decimal-comma", is_flag=True, help="Amounts are written with a decimal comma, e.g. 12,50."),
         click.option("--dry-run", is_flag=True, help="Report what would happen; write nothing."),
         click.option("--skip-errors", is_flag=True, help="Import the good rows even when some are bad."),
-        click.option("--rejects", metavar="FILE", type=click.Path(dir_okay=False, writable=True),
+        click.option("--rejects", metavar="FILE", type=_RejectsPath(dir_okay=False, writable=True),
                      help="With --skip-errors: write the bad rows here, with a reason column."),
     ]):
         f = opt(f)
