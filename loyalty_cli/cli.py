@@ -1343,7 +1343,9 @@ def import_():
           "shop-export | loyalty import purchases - --map member=Email --map amount=Total --map order=Name "
           "--map date='Created at' --create-members",
           "loyalty import purchases till.csv --delimiter ';' --date-format '%d.%m.%Y %H:%M' --dry-run",
-          "loyalty import purchases orders.csv --skip-errors --rejects bad.csv --format json")
+          "loyalty import purchases orders.csv --skip-errors --rejects bad.csv --format json",
+          "loyalty import purchases orders_export.csv --map member=Email --map amount=Total --map order=Name "
+          "--map date='Created at' --where 'Financial Status=paid' --create-members   # Shopify")
 def import_purchases(file, create_members, apply_tier_discount, mapping, where, date_format, encoding, delimiter,
                      decimal_comma, dry_run, skip_errors, rejects, fmt, config, db):
     """Import purchases from CSV (FILE, or - for stdin) with columns member,
@@ -1364,7 +1366,8 @@ def import_purchases(file, create_members, apply_tier_discount, mapping, where, 
 @format_option
 @ledger_options
 @examples("loyalty import members customers.csv",
-          "loyalty import members export.csv --map member='Customer ID' --map name='Full name' --map email=Email")
+          "loyalty import members export.csv --map member='Customer ID' --map name='Full name' --map email=Email",
+          "loyalty import members customers_export.csv --map name='First Name+Last Name' --map email=Email")
 def import_members(file, mapping, where, date_format, encoding, delimiter, decimal_comma, dry_run, skip_errors, rejects,
                    fmt, config, db):
     """Import members from CSV with columns name and optionally member, email,

@@ -142,7 +142,7 @@ def text_encoding(name: str) -> str:
         raise LoyaltyError(f"--encoding {name!r} is not an encoding Python can read text in "
                            "(e.g. utf-8, latin-1, cp1252, utf-16)")
     try:
-        info.decode(b"member")
+        info.decode(b"")  # "undefined" refuses even that
     except (LookupError, UnicodeError, ValueError, TypeError):
         raise LoyaltyError(f"--encoding {name!r} is not an encoding Python can read text in "
                            "(e.g. utf-8, latin-1, cp1252, utf-16)") from None
@@ -248,8 +248,7 @@ class Reader:
         self.encoding = opts.encoding or _byte_order_mark(head) or DEFAULT_ENCODING
         delimiter = opts.delimiter
         if delimiter is None:
-            first = head.decode(self.encoding, errors="replace").lstrip("\ufeff").split("\n", 1)[0]
-            delimiter = ";" if opts.decimal_comma and ";" in first else ","
+            delimiter = ";" if opts.decimal_comma and ";" in _first_line(head, self.encoding) else ","
         self.delimiter = delimiter
         self.stream = stream
         self.text = io.TextIOWrapper(stream, encoding=self.encoding, newline="")
@@ -393,6 +392,20 @@ class Reader:
             for f, idx in self.joined.items():
                 v[f] = " ".join(p for p in (row[i].strip() if i < len(row) else "" for i in idx) if p)
             yield line, row, v
+
+
+def _first_line(head: bytes, encoding: str) -> str:
+    """The header line, as far as it decodes (the reader reports what does not)."""
+    decoder = codecs_lookup(encoding).incrementaldecoder()
+    text = ""
+    for i in range(0, len(head), 256):
+        try:
+            text += decoder.decode(head[i:i + 256])
+        except (UnicodeError, ValueError, LookupError):
+            break
+        if "\n" in text:
+            break
+    return text.lstrip("\ufeff").split("\n", 1)[0]
 
 
 def _head(stream: IO[bytes]) -> tuple[IO[bytes], bytes]:

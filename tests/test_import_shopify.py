@@ -192,3 +192,12 @@ def test_a_rejects_file_on_a_full_disk_says_the_import_was_recorded(shop, tmp_pa
                                 "the import was recorded: 1 added")
     assert shop.sql("SELECT order_id FROM purchases") == [("A1",)]
     assert shop.run("check").stdout == ""
+
+
+@pytest.mark.parametrize("encoding", ["idna", "utf_32_be", "punycode"])
+def test_odd_text_encodings_never_crash_the_header_sniffing(shop, tmp_path, encoding):
+    f = tmp_path / "p.csv"
+    f.write_text("member;amount;date\nanna;1,50;2026-01-02\n")
+    for extra in ([], ["--decimal-comma"]):
+        r = shop.invoke("import", "purchases", f, "--encoding", encoding, *extra)
+        assert r.exit_code in (0, 1) and "internal error" not in r.stderr and "Traceback" not in r.stderr, r.stderr
