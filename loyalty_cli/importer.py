@@ -471,10 +471,10 @@ def _when(text: str, prog: Programme, fmt: str | None, now: datetime) -> datetim
         try:
             at = parse_datetime(text, prog.timezone, "date")
         except LoyaltyError as e:
-            guess = guess_date_format(text) if text.strip() else None
+            if not text.strip() or "not an ISO date" not in str(e):
+                raise  # ISO, but not a day there is (2026-02-30, a clock change's gap): no layout helps
+            guess = guess_date_format(text)
             if guess is None:
-                if not text.strip():
-                    raise
                 raise LoyaltyError(f"{e}; give its layout with --date-format, e.g. "
                                    "--date-format '%d.%m.%Y %H:%M'") from None
             raise LoyaltyError(f"{e}; {guess} would read it") from None
