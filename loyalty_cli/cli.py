@@ -509,14 +509,14 @@ def program(fmt, config):
             ("welcome bonus", prog.welcome_bonus), ("birthday bonus", prog.birthday_bonus),
             ("pending", f"{prog.pending_days} days before earned points can be spent" if prog.pending_days else "none")]),
         View("Actions (loyalty award MEMBER ACTION)", [Col("name", "Action"), Col("points", "Points", "right"),
-                                                        Col("limit", "Limit")],
+                                                        Col("limit", "Limit", wrap=True)],
              [{"name": a.name, "points": a.points,
                "limit": "none" if a.limit is None else f"{a.limit} per {a.per}" if a.per != "ever" else f"{a.limit} in all"}
               for a in prog.actions.values()], empty="none configured"),
         kv_view("Redemption", [("point value", f"{prog.point_value} {cur}"), ("minimum", f"{prog.min_points} points"),
                                ("max share of a purchase", f"{(prog.max_share * 100).normalize():f}%")]),
         View("Rewards (loyalty redeem MEMBER --reward NAME)", [Col("name", "Reward"), Col("points", "Points", "right"),
-                                                              Col("description", "Description")],
+                                                              Col("description", "Description", wrap=True)],
              [{"name": r.name, "points": r.points, "description": r.description} for r in prog.rewards],
              empty="none configured"),
         kv_view("Expiry", [("points expire", f"{prog.expiry_days} days after they are earned" if prog.expiry_days else "never"),
@@ -685,9 +685,9 @@ def members(tier, search, as_of, fmt, config, db):
 
     with ledger_session(config, db, write=False) as (prog, conn):
         rows = reports.member_list(conn, prog, _as_of(prog, as_of), tier=tier, search=search)
-    cols = [Col("member", "Member"), Col("name", "Name"), Col("email", "E-mail"), Col("phone", "Phone"),
-            Col("points", "Points", "right"), Col("tier", "Tier"), Col("enrolled", "Enrolled"),
-            Col("marketing", "Marketing")]
+    cols = [Col("member", "Member"), Col("name", "Name", wrap=True), Col("email", "E-mail", drop=1),
+            Col("phone", "Phone", drop=3), Col("points", "Points", "right"), Col("tier", "Tier"),
+            Col("enrolled", "Enrolled", drop=2), Col("marketing", "Marketing", drop=4)]
     for r in rows:
         r["enrolled"] = r["enrolled"].date()
     emit(fmt, rows, [View("Members", cols, rows, empty="no members")])
@@ -745,7 +745,7 @@ def show(member, as_of, fmt, config, db):
 
 def _history_cols():
     return [Col("date", "Date"), Col("kind", "Kind"), Col("points", "Points", "right"),
-            Col("balance", "Balance", "right"), Col("order", "Order"), Col("note", "Note")]
+            Col("balance", "Balance", "right"), Col("order", "Order", drop=1), Col("note", "Note", wrap=True)]
 
 
 # ---------------------------------------------------------------------------
@@ -867,7 +867,7 @@ def adjust(member, points, reason, when, fmt, config, db):
     with ledger_session(config, db, write=True) as (prog, conn):
         pts = parse_points(points, "POINTS", signed=True)
         r = ledger.adjust(conn, prog, member, pts, at=_write_at(prog, when), reason=reason)
-    cols = [Col("member", "Member"), Col("adjusted", "Points", "right"), Col("reason", "Reason"),
+    cols = [Col("member", "Member"), Col("adjusted", "Points", "right"), Col("reason", "Reason", wrap=True),
             Col("points", "Balance", "right")]
     emit(fmt, r, [View("Adjustment", cols, [r])])
 
@@ -908,7 +908,8 @@ def balance(member, as_of, fmt, config, db):
 
     with ledger_session(config, db, write=False) as (prog, conn):
         rows = reports.balances(conn, prog, _as_of(prog, as_of), list(member) or None)
-    cols = [Col("member", "Member"), Col("name", "Name"), Col("points", "Points", "right"), Col("tier", "Tier")]
+    cols = [Col("member", "Member"), Col("name", "Name", wrap=True), Col("points", "Points", "right"),
+            Col("tier", "Tier")]
     emit(fmt, rows, [View("Balances", cols, rows, empty="no members")])
 
 
@@ -960,9 +961,9 @@ def tiers(as_of, fmt, config, db):
         View(f"Tiers as of {r['as_of']:%Y-%m-%d} ({r['members']} member{'' if r['members'] == 1 else 's'}; "
              f"{r['basis']}, {r['window']})",
              [Col("tier", "Tier"), Col("min", f"From ({unit})", "right"), Col("members", "Members", "right"),
-              Col("share", "Share", "right"), Col("total", f"{total_label} ({unit})", "right"), Col("bar", "")],
+              Col("share", "Share", "right"), Col("total", f"{total_label} ({unit})", "right"), Col("bar", "", drop=1)],
              levels),
-        View("Closest to the next tier", [Col("member", "Member"), Col("name", "Name"), Col("tier", "Tier"),
+        View("Closest to the next tier", [Col("member", "Member"), Col("name", "Name", wrap=True), Col("tier", "Tier"),
                                           Col("next_tier", "Next"), Col("to_next_tier", f"To go ({unit})", "right")],
              closest, empty="nobody below the top tier"),
     ]
@@ -1086,8 +1087,8 @@ def promo_create(code, percent, amount, points, multiplier, min_purchase, starts
 
 
 def _promo_cols():
-    return [Col("code", "Code"), Col("description", "Effect"), Col("limits", "Limits"),
-            Col("uses", "Uses", "right"), Col("status", "Status")]
+    return [Col("code", "Code"), Col("description", "Effect", wrap=True), Col("limits", "Limits", wrap=True),
+            Col("uses", "Uses", "right"), Col("status", "Status", wrap=True)]
 
 
 @promo.command("list")
@@ -1161,7 +1162,7 @@ def referral(member, fmt, config, db):
     if fmt == "json":
         emit_json(r)
         return
-    cols = [Col("member", "Member"), Col("name", "Name"), Col("joined", "Joined"), Col("status", "Status"),
+    cols = [Col("member", "Member"), Col("name", "Name", wrap=True), Col("joined", "Joined"), Col("status", "Status"),
             Col("rewarded_on", "Rewarded")]
     if fmt == "csv":
         emit("csv", r, [View("", cols, r["referrals"])])
@@ -1470,7 +1471,8 @@ def birthdays(as_of, dry_run, fmt, config, db):
         r = daily.birthdays(conn, prog, at)
     doc = {"as_of": r["as_of"], "dry_run": dry_run, "members": r["members"], "points": r["points"],
            "granted": r["granted"]}
-    cols = [Col("member", "Member"), Col("name", "Name"), Col("birthday", "Birthday"), Col("points", "Points", "right")]
+    cols = [Col("member", "Member"), Col("name", "Name", wrap=True), Col("birthday", "Birthday"),
+            Col("points", "Points", "right")]
     emit(fmt, doc, [View("Birthday bonuses" + (" (dry run)" if dry_run else ""), cols, r["granted"],
                          empty="no birthday bonuses due")])
     if fmt == "table":
@@ -1604,15 +1606,15 @@ def report(since, until, lapsed_days, shop_sales, as_of, fmt, config, db):
     top_points = max((max(x["points_issued"], x["points_redeemed"]) for x in r["months"]), default=0)
     views = [
         View(f"{prog.name}: {period}", [Col("field", "Field"), Col("value", "Value")], flat, kv=True),
-        View("Tier mix", [Col("tier", "Tier"), Col("members", "Members", "right"), Col("bar", "")],
+        View("Tier mix", [Col("tier", "Tier"), Col("members", "Members", "right"), Col("bar", "", drop=1)],
              [{**t, "bar": bar(t["members"], most)} for t in r["tiers"]]),
         View("Sales by month", [Col("month", "Month"), Col("purchases", "Purchases", "right"),
-                                Col("sales", f"Sales ({cur})", "right"), Col("bar", "")],
+                                Col("sales", f"Sales ({cur})", "right"), Col("bar", "", drop=1)],
              [{**x, "sales": m(x["sales"]), "bar": bar(x["sales"], top_sales)} for x in r["months"]],
              empty="no sales in the period"),
         View("Points issued vs redeemed", [Col("month", "Month"), Col("points_issued", "Issued", "right"),
-                                           Col("issued_bar", ""), Col("points_redeemed", "Redeemed", "right"),
-                                           Col("redeemed_bar", "")],
+                                           Col("issued_bar", "", drop=1),
+                                           Col("points_redeemed", "Redeemed", "right"), Col("redeemed_bar", "", drop=1)],
              [{**x, "issued_bar": bar(x["points_issued"], top_points),
                "redeemed_bar": bar(x["points_redeemed"], top_points)} for x in r["months"]],
              empty="no points moved in the period"),
@@ -1642,10 +1644,10 @@ def expiring(within, marketing_only, as_of, fmt, config, db):
     with ledger_session(config, db, write=False) as (prog, conn):
         days = prog.warn_days if within is None else within
         rows = figures.expiring_members(conn, prog, _as_of(prog, as_of), days, marketing_only)
-    cols = [Col("member", "Member"), Col("name", "Name"), Col("email", "E-mail"), Col("phone", "Phone"),
-            Col("points_expiring", "Expiring", "right"), Col("expires", "Gone on"), Col("last_day", "Last day"),
-            Col("total_expiring", "In window", "right"), Col("points", "Balance", "right"),
-            Col("marketing", "Marketing")]
+    cols = [Col("member", "Member"), Col("name", "Name", wrap=True), Col("email", "E-mail", drop=1),
+            Col("phone", "Phone", drop=4), Col("points_expiring", "Expiring", "right"), Col("expires", "Gone on", drop=2),
+            Col("last_day", "Last day"), Col("total_expiring", "In window", "right", drop=3),
+            Col("points", "Balance", "right", drop=4), Col("marketing", "Marketing", drop=5)]
     emit(fmt, rows, [View(f"Points expiring within {_plural(days, 'day')}", cols, rows, empty="none")])
 
 
@@ -1665,8 +1667,8 @@ def lapsed(lapsed_days, marketing_only, as_of, fmt, config, db):
     with ledger_session(config, db, write=False) as (prog, conn):
         rows = figures.lapsed_members(conn, prog, _as_of(prog, as_of), lapsed_days, marketing_only)
     out = [{**r, "spend": money(prog, r["spend"])} for r in rows]
-    cols = [Col("member", "Member"), Col("name", "Name"), Col("email", "E-mail"), Col("phone", "Phone"),
-            Col("last_purchase", "Last purchase"), Col("days_since", "Days", "right"),
-            Col("purchases", "Purchases", "right"), Col("spend", "Spend", "right"),
-            Col("points", "Points", "right"), Col("marketing", "Marketing")]
+    cols = [Col("member", "Member"), Col("name", "Name", wrap=True), Col("email", "E-mail", drop=1),
+            Col("phone", "Phone", drop=5), Col("last_purchase", "Last purchase"), Col("days_since", "Days", "right", drop=3),
+            Col("purchases", "Purchases", "right", drop=4), Col("spend", "Spend", "right", drop=2),
+            Col("points", "Points", "right", drop=6), Col("marketing", "Marketing", drop=7)]
     emit(fmt, out, [View(f"Lapsed: no purchase for {lapsed_days} days", cols, out, empty="none")])

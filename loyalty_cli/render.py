@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -25,6 +26,12 @@ class Col:
     key: str
     header: str
     align: str = "left"  # left | right
+    # On a terminal: a column that may wrap at spaces (names, notes,
+    # descriptions); the others (ids, dates, amounts, e-mails) are never
+    # split. `drop`: when the table does not fit the terminal, columns are
+    # left out, highest `drop` first; 0 = always shown.
+    wrap: bool = False
+    drop: int = 0
 
 
 @dataclass
@@ -61,6 +68,37 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+# Characters never sent raw to a terminal from user data: C0 controls (ESC,
+# BEL, CR, LF, TAB, ...), DEL and C1 controls, the line and paragraph
+# separators, and the bidirectional controls that reorder what is shown
+# (U+202E RIGHT-TO-LEFT OVERRIDE and friends). Each is shown escaped, as
+# Python writes it (\x1b, \r, \u202e), so it is visible and harmless.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(m: re.Match) -> str:
+    return m.group().encode("unicode_escape").decode("ascii")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character escaped: what tables, CSV and
+    messages print of user data (JSON escapes by itself)."""
+    return _UNSAFE.sub(_escaped, text)
+
+
+def printable_lines(text: str) -> str:
+    """A message of one or more lines: each line made `printable`."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def echo(message: Any = "", err: bool = False, nl: bool = True) -> None:
+    """click.echo for messages: every line made printable, so a member's name
+    or a note can never carry a terminal escape into the output."""
+    import click
+
+    click.echo(printable_lines(str(message)), err=err, nl=nl)
+
+
 def cell(value: Any) -> str:
     if value is None:
         return ""
@@ -70,7 +108,7 @@ def cell(value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M") if (value.hour, value.minute, value.second) != (0, 0, 0) else value.strftime("%Y-%m-%d")
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    return printable(str(value))
 
 
 def _plain(value: Any) -> Any:
@@ -145,13 +183,13 @@ def _plain_tables(views: list[View], out) -> None:
         if i:
             out.write("\n")
         if many:
-            out.write(f"{v.title}\n")
+            out.write(f"{printable(v.title)}\n")
         if not v.rows:
             out.write(f"({v.empty})\n")
             continue
         grid = [[cell(r.get(c.key)) for c in v.cols] for r in v.rows]
         if not v.kv:
-            grid.insert(0, [c.header for c in v.cols])
+            grid.insert(0, [printable(c.header) for c in v.cols])
         widths = [max(len(row[i]) for row in grid) for i in range(len(v.cols))]
         for row in grid:
             parts = [
@@ -160,31 +198,102 @@ def _plain_tables(views: list[View], out) -> None:
             ]
             out.write("  ".join(parts).rstrip() + "\n")
         if v.caption:
-            out.write(f"{v.caption}\n")
+            out.write(f"{printable(v.caption)}\n")
 
 
-def _rich_tables(views: list[View], out, force_terminal: bool | None = None) -> None:
-    from rich import box
+def _rich_tables(views: list[View], out, force_terminal: bool | None = None, width: int | None = None) -> None:
     from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
 
     # Every title and cell is literal Text: a member called "[bold]" or an
     # order "[/]" is shown as typed, never read as rich markup.
-    console = Console(file=out, no_color="NO_COLOR" in os.environ, highlight=False, force_terminal=force_terminal)
+    console = Console(file=out, no_color="NO_COLOR" in os.environ, highlight=False, force_terminal=force_terminal,
+                      width=width)
     for v in views:
-        if not v.rows:
-            console.print(Text.assemble((v.title, "bold"), f": {v.empty}"))
-            continue
-        t = Table(title=Text(v.title, style="bold"), title_justify="left", caption=v.caption,
-                  caption_justify="left", show_header=not v.kv, box=box.SIMPLE_HEAD if not v.kv else box.SIMPLE,
-                  header_style="bold", min_width=len(v.title) + 2)
-        for i, c in enumerate(v.cols):
-            style = "bold" if v.kv and i == 0 else None
-            t.add_column(Text(c.header), justify=c.align, style=style, overflow="fold")
-        for r in v.rows:
-            t.add_row(*[Text(cell(r.get(c.key))) for c in v.cols])
-        console.print(t)
+        console.print(_fitted_table(v, console))
+
+
+def _fitted_table(v: View, console):
+    """The view as a rich table that fits the console's width: ids, dates,
+    amounts and e-mails are never split, headers never split mid-word, and
+    text columns wrap at spaces. When even that does not fit, the columns
+    with the highest `drop` are left out, one at a time, and a caption says
+    which (--format csv or json shows them all)."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    if not v.rows:
+        return Text.assemble((printable(v.title), "bold"), f": {printable(v.empty)}")
+    texts = {c.key: [cell(r.get(c.key)) for r in v.rows] for c in v.cols}
+
+    def wraps(c: Col) -> bool:
+        return c.wrap or (v.kv and c is v.cols[-1])  # a field's value may wrap
+
+    def longest_word(text: str) -> int:
+        return max((cell_len(w) for w in text.split()), default=0)
+
+    def span(c: Col) -> tuple[int, int]:
+        """(narrowest, natural) width of a column's content."""
+        head = 0 if v.kv else longest_word(c.header)
+        full = max([cell_len(t) for t in texts[c.key]] + [0 if v.kv else cell_len(c.header)])
+        if wraps(c):
+            return max([longest_word(t) for t in texts[c.key]] + [head, 1]), max(full, 1)
+        return max([cell_len(t) for t in texts[c.key]] + [head, 1]), max(full, 1)
+
+    width = console.width
+    if not v.kv and len(v.rows) == 1:  # a receipt: too wide in a row, it is shown as field / value lines
+        natural = sum(span(c)[1] for c in v.cols) + 3 * len(v.cols) + 1
+        if natural > width:
+            row = v.rows[0]
+            pairs = [{"field": c.header or c.key, "value": row.get(c.key)} for c in v.cols
+                     if row.get(c.key) not in (None, "")]
+            return _fitted_table(View(v.title, [Col("field", "Field"), Col("value", "Value")], pairs,
+                                      caption=v.caption, kv=True), console)
+    cols = list(v.cols)
+    dropped: list[Col] = []
+    while True:
+        spans = [span(c) for c in cols]
+        overhead = 3 * len(cols) + 1  # padding and rule of a SIMPLE box
+        droppable = [c for c in cols if c.drop]
+        if sum(lo for lo, _ in spans) + overhead <= width or not droppable:
+            break
+        worst = max(droppable, key=lambda c: (c.drop, cols.index(c)))
+        cols.remove(worst)
+        dropped.append(worst)
+    # the no-wrap columns at their natural width, the text columns share what is left
+    widths = [hi if not wraps(c) else lo for c, (lo, hi) in zip(cols, spans)]
+    room = width - overhead - sum(widths)
+    for i, c in enumerate(cols):
+        if wraps(c) and room > 0:
+            extra = min(room, spans[i][1] - widths[i])
+            widths[i] += extra
+            room -= extra
+    return _table(v, cols, dropped, widths, console.width)
+
+
+def _table(v: View, cols: list[Col], dropped: list[Col], widths: list[int], width: int):
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    caption = v.caption
+    if dropped:
+        names = ", ".join(printable(c.header or c.key) for c in sorted(dropped, key=v.cols.index))
+        note = f"Not shown at this width: {names} (--format csv or json has every column)."
+        caption = f"{caption}\n{note}" if caption else note
+    t = Table(title=Text(printable(v.title), style="bold"), title_justify="left",
+              caption=Text(printable(caption)) if caption else None, caption_justify="left", show_header=not v.kv,
+              box=box.SIMPLE_HEAD if not v.kv else box.SIMPLE, header_style="bold",
+              min_width=min(len(v.title) + 2, width))
+    for i, (c, w) in enumerate(zip(cols, widths)):
+        style = "bold" if v.kv and i == 0 else None
+        # a header wraps between words only (its column is as wide as its longest word)
+        head = Text(printable(c.header), no_wrap=False, overflow="fold")
+        wrap = c.wrap or (v.kv and i == len(cols) - 1)
+        t.add_column(head, justify=c.align, style=style, no_wrap=not wrap,
+                     overflow="fold" if wrap else "ellipsis", width=w)
+    for r in v.rows:
+        t.add_row(*[Text(cell(r.get(c.key))) for c in cols])
+    return t
 
 
 def bar(value: int, largest: int, width: int = 24) -> str:
