@@ -112,9 +112,8 @@ def run_line(group: click.Group, args: list[str], *, stdin_taken: bool = False) 
         except click.ClickException as e:
             code = e.exit_code
             click.echo(f"Error: {cli_module._one_line(e.format_message())}", err=True)
-        except click.exceptions.Abort:
-            code = 1
-            click.echo("Error: aborted", err=True)
+        except click.exceptions.Abort:  # Ctrl-C: the whole batch stops, as the shell's loop would
+            raise KeyboardInterrupt from None
         except SystemExit as e:  # internal errors: LoyaltyGroup already said what
             code = e.code if isinstance(e.code, int) else 1
         finally:

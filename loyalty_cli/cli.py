@@ -23,7 +23,7 @@ from loyalty_cli.config import Programme, load
 from loyalty_cli.dates import now, parse_date, parse_datetime
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.money import format_amount, parse_amount, parse_points
-from loyalty_cli.render import FORMATS, Col, View, bar, emit, emit_json
+from loyalty_cli.render import FORMATS, Col, View, bar, echo, emit, emit_json, printable
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -41,11 +41,33 @@ def _one_line(text: str) -> str:
     """An error message as one printable line: line breaks become spaces, and
     other control characters (from a file's header, say) are shown escaped,
     never sent raw to the terminal."""
-    text = " ".join(text.splitlines())
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return printable(" ".join(text.splitlines()))
 
 
 class LoyaltyGroup(click.Group):
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        """click's main, with every error line made printable (a typed
+        option or value may hold a terminal escape) and Ctrl-C as exit 130
+        with one line, not "Aborted!" and exit 1."""
+        if not standalone_mode:  # `batch` runs its lines this way and reports errors itself
+            return super().main(*args, standalone_mode=False, **kwargs)
+        records = RECORDS
+        try:
+            try:
+                rv = super().main(*args, standalone_mode=False, **kwargs)
+            except click.ClickException as e:
+                e.message = _one_line(e.message)
+                e.show()
+                sys.exit(e.exit_code)
+            except click.exceptions.Abort:
+                raise KeyboardInterrupt from None
+            sys.exit(rv if isinstance(rv, int) else 0)
+        except KeyboardInterrupt:
+            done = ("the change made before it stays written" if RECORDS != records
+                    else "nothing was written (what was under way was rolled back)")
+            echo(f"Interrupted; {done}.", err=True)
+            sys.exit(130)
+
     def parse_args(self, ctx, args):
         bad = _not_utf8(args)
         if bad is not None:
@@ -74,7 +96,7 @@ class LoyaltyGroup(click.Group):
         except Exception as e:  # a bug, not the user's input: one line, not a traceback
             if os.environ.get("LOYALTY_DEBUG"):
                 raise
-            click.echo(f"Error: internal error ({type(e).__name__}: {e}); "
+            echo(f"Error: internal error ({type(e).__name__}: {e}); "
                        "run again with LOYALTY_DEBUG=1 for a traceback and please report it", err=True)
             raise SystemExit(3) from None
 
@@ -147,11 +169,11 @@ def _output_failed(ctx, e) -> None:
     (exit 0, as `head` expects); other failures of a read are exit 1."""
     done = e.recorded or ctx.meta.get(_RECORDED_KEY)
     if done:
-        click.echo(f"Error: could not write the output ({e.reason}); {done}", err=True)
+        echo(f"Error: could not write the output ({e.reason}); {done}", err=True)
         raise SystemExit(1)
     if e.gone:
         raise SystemExit(0)
-    click.echo(f"Error: could not write the output ({e.reason}); nothing was changed", err=True)
+    echo(f"Error: could not write the output ({e.reason}); nothing was changed", err=True)
     raise SystemExit(1)
 
 
@@ -348,10 +370,10 @@ def init(force, name, currency, tz, config, db):
         if partial is not None:
             partial.unlink(missing_ok=True)
     recorded()
-    click.echo(f"Using the existing {path}." if keep else f"Wrote {path}.", err=True)
+    echo(f"Using the existing {path}." if keep else f"Wrote {path}.", err=True)
     done = {"created": "Created ledger", "upgraded": f"Upgraded to schema version {dbm.SCHEMA_VERSION}: ledger",
             "current": "Kept the existing ledger"}[state]
-    click.echo(f"{done} {where}.", err=True)
+    echo(f"{done} {where}.", err=True)
 
 
 def _write_beside(path: Path, text: str) -> Path:
@@ -415,13 +437,13 @@ def backup(path, fmt, config, db):
     problems = doc["problems"]
     if problems:
         for p in problems:
-            click.echo(p)
+            echo(p)
         raise LoyaltyError(f"the copy at {path} has {len(problems)} problem{'s' if len(problems) != 1 else ''}: "
                            "the ledger itself needs `loyalty check`")
     if fmt == "json":
         emit_json(doc)
     else:
-        click.echo(f"Backed up {doc['entries']} entries to {path} ({doc['bytes']:,} bytes); check passed. "
+        echo(f"Backed up {doc['entries']} entries to {path} ({doc['bytes']:,} bytes); check passed. "
                    f"Head: {doc['head']}", err=True)
 
 
@@ -453,11 +475,11 @@ def check(config, db, head, print_head):
         problems = reports.check(conn, prog, head=head)
         top = chain.head(conn) if print_head and not problems else None
     for p in problems:
-        click.echo(p)
+        echo(p)
     if problems:
         raise LoyaltyError(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
     if top is not None:
-        click.echo(top)
+        echo(top)
 
 
 @cli.command()
@@ -586,10 +608,10 @@ def enroll(member_id, name, email, phone, birthday, marketing, referral, when, f
     elif fmt == "csv":
         emit("csv", r, [View("", [Col("member", ""), Col("name", ""), Col("points", "")], [r])])
     else:
-        click.echo(r["member"])
+        echo(r["member"])
         bonus = f" with a welcome bonus of {r['points']} points" if r["points"] else ""
         referred = f", referred by {r['referred_by']}" if r["referred_by"] else ""
-        click.echo(f"Enrolled {r['name']} as {r['member']}{bonus}{referred}.", err=True)
+        echo(f"Enrolled {r['name']} as {r['member']}{bonus}{referred}.", err=True)
 
 
 @cli.command()
@@ -620,7 +642,7 @@ def edit(member, name, email, phone, birthday, marketing, when, config, db):
         kwargs["marketing"] = marketing
     with ledger_session(config, db, write=True) as (prog, conn):
         r = ledger.edit(conn, prog, member, at=_write_at(prog, when), **kwargs)
-    click.echo(f"Updated {r['member']}: {', '.join(r['changed'])}.", err=True)
+    echo(f"Updated {r['member']}: {', '.join(r['changed'])}.", err=True)
 
 
 @cli.command()
@@ -661,14 +683,14 @@ def forget(member, yes, when, fmt, config, db):
     if fmt == "json":
         emit_json(r)
     if r["already"]:
-        click.echo(f"Member {r['member']} was already forgotten on {r['forgotten_at']:%Y-%m-%d}; "
+        echo(f"Member {r['member']} was already forgotten on {r['forgotten_at']:%Y-%m-%d}; "
                    "the ledger file was scrubbed again.", err=True)
     else:
         erased = ", ".join(r["erased"]) or "nothing left to erase"
-        click.echo(f"Forgot member {r['member']}: erased {erased}. Their {r['points']} points and history stay, "
+        echo(f"Forgot member {r['member']}: erased {erased}. Their {r['points']} points and history stay, "
                    "anonymous.", err=True)
     if not r["scrubbed"]:
-        click.echo("Warning: another process kept the ledger open, so an old copy may remain in its WAL file "
+        echo("Warning: another process kept the ledger open, so an old copy may remain in its WAL file "
                    "until that process ends; run this command again then to finish.", err=True)
 
 
@@ -788,16 +810,16 @@ def purchase(member, amount, order_id, redeem, code, when, fmt, config, db):
         cols[4:4] = [Col("code", "Code"), Col("bonus_points", "Bonus", "right")]
     emit(fmt, doc, [View("Purchase", cols, [doc])])
     if fmt == "table" and r["tier"] != r["tier_before"]:
-        click.echo(f"{r['member']} is now {r['tier']} (was {r['tier_before']}).", err=True)
+        echo(f"{r['member']} is now {r['tier']} (was {r['tier_before']}).", err=True)
     if fmt == "table" and r["referral"]:
         ref = r["referral"]
         if not ref["paid"]:
-            click.echo(f"Referral not paid: {ref['reason']}; it stays pending.", err=True)
+            echo(f"Referral not paid: {ref['reason']}; it stays pending.", err=True)
         elif ref["reason"]:
-            click.echo(f"Referral rewarded: {r['member']} +{ref['referee_points']} points; "
+            echo(f"Referral rewarded: {r['member']} +{ref['referee_points']} points; "
                        f"{ref['reason']}.", err=True)
         else:
-            click.echo(f"Referral rewarded: {ref['referrer']} +{ref['referrer_points']}, "
+            echo(f"Referral rewarded: {ref['referrer']} +{ref['referrer_points']}, "
                        f"{r['member']} +{ref['referee_points']} points.", err=True)
 
 
@@ -1008,7 +1030,7 @@ def confirm(yes: bool, question: str) -> None:
     if yes:
         return
     if sys.stdin.isatty() and REUSE is None:  # a batch line never prompts
-        if click.confirm(question, default=False, err=True):
+        if click.confirm(printable(question), default=False, err=True):
             return
         raise LoyaltyError("cancelled; nothing was changed")
     raise LoyaltyError(f"{question.rstrip('?')}: needs --yes when there is no terminal to confirm at")
@@ -1081,9 +1103,9 @@ def promo_create(code, percent, amount, points, multiplier, min_purchase, starts
     elif fmt == "csv":
         emit("csv", made, [View("", [Col("code", "")], [{"code": c} for c in made])])
     else:
-        click.echo("\n".join(made))
+        echo("\n".join(made))
         what = f"{len(made)} single-use codes" if count is not None else f"code {made[0]}"
-        click.echo(f"Created {what}: {r.effect.describe(prog.currency.decimals, prog.currency.code)}.", err=True)
+        echo(f"Created {what}: {r.effect.describe(prog.currency.decimals, prog.currency.code)}.", err=True)
 
 
 def _promo_cols():
@@ -1142,7 +1164,7 @@ def promo_disable(code, yes, when, config, db):
     confirm(yes, f"Disable promo code {code}?")
     with ledger_session(config, db, write=True) as (prog, conn):
         shown = codes.disable(conn, code, _write_at(prog, when))
-    click.echo(f"Disabled promo code {shown}.", err=True)
+    echo(f"Disabled promo code {shown}.", err=True)
 
 
 @cli.command()
@@ -1264,9 +1286,9 @@ def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, 
     except importer.ImportRefused as e:
         stop()
         for p in e.problems[:importer.SHOWN_ERRORS]:
-            click.echo(f"  {p}", err=True)
+            echo(f"  {p}", err=True)
         if len(e.problems) > importer.SHOWN_ERRORS:
-            click.echo(f"  ... and {len(e.problems) - importer.SHOWN_ERRORS} more", err=True)
+            echo(f"  ... and {len(e.problems) - importer.SHOWN_ERRORS} more", err=True)
         raise
     finally:
         stop()
@@ -1282,14 +1304,14 @@ def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, 
     if fmt == "json":
         emit_json({**s, "dry_run": dry_run})
     for p in result.rejected[:importer.SHOWN_ERRORS]:
-        click.echo(f"  rejected {p}", err=True)
+        echo(f"  rejected {p}", err=True)
     n = s["created_members"]
     made = f", {n} new member{'s' if n != 1 else ''}" if n else ""
     what = "would add" if dry_run else "added"
     merged = f", {s['merged']} merged into their order's first row" if s["merged"] else ""
     left = f", {s['not_selected']} not selected by --where" if s["not_selected"] else ""
-    click.echo(f"Read {s['read']} rows: {what} {s['added']}, skipped {s['skipped']} already in the ledger, "
-               f"rejected {s['rejected']}{made}{merged}{left}.", err=True)
+    echo(f"Read {s['read']} rows: {what} {s['added']}, skipped {s['skipped']} already in the ledger, "
+         f"rejected {s['rejected']}{made}{merged}{left}.", err=True)
 
 
 def _progress_bar(label: str):
@@ -1449,7 +1471,7 @@ def expire(as_of, dry_run, fmt, config, db):
     emit(fmt, doc, [View("Expired" + (" (dry run)" if dry_run else ""), cols, doc["expired"],
                          empty="nothing to expire")], csv_view=0)
     if fmt == "table":
-        click.echo(f"{_said(dry_run, 'Expired', 'Would expire')} {_plural(r['points'], 'point')} of "
+        echo(f"{_said(dry_run, 'Expired', 'Would expire')} {_plural(r['points'], 'point')} of "
                    f"{_plural(r['members'], 'member')} as of {at:%Y-%m-%d}.", err=True)
 
 
@@ -1477,9 +1499,9 @@ def birthdays(as_of, dry_run, fmt, config, db):
                          empty="no birthday bonuses due")])
     if fmt == "table":
         if not prog.birthday_bonus:
-            click.echo("The programme has no birthday bonus ([earning] birthday_bonus = 0).", err=True)
+            echo("The programme has no birthday bonus ([earning] birthday_bonus = 0).", err=True)
         else:
-            click.echo(f"{_said(dry_run, 'Credited', 'Would credit')} {_plural(r['points'], 'point')} to "
+            echo(f"{_said(dry_run, 'Credited', 'Would credit')} {_plural(r['points'], 'point')} to "
                        f"{_plural(r['members'], 'member')}.", err=True)
 
 
