@@ -101,9 +101,96 @@ class LoyaltyGroup(click.Group):
             raise SystemExit(3) from None
 
 
+class LoyaltyCommand(click.Command):
+    def parse_args(self, ctx, args):
+        if ctx.ignore_unknown_options:  # purchase, redeem, adjust: so that "-5" is an argument
+            _refuse_unknown_options(ctx, args)
+        rest = super().parse_args(ctx, args)
+        if _given_before(ctx, "as_of") is not None and "as_of" not in ctx.params:
+            raise click.UsageError(f"--as-of does not apply to `{ctx.command_path}` (it takes no --as-of)", ctx)
+        return rest
+
+
+def _refuse_unknown_options(ctx: click.Context, args: list[str]) -> None:
+    """A usage error, with a did-you-mean, for an option the command does not
+    have (`purchase --oder T-9 anna 5.00`): only negative numbers pass as
+    arguments."""
+    takes_value = {}
+    for p in ctx.command.get_params(ctx):
+        if isinstance(p, click.Option):
+            for name in p.opts + p.secondary_opts:
+                takes_value[name] = not (p.is_flag or p.count)
+    tokens = iter(args)
+    for tok in tokens:
+        if tok == "--":
+            return
+        if tok in takes_value:
+            if takes_value[tok]:
+                next(tokens, None)  # its value, whatever it looks like
+            continue
+        name = tok.split("=", 1)[0]
+        if tok.startswith("--") and "=" in tok and name in takes_value:
+            continue
+        if tok.startswith("--") and len(tok) > 2:
+            import difflib
+
+            hints = difflib.get_close_matches(name, sorted(takes_value), n=3, cutoff=0.6)
+            raise click.NoSuchOption(printable(name), possibilities=hints, ctx=ctx)
+        if tok.startswith("-") and not tok.startswith("--") and "-" + name in takes_value:
+            raise click.NoSuchOption(printable(name), possibilities=["-" + name], ctx=ctx)  # -order: --order
+        # any other "-..." (-5, -5.00, -1e3, -inf) is an argument, refused with its reason
+
+LoyaltyGroup.command_class = LoyaltyCommand
+
+
+def _given_before(ctx: click.Context, name: str):
+    """The value of option `name` typed before the command (`loyalty --db x.db
+    balance`, `loyalty promo --db x.db list`), nearest group first; None when
+    no group was given it on the command line."""
+    from click.core import ParameterSource
+
+    parent = ctx.parent
+    while parent is not None:
+        if name in parent.params and parent.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            return parent.params[name]
+        parent = parent.parent
+    return None
+
+
+def _shared(ctx: click.Context, param: click.Parameter, value):
+    """A shared option's value, by precedence: the command's own flag, the
+    same flag before the command, the environment, the file or default."""
+    from click.core import ParameterSource
+
+    typed = ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE
+    if not typed:
+        before = _given_before(ctx, param.name)
+        if before is not None:
+            value, typed = param.type_cast_value(ctx, before), True  # the command's own choices apply
+    if typed and param.name == "db" and not value.strip():
+        raise LoyaltyError("--db is empty: give the ledger's path or URL, or leave --db out to use the "
+                           "config's [ledger] database")
+    return value
+
+
+def group_options(f):
+    """--config, --db, --format and --as-of before the command: the same
+    options as after it, with the same meaning (the command's own flag wins
+    if both are given, and either beats the environment)."""
+    for opt in reversed([
+        click.option("--config", "config", metavar="PATH", help="Programme file (as the command's --config)."),
+        click.option("--db", "db", metavar="PATH|URL", help="Ledger file or SQLAlchemy URL (as the command's --db)."),
+        click.option("--format", "fmt", type=click.Choice(FORMATS), help="Output format (as the command's --format)."),
+        click.option("--as-of", "as_of", metavar="DATE", help="For the commands that take --as-of."),
+    ]):
+        f = opt(f)
+    return f
+
+
 @click.group(cls=LoyaltyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="loyalty", message="%(prog)s %(version)s")
-def cli():
+@group_options
+def cli(config, db, fmt, as_of):
     """A loyalty ledger for a small shop: points, tiers and rewards described
     in one TOML file, every point movement in one SQLite ledger.
 
@@ -183,16 +270,20 @@ def _output_failed(ctx, e) -> None:
 
 
 def ledger_options(f):
-    f = click.option("--db", "db", envvar="LOYALTY_DB", metavar="PATH|URL",
+    f = click.option("--db", "db", envvar="LOYALTY_DB", metavar="PATH|URL", callback=_shared,
                      help="Ledger file or SQLAlchemy URL [env LOYALTY_DB; default: the config's [ledger] database].")(f)
-    f = click.option("--config", "config", envvar="LOYALTY_CONFIG", default="loyalty.toml", show_default=True,
-                     metavar="PATH", help="Programme file [env LOYALTY_CONFIG].")(f)
+    f = config_option(f)
     return f
+
+
+def config_option(f):
+    return click.option("--config", "config", envvar="LOYALTY_CONFIG", default="loyalty.toml", show_default=True,
+                        metavar="PATH", callback=_shared, help="Programme file [env LOYALTY_CONFIG].")(f)
 
 
 def format_option(f):
     return click.option("--format", "fmt", type=click.Choice(FORMATS), envvar="LOYALTY_FORMAT", default="table",
-                        show_default=True, help="Output format [env LOYALTY_FORMAT].")(f)
+                        show_default=True, callback=_shared, help="Output format [env LOYALTY_FORMAT].")(f)
 
 
 def date_option(f):
@@ -201,7 +292,7 @@ def date_option(f):
 
 
 def as_of_option(f):
-    return click.option("--as-of", "as_of", metavar="DATE",
+    return click.option("--as-of", "as_of", metavar="DATE", callback=_shared,
                         help="Report as of this date or date-time (a date means the end of that day) [default: now].")(f)
 
 
@@ -484,8 +575,7 @@ def check(config, db, head, print_head):
 
 @cli.command()
 @format_option
-@click.option("--config", "config", envvar="LOYALTY_CONFIG", default="loyalty.toml", show_default=True,
-              metavar="PATH", help="Programme file [env LOYALTY_CONFIG].")
+@config_option
 @examples("loyalty program", "loyalty program --format json")
 def program(fmt, config):
     """Show the rules in force: earning, actions, redemption, rewards, expiry, tiers, referral."""
@@ -1037,7 +1127,8 @@ def confirm(yes: bool, question: str) -> None:
 
 
 @cli.group(cls=LoyaltyGroup)
-def promo():
+@group_options
+def promo(config, db, fmt, as_of):
     """Promo codes: create, list, show, disable.
 
     \b
@@ -1332,7 +1423,8 @@ def _progress_bar(label: str):
 
 
 @cli.group("import", cls=LoyaltyGroup)
-def import_():
+@group_options
+def import_(config, db, fmt, as_of):
     """Import CSV: purchases from a till or web shop, or a customer list.
 
     \b
@@ -1394,7 +1486,7 @@ def import_members(file, mapping, where, date_format, encoding, delimiter, decim
 @click.option("--since", metavar="DATE", help="Only rows from this date on (members: enrolled since).")
 @click.option("--marketing-only", is_flag=True, help="members: only those who consented to marketing.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True,
-              help="Output format.")
+              callback=_shared, help="Output format.")
 @ledger_options
 @examples("loyalty export ledger > ledger.csv", "loyalty export members --marketing-only > mailing.csv",
           "loyalty export purchases --since 2026-01-01 --format json")
@@ -1432,7 +1524,7 @@ SHOWN = 20  # rows of a long list a summary table shows
 
 
 def run_as_of_option(f):
-    return click.option("--as-of", "as_of", metavar="DATE",
+    return click.option("--as-of", "as_of", metavar="DATE", callback=_shared,
                         help="Run as of this date or date-time: a past day means its end; "
                              "not in the future [default: now].")(f)
 
