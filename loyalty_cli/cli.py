@@ -332,8 +332,10 @@ def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bo
         engine = db.engine_for(url)
         if reuse:
             REUSE[url] = engine
+    from loyalty_cli.members import phone_region
+
     try:
-        with db.transaction(engine, write=write, allow_old=checking) as conn:
+        with phone_region(prog.phone_region), db.transaction(engine, write=write, allow_old=checking) as conn:
             if not checking:
                 db.bind_currency(conn, prog.currency.code, prog.currency.decimals, record=write)
             yield prog, conn
@@ -584,7 +586,7 @@ def program(fmt, config):
     basis_min = (lambda v: m(v)) if prog.tier_basis == "spend" else (lambda v: v)
     doc = {
         "program": {"name": prog.name, "currency": prog.currency.code, "timezone": prog.timezone,
-                    "config": str(prog.path), "database": prog.database},
+                    "phone_region": prog.phone_region, "config": str(prog.path), "database": prog.database},
         "earning": {"points_per_unit": prog.points_per_unit, "rounding": prog.rounding,
                     "min_purchase": m(prog.min_purchase), "welcome_bonus": prog.welcome_bonus,
                     "birthday_bonus": prog.birthday_bonus, "pending_days": prog.pending_days},
@@ -613,7 +615,9 @@ def program(fmt, config):
     cur = prog.currency.code
     views = [
         kv_view(f"{prog.name}", [("currency", f"{cur} ({prog.currency.decimals} decimals)"),
-                                 ("timezone", prog.timezone), ("config", prog.path), ("ledger", prog.database)]),
+                                 ("timezone", prog.timezone),
+                                 ("phone region", prog.phone_region or "none (numbers kept as typed)"),
+                                 ("config", prog.path), ("ledger", prog.database)]),
         kv_view("Earning", [
             ("points", f"{prog.points_per_unit} per 1 {cur} of net spend, times the tier's multiplier"),
             ("rounding", f"{prog.rounding}, once per purchase"),

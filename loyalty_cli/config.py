@@ -28,7 +28,7 @@ ACTION_PERIODS = ("day", "week", "month", "year", "ever")
 # Every key the file may hold, by section, with its default (None = required or
 # no default). The loader below enforces exactly these keys.
 SCHEMA: dict[str, dict[str, Any]] = {
-    "program": {"name": None, "currency": "EUR", "timezone": "UTC"},
+    "program": {"name": None, "currency": "EUR", "timezone": "UTC", "phone_region": None},
     "ledger": {"database": "loyalty.db"},
     "earning": {
         "points_per_unit": 1,
@@ -84,6 +84,7 @@ class Programme:
     currency: Currency
     timezone: str
     database: str
+    phone_region: str | None = None  # ISO 3166 region of phone numbers typed without +country code
     points_per_unit: Decimal = Decimal(1)
     rounding: str = "floor"
     min_purchase: int = 0
@@ -330,6 +331,22 @@ def load(path: str | Path) -> Programme:
     return parse(data, file)
 
 
+def _phone_region(prog: _Section) -> str | None:
+    """[program] phone_region: an ISO 3166 region code ("EE"), or none (the
+    key left out, or ""): then phone numbers are kept as typed."""
+    v = prog.raw("phone_region")
+    if v is None or v == "":
+        return None
+    if not isinstance(v, str):
+        prog.fail("phone_region", f"must be a string such as \"EE\", got {_value(v)}")
+    import phonenumbers  # only for a programme that names a phone region
+
+    code = v.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        prog.fail("phone_region", f"{_value(v)} is not a region code (a two-letter ISO 3166 code such as EE, FI, GB)")
+    return code
+
+
 def parse(data: dict, file: Path) -> Programme:
     top = _Section(file, "top level", data)
     if "program" not in data:
@@ -349,6 +366,7 @@ def parse(data: dict, file: Path) -> Programme:
         zone(tz)
     except LoyaltyError as e:
         prog.fail("timezone", str(e))
+    phone_region = _phone_region(prog)
     prog.done()
 
     led = _Section(file, "ledger", top.table("ledger"))
@@ -449,6 +467,7 @@ def parse(data: dict, file: Path) -> Programme:
         currency=Currency(code, decimals),
         timezone=tz,
         database=database,
+        phone_region=phone_region,
         points_per_unit=points_per_unit,
         rounding=rounding,
         min_purchase=min_purchase,

@@ -35,7 +35,9 @@ _ORDER = re.compile(r"[^\s\x00-\x1f\x7f]{1,64}")
 
 
 def _unique(conn: Connection, column, value, what: str, except_id: str | None = None) -> None:
-    q = select(members.c.id).where(column == value)
+    from loyalty_cli.members import phone_forms  # a phone also as stored before [program] phone_region was set
+
+    q = select(members.c.id).where(column.in_(phone_forms(value)) if column is members.c.phone else column == value)
     if except_id is not None:
         q = q.where(members.c.id != except_id)
     other = conn.execute(q).scalar()

@@ -4,7 +4,10 @@ by id, e-mail or phone. Pure lookups; no points move here."""
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, timezone
+from typing import Iterator
 
 from sqlalchemy import Connection, func, insert, select
 
@@ -22,8 +25,38 @@ def normalise_email(text: str) -> str:
     return s
 
 
-def normalise_phone(text: str) -> str:
-    """Keep a leading + and the digits; spaces, dots, hyphens and brackets go."""
+# The programme's [program] phone_region ("EE"), for the phone numbers parsed
+# while a command runs: the CLI sets it for each ledger session, so every
+# lookup, enrolment, edit and import of that command normalises alike.
+# None: no region, numbers are kept as typed (a leading + and the digits).
+PHONE_REGION: ContextVar[str | None] = ContextVar("phone_region", default=None)
+
+_AMBIENT = object()
+
+
+@contextmanager
+def phone_region(region: str | None) -> Iterator[None]:
+    token = PHONE_REGION.set(region)
+    try:
+        yield
+    finally:
+        PHONE_REGION.reset(token)
+
+
+_PARSE_REASONS = {0: "its country code is unknown", 1: "it is not a phone number",
+                  2: "too short after the international prefix", 3: "too short", 4: "too long"}
+_LENGTH_REASONS = {1: "its country code is unknown", 2: "too short", 3: "too long", 4: "wrong length",
+                   5: "wrong length"}
+
+
+def normalise_phone(text: str, region: str | None | object = _AMBIENT) -> str:
+    """A phone number as stored. Without a phone region: a leading + and the
+    digits (spaces, dots, hyphens and brackets go), as typed. With one
+    ([program] phone_region, e.g. "EE"): E.164 (+37251230003), a number
+    without a country code being one of that region's, and a number that is
+    not valid there refused with the reason."""
+    if region is _AMBIENT:
+        region = PHONE_REGION.get()
     s = text.strip()
     plus = s.startswith("+")
     body = s[1:] if plus else s
@@ -32,7 +65,45 @@ def normalise_phone(text: str) -> str:
     digits = re.sub(r"\D", "", body)
     if not 5 <= len(digits) <= 15:
         raise LoyaltyError(f"phone {text!r} is not a phone number (expected 5 to 15 digits)")
-    return ("+" if plus else "") + digits
+    if region is None:
+        return ("+" if plus else "") + digits
+    import phonenumbers  # only where a phone is parsed with a region
+
+    try:
+        number = phonenumbers.parse(s, region)
+    except phonenumbers.NumberParseException as e:
+        why = _PARSE_REASONS.get(e.error_type, "it is not a phone number")
+        raise LoyaltyError(f"phone {text!r} is not a phone number ({why})") from None
+    if not phonenumbers.is_valid_number(number):
+        where = phonenumbers.region_code_for_country_code(number.country_code)
+        where = region if where in (None, "ZZ") else where
+        why = _LENGTH_REASONS.get(phonenumbers.is_possible_number_with_reason(number),
+                                  "no such number in its numbering plan")
+        raise LoyaltyError(f"phone {text!r} is not a valid {where} number ({why}; [program] phone_region is "
+                           f"{region}: a number of another country needs its +country code)")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_forms(phone: str, region: str | None | object = _AMBIENT) -> list[str]:
+    """The forms the number `phone` (as normalise_phone returns it) may be
+    stored in. With a phone region, a number stored before the region was set
+    kept its digits as typed: without the country code (51230003), with it
+    (+37251230003), or with 00 (0037251230003). All of them are the same
+    member's number for lookups and for uniqueness."""
+    if region is _AMBIENT:
+        region = PHONE_REGION.get()
+    if region is None or not phone.startswith("+"):
+        return [phone]
+    import phonenumbers
+
+    number = phonenumbers.parse(phone, None)
+    nsn = phonenumbers.national_significant_number(number)
+    cc = number.country_code
+    forms = {phone, f"00{cc}{nsn}", f"{cc}{nsn}"}
+    if cc == phonenumbers.country_code_for_region(region):
+        national = re.sub(r"\D", "", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
+        forms |= {nsn, national}
+    return sorted(forms)
 
 
 def clean_name(text: str) -> str:
@@ -66,9 +137,11 @@ def find_member(conn: Connection, key: str):
             pass
     elif re.fullmatch(r"\+?[0-9 ().\-/]{5,}", key):
         try:
-            candidates = conn.execute(select(members).where(members.c.phone == normalise_phone(key))).all()
+            forms = phone_forms(normalise_phone(key))
         except LoyaltyError:
-            pass
+            forms = []
+        if forms:
+            candidates = conn.execute(select(members).where(members.c.phone.in_(forms))).all()
     if not candidates and key.isascii():
         # ids are ASCII ([A-Za-z0-9._-]), so only ASCII letters fold: str.lower()
         # would take "\u212aim" (KELVIN SIGN) for "kim"; a non-ASCII key never
@@ -78,7 +151,41 @@ def find_member(conn: Connection, key: str):
         return candidates[0]
     if len(candidates) > 1:
         raise LoyaltyError(f"{key!r} matches {len(candidates)} members; use the member id")
-    raise LoyaltyError(f"unknown member {key!r}")
+    raise LoyaltyError(f"unknown member {key!r} ({_suggestions(conn, key)})")
+
+
+SEARCH_HINT = "`loyalty members --search TEXT` finds members by id, name, e-mail or phone"
+_SUGGEST_ALL = 20_000  # members above which suggestions look only at those sharing a first letter
+
+
+def _suggestions(conn: Connection, key: str) -> str:
+    """Up to three members whose id, name (or a word of it) or e-mail is
+    closest to `key`, and how to search."""
+    import difflib
+
+    q = select(members.c.id, members.c.name, members.c.email).where(members.c.forgotten_at.is_(None))
+    k = key.casefold()
+    if not k:
+        return SEARCH_HINT
+    if conn.execute(select(func.count()).select_from(members)).scalar_one() > _SUGGEST_ALL:
+        like = k[:1].replace("%", "").replace("_", "") + "%"
+        q = q.where(func.lower(members.c.id).like(like) | func.lower(members.c.name).like(like)
+                    | func.lower(members.c.email).like(like))
+    owners: dict[str, list] = {}
+    for row in conn.execute(q):
+        texts = [row.id, row.name or "", row.email or "", (row.email or "").split("@")[0], *(row.name or "").split()]
+        for t in texts:
+            if t:
+                owners.setdefault(t.casefold(), []).append(row)
+    shown: list[str] = []
+    for match in difflib.get_close_matches(k, list(owners), n=12, cutoff=0.6):
+        for row in owners[match]:
+            text = f"{row.id} ({row.name})" if row.name and row.name != row.id else row.id
+            if text not in shown and len(shown) < 3:
+                shown.append(text)
+    if not shown:
+        return SEARCH_HINT
+    return f"did you mean {', '.join(shown)}? {SEARCH_HINT}"
 
 
 def forgotten_text(member_id: str, at) -> str:
