@@ -10,6 +10,7 @@ usage errors exit 2; anything unexpected is a one-line internal error, exit 3.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -45,6 +46,9 @@ def _one_line(text: str) -> str:
 
 
 class LoyaltyGroup(click.Group):
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return _summary(self)
+
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         """click's main, with every error line made printable (a typed
         option or value may hold a terminal escape) and Ctrl-C as exit 130
@@ -101,7 +105,20 @@ class LoyaltyGroup(click.Group):
             raise SystemExit(3) from None
 
 
+def _summary(cmd: click.Command) -> str:
+    """A command's line in `loyalty --help`: its short_help, or the first
+    sentence of its help, whole (click would cut it at 45 characters, mid-sentence)."""
+    if cmd.short_help:
+        return cmd.short_help
+    text = " ".join((cmd.help or "").split("\n\n")[0].split())
+    m = re.search(r"\.(\s+[A-Z(`]|$)", text)  # a sentence ends; "e.g. x" does not end one
+    return text[:m.start() + 1] if m else text
+
+
 class LoyaltyCommand(click.Command):
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return _summary(self)
+
     def parse_args(self, ctx, args):
         if ctx.ignore_unknown_options:  # purchase, redeem, adjust: so that "-5" is an argument
             _refuse_unknown_options(ctx, args)
@@ -396,14 +413,18 @@ def examples(*lines: str):
 @click.option("--name", default="My Shop", show_default=True, help="Programme name.")
 @click.option("--currency", default="EUR", show_default=True, help="ISO 4217 currency code.")
 @click.option("--timezone", "tz", default="UTC", show_default=True, help="IANA timezone, e.g. Europe/Tallinn.")
+@click.option("--sample", is_flag=True,
+              help="Write sample_config.toml, every key explained (with --name, --currency, --timezone if given).")
 @ledger_options
 @examples("loyalty init", "loyalty init --name 'Corner Coffee' --currency EUR --timezone Europe/Tallinn",
-          "loyalty init --config shop/loyalty.toml")
-def init(force, name, currency, tz, config, db):
+          "loyalty init --config shop/loyalty.toml", "loyalty init --sample --name 'Corner Coffee'")
+@click.pass_context
+def init(ctx, force, name, currency, tz, sample, config, db):
     """Write a starter programme file and create the ledger.
 
-    An existing programme file is kept unless --force; an existing ledger is
-    never overwritten or emptied."""
+    An existing programme file is kept unless --force, which keeps the old one
+    as FILE.bak (or FILE.bak.1, .bak.2, ...); an existing ledger is never
+    overwritten or emptied."""
     import tomllib
     from pathlib import Path
 
@@ -423,7 +444,14 @@ def init(force, name, currency, tz, config, db):
         zone(tz)
         if not path.parent.is_dir():
             raise LoyaltyError(f"cannot write {path}: folder {path.parent} does not exist")
-        text = cfg.starter(name, currency.upper(), tz)
+        if sample:
+            from click.core import ParameterSource
+
+            given = {k: v for k, v in (("name", name), ("currency", currency.upper()), ("timezone", tz))
+                     if ctx.get_parameter_source("tz" if k == "timezone" else k) is ParameterSource.COMMANDLINE}
+            text = cfg.with_program(cfg.sample_text(), **given)
+        else:
+            text = cfg.starter(name, currency.upper(), tz)
         prog = cfg.parse(tomllib.loads(text), path)  # what we write must load
     else:
         prog = load(path)
@@ -444,6 +472,7 @@ def init(force, name, currency, tz, config, db):
     ledger_file = dbm.sqlite_file(url)
     new_file = ledger_file is not None and not os.path.lexists(ledger_file)
     made = False
+    kept = None
     try:
         engine = dbm.engine_for(url, create=True)
         made = new_file
@@ -452,6 +481,7 @@ def init(force, name, currency, tz, config, db):
         finally:
             engine.dispose()
         if partial is not None:
+            kept = _keep_old(path)  # --force: the file it replaces, as FILE.bak
             os.replace(partial, path.resolve() if path.is_symlink() else path)
             partial = None
     except BaseException:
@@ -463,7 +493,8 @@ def init(force, name, currency, tz, config, db):
         if partial is not None:
             partial.unlink(missing_ok=True)
     recorded()
-    echo(f"Using the existing {path}." if keep else f"Wrote {path}.", err=True)
+    echo(f"Using the existing {path}." if keep
+         else f"Wrote {path}" + (f" (the old one is kept as {kept})." if kept else "."), err=True)
     done = {"created": "Created ledger", "upgraded": f"Upgraded to schema version {dbm.SCHEMA_VERSION}: ledger",
             "current": "Kept the existing ledger"}[state]
     echo(f"{done} {where}.", err=True)
@@ -492,6 +523,25 @@ def _write_beside(path: Path, text: str) -> Path:
         partial.unlink(missing_ok=True)
         raise LoyaltyError(f"cannot write {path}: {e.strerror}") from None
     return partial
+
+
+def _keep_old(path: Path) -> Path | None:
+    """Before --force replaces a programme file: keep it as FILE.bak, or
+    FILE.bak.1, .bak.2, ... when that exists. None when there was no file."""
+    import shutil
+
+    if not path.exists():
+        return None
+    target = path.with_name(path.name + ".bak")
+    n = 0
+    while target.exists() or target.is_symlink():
+        n += 1
+        target = path.with_name(f"{path.name}.bak.{n}")
+    try:
+        shutil.copy2(path, target)
+    except OSError as e:
+        raise LoyaltyError(f"cannot keep a copy of {path} as {target} ({e.strerror}); {path} was not replaced") from None
+    return target
 
 
 @cli.command()
@@ -547,10 +597,11 @@ def backup(path, fmt, config, db):
                    "nothing up to it was rewritten or cut off.")
 @click.option("--print-head", is_flag=True,
               help="After a clean check, print the head of the hash chain (entries:hash) to note elsewhere.")
+@format_option
 @examples("loyalty check && echo clean", "loyalty check --db backup.db",
           "loyalty check --print-head >> ~/ledger-heads.txt",
-          "loyalty check --head \"$(tail -1 ~/ledger-heads.txt)\"")
-def check(config, db, head, print_head):
+          "loyalty check --head \"$(tail -1 ~/ledger-heads.txt)\"", "loyalty check --format json")
+def check(config, db, head, print_head, fmt):
     """Validate the programme file and the ledger's integrity.
 
     Silent with exit 0 when everything is sound; otherwise one line per problem
@@ -567,12 +618,29 @@ def check(config, db, head, print_head):
     with ledger_session(config, db, write=False, checking=True) as (prog, conn):
         problems = reports.check(conn, prog, head=head)
         top = chain.head(conn) if print_head and not problems else None
-    for p in problems:
-        echo(p)
+    if fmt != "table":  # the problems as objects: {"ok", "problems": [{"kind", "subject", "message"}], "head"}
+        objects = [_problem(p) for p in problems]
+        doc = {"ok": not problems, "problems": objects, "head": top}
+        emit(fmt, doc, [View("", [Col("kind", ""), Col("subject", ""), Col("message", "")], objects)])
+    else:
+        for p in problems:
+            echo(p)
     if problems:
         raise LoyaltyError(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
-    if top is not None:
+    if top is not None and fmt == "table":
         echo(top)
+
+
+def _problem(text: str) -> dict:
+    """A problem line of `check` ("entry 12: hash ...", "schema: version 3 ...")
+    as an object: its kind (entry, member, order, promo code, schema, ...),
+    subject ("entry 12") and message."""
+    subject, sep, message = text.partition(": ")
+    if not sep:
+        subject, message = "", text
+    words = subject.split()
+    kind = " ".join(words[:2]) if words[:2] == ["promo", "code"] else (words[0] if words else "ledger")
+    return {"kind": kind, "subject": subject, "message": message}
 
 
 @cli.command()
@@ -1790,3 +1858,111 @@ def lapsed(lapsed_days, marketing_only, as_of, fmt, config, db):
             Col("purchases", "Purchases", "right", drop=4), Col("spend", "Spend", "right", drop=2),
             Col("points", "Points", "right", drop=6), Col("marketing", "Marketing", drop=7)]
     emit(fmt, out, [View(f"Lapsed: no purchase for {lapsed_days} days", cols, out, empty="none")])
+
+
+# ---------------------------------------------------------------------------
+# shell completion
+# ---------------------------------------------------------------------------
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+@cli.command(short_help="Print the shell completion script for bash, zsh or fish.")
+@click.argument("shell", type=click.Choice(SHELLS))
+@examples("eval \"$(loyalty completion bash)\"      # in ~/.bashrc",
+          "eval \"$(loyalty completion zsh)\"       # in ~/.zshrc",
+          "loyalty completion fish > ~/.config/fish/completions/loyalty.fish")
+def completion(shell):
+    """Print the script that makes SHELL complete loyalty's commands, options,
+    member ids, reward and action names and promo codes (read from the
+    programme file and the ledger of --config/--db or LOYALTY_CONFIG/LOYALTY_DB
+    as you type)."""
+    from click.shell_completion import get_completion_class
+
+    script = get_completion_class(shell)(cli, {}, "loyalty", "_LOYALTY_COMPLETE").source()
+    sys.stdout.write(script if script.endswith("\n") else script + "\n")
+
+
+def _complete(kind: str):
+    """A shell_complete function: the member ids, reward names, action names
+    or promo codes that start with what was typed. Silent on any failure (no
+    programme file, no ledger): completion never prints an error."""
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str):
+        from click.shell_completion import CompletionItem
+
+        try:
+            return [CompletionItem(v) for v in _candidates(ctx, kind, incomplete)]
+        except Exception:
+            return []
+    return complete
+
+
+def _candidates(ctx: click.Context, kind: str, incomplete: str) -> list[str]:
+    config = ctx.params.get("config") or _given_before(ctx, "config") or os.environ.get("LOYALTY_CONFIG") \
+        or "loyalty.toml"
+    db = ctx.params.get("db") or _given_before(ctx, "db") or os.environ.get("LOYALTY_DB") or None
+    low = incomplete.casefold()
+    if kind in ("reward", "action"):
+        prog = load(config)
+        names = [r.name for r in prog.rewards] if kind == "reward" else list(prog.actions)
+        return [n for n in names if n.casefold().startswith(low)]
+    from sqlalchemy import select
+
+    from loyalty_cli.models import members, promo_codes
+
+    table, col = (members, members.c.id) if kind == "member" else (promo_codes, promo_codes.c.code)
+    like = incomplete.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    q = select(col).where(col.like(like, escape="\\")).order_by(col).limit(200)
+    if kind == "member":
+        q = q.where(members.c.forgotten_at.is_(None))
+    with ledger_session(config, db, write=False) as (_prog, conn):
+        return [v for (v,) in conn.execute(q)]
+
+
+def _attach_completion() -> None:
+    """shell_complete on every MEMBER argument and --member option, every
+    promo CODE and --code, --reward and award's ACTION."""
+    def walk(group: click.Group):
+        for cmd in group.commands.values():
+            if isinstance(cmd, click.Group):
+                walk(cmd)
+                continue
+            for p in cmd.params:
+                kind = {"member": "member", "member_id": None, "reward": "reward", "action": "action",
+                        "code": "promo" if group is not cli or isinstance(p, click.Option) else None}.get(p.name)
+                if p.name == "member" and cmd.name == "enroll":
+                    kind = None
+                if kind:
+                    p._custom_shell_complete = _complete(kind)
+    walk(cli)
+
+
+_attach_completion()
+
+# ---------------------------------------------------------------------------
+# one line each in `loyalty --help`, where the help's first sentence is long
+# ---------------------------------------------------------------------------
+
+SUMMARIES = {
+    "adjust": "Add or take away points by hand, with a reason.",
+    "award": "Points for an action in [earning.actions], within its limit.",
+    "backup": "Copy the ledger, while in use, to a checked backup file.",
+    "batch": "Run many commands from a file or stdin, one per line.",
+    "birthdays": "Credit the birthday bonuses that are due.",
+    "daily": "Everything time-driven, for cron: birthdays, expiry, tiers.",
+    "expire": "Post the expiry of points whose time has come.",
+    "expiring": "Members with points about to expire, soonest first.",
+    "export": "Write entries, members or purchases as CSV or JSON.",
+    "forget": "Erase a member's personal data for good.",
+    "history": "A member's ledger entries with the running balance.",
+    "import": "Import purchases or members from CSV.",
+    "lapsed": "Members with no recent purchase: a win-back list.",
+    "program": "Show the rules in force.",
+    "purchase": "Record a sale; the member earns points on it.",
+    "referral": "A member's referral code and whom they referred.",
+    "report": "Programme figures for a period: members, sales, points.",
+    "show": "A member at a glance: points, tier, progress, history.",
+    "tiers": "Members and totals per tier, and who is closest to the next.",
+}
+for _name, _text in SUMMARIES.items():
+    cli.commands[_name].short_help = _text

@@ -491,41 +491,105 @@ def parse(data: dict, file: Path) -> Programme:
     )
 
 
-def starter(name: str = "My Shop", currency: str = "EUR", timezone: str = "UTC") -> str:
-    """The TOML that `loyalty init` writes: a small, working programme."""
+def _toml_string(text: str) -> str:
+    """`text` as a TOML basic string, quoted and escaped by tomli-w."""
     import tomli_w
 
+    return tomli_w.dumps({"v": text}).split(" = ", 1)[1].strip()
+
+
+def starter(name: str = "My Shop", currency: str = "EUR", timezone: str = "UTC") -> str:
+    """The TOML that `loyalty init` writes: a small, working programme, with
+    rewards and tiers as arrays of tables ([[rewards]], [[tiers.levels]]), so
+    that a block from the README or sample_config.toml can be appended as it
+    is (an inline array cannot be extended by a later table)."""
     currency_decimals(currency)  # refuse an unknown code before writing anything
-    doc = {
-        "program": {"name": name, "currency": currency, "timezone": timezone},
-        "ledger": {"database": "loyalty.db"},
-        "earning": {
-            "points_per_unit": 1,
-            "rounding": "floor",
-            "min_purchase": "0",
-            "welcome_bonus": 50,
-            "birthday_bonus": 100,
-            "pending_days": 0,
-            "actions": {"review": {"points": 20, "limit": 1, "per": "year"}},
-        },
-        "redemption": {"point_value": "0.01", "min_points": 100, "max_share": 0.5},
-        "rewards": [{"name": "Free coffee", "points": 150}],
-        "expiry": {"days": 365, "warn_days": 30},
-        "tiers": {
-            "basis": "spend",
-            "window": "rolling-365",
-            "downgrade": True,
-            "levels": [
-                {"name": "Bronze", "min": "0", "multiplier": 1.0},
-                {"name": "Silver", "min": "200", "multiplier": 1.25},
-                {"name": "Gold", "min": "500", "multiplier": 1.5, "discount_percent": 5},
-            ],
-        },
-        "referral": {"referrer_points": 200, "referee_points": 100, "min_purchase": "20"},
-    }
-    header = (
-        "# loyalty programme, written by `loyalty init`.\n"
-        "# Every key is documented, with its default, in sample_config.toml;\n"
-        "# run `loyalty check` after editing and `loyalty program` to see the rules in force.\n\n"
-    )
-    return header + tomli_w.dumps(doc)
+    return f"""# loyalty programme, written by `loyalty init`.
+# Every key is documented, with its default, in sample_config.toml (`loyalty init
+# --sample --config sample.toml` writes a copy); run `loyalty check` after editing
+# and `loyalty program` to see the rules in force.
+
+[program]
+name = {_toml_string(name)}
+currency = {_toml_string(currency)}
+timezone = {_toml_string(timezone)}
+
+[ledger]
+database = "loyalty.db"
+
+[earning]
+points_per_unit = 1
+rounding = "floor"
+min_purchase = "0"
+welcome_bonus = 50
+birthday_bonus = 100
+pending_days = 0
+
+[earning.actions]
+review = {{ points = 20, limit = 1, per = "year" }}
+
+[redemption]
+point_value = "0.01"
+min_points = 100
+max_share = 0.5
+
+[expiry]
+days = 365
+warn_days = 30
+
+[tiers]
+basis = "spend"
+window = "rolling-365"
+downgrade = true
+
+[[tiers.levels]]
+name = "Bronze"
+min = "0"
+multiplier = 1.0
+
+[[tiers.levels]]
+name = "Silver"
+min = "200"
+multiplier = 1.25
+
+[[tiers.levels]]
+name = "Gold"
+min = "500"
+multiplier = 1.5
+discount_percent = 5
+
+[referral]
+referrer_points = 200
+referee_points = 100
+min_purchase = "20"
+
+[[rewards]]
+name = "Free coffee"
+points = 150
+"""
+
+
+SAMPLE_NAME = "sample_config.toml"
+
+
+def sample_text() -> str:
+    """sample_config.toml as shipped inside the package (`loyalty init --sample`)."""
+    from importlib.resources import files
+
+    return files("loyalty_cli").joinpath(SAMPLE_NAME).read_text(encoding="utf-8")
+
+
+def with_program(text: str, **values: str) -> str:
+    """A programme file's text with [program] name/currency/timezone replaced
+    by `values` (the others, and every comment, as they are)."""
+    lines = text.splitlines(keepends=True)
+    section = None
+    for i, line in enumerate(lines):
+        head = re.match(r"\s*\[([^\[\]]+)\]\s*(#.*)?$", line)
+        if head:
+            section = head.group(1).strip()
+            continue
+        m = re.match(r"(\s*)(name|currency|timezone)(\s*=\s*)(\"[^\"]*\")(.*)$", line.rstrip("\n"))
+        if section == "program" and m and values.get(m.group(2)) is not None:
+            lines[i] = f"{m.group(1)}{m.group(2)}{m.group(3)}{_toml_string(values[m.group(2)])}{m.group(5)}\n"
+    return "".join(lines)
