@@ -1963,6 +1963,12 @@ SUMMARIES = {
     "report": "Programme figures for a period: members, sales, points.",
     "show": "A member at a glance: points, tier, progress, history.",
     "tiers": "Members and totals per tier, and who is closest to the next.",
+    "promo create": "Create a promo code with one effect and any limits.",
+    "import purchases": "Import purchases from a CSV file or stdin.",
+    "import members": "Import members from a CSV file or stdin.",
 }
 for _name, _text in SUMMARIES.items():
-    cli.commands[_name].short_help = _text
+    _cmd: click.Command = cli
+    for _word in _name.split():
+        _cmd = _cmd.commands[_word]
+    _cmd.short_help = _text

@@ -193,3 +193,194 @@ def test_numbers_stored_before_the_region_was_set_still_match(make_shop):
 def test_phone_region_is_validated(make_shop):
     shop = make_shop(EE.replace('"EE"', '"XX"'))
     shop.fail("program", contains="phone_region")
+
+
+# ---------------------------------------------------------------------------
+# 7. small ones: Ctrl-C, init --force, check --format json, --help summaries
+# ---------------------------------------------------------------------------
+
+
+def test_ctrl_c_mid_transaction_exits_130_and_rolls_back(shop, monkeypatch):
+    from loyalty_cli import ledger
+
+    shop.run("enroll", "anna", "--name", "Anna")
+    real = ledger.purchase
+
+    def interrupted(*args, **kwargs):
+        real(*args, **kwargs)  # everything written, not yet committed
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ledger, "purchase", interrupted)
+    before = shop.snapshot()
+    r = shop.invoke("purchase", "anna", "10.00", "--order", "T-1")
+    assert r.exit_code == 130, r.stderr
+    assert r.stderr.strip().splitlines() == ["Interrupted; nothing was written (what was under way was rolled back)."]
+    assert "Aborted" not in r.stderr
+    assert shop.snapshot() == before
+
+
+@pytest.mark.process
+def test_ctrl_c_in_a_real_process_exits_130(shop):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
+    env["LOYALTY_CONFIG"] = str(shop.config)
+    p = subprocess.Popen([sys.executable, "-m", "loyalty_cli", "batch", "-"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    p.stdin.write("balance\n")
+    p.stdin.flush()
+    assert p.stdout.readline()  # the first line ran: the batch now waits for more
+    time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "Interrupted" in err and "Traceback" not in err and "Aborted" not in err
+
+
+def test_init_force_keeps_a_backup_of_the_programme_file(tmp_path):
+    runner = CliRunner()
+    conf = tmp_path / "loyalty.toml"
+    env = {"LOYALTY_CONFIG": None, "LOYALTY_DB": None, "LOYALTY_FORMAT": None}
+
+    def init(*args):
+        r = runner.invoke(cli, ["init", "--config", str(conf), *args], env=env, catch_exceptions=False)
+        assert r.exit_code == 0, r.stderr
+        return r
+
+    init("--name", "First")
+    init("--force", "--name", "Second")
+    r = init("--force", "--name", "Third")
+    assert "kept as" in r.stderr and "loyalty.toml.bak.1" in r.stderr
+    assert tomllib.loads((tmp_path / "loyalty.toml.bak").read_text())["program"]["name"] == "First"
+    assert tomllib.loads((tmp_path / "loyalty.toml.bak.1").read_text())["program"]["name"] == "Second"
+    assert tomllib.loads(conf.read_text())["program"]["name"] == "Third"
+
+
+def test_check_format_json_lists_problems_as_objects(shop):
+    import sqlite3
+
+    shop.run("enroll", "anna", "--name", "Anna")
+    shop.run("adjust", "anna", "10", "--reason", "gift")
+    assert json.loads(shop.run("check", "--format", "json").stdout) == {"ok": True, "problems": [], "head": None}
+    assert shop.run("check").stdout == ""  # the table form stays silent
+    con = sqlite3.connect(shop.db)
+    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        con.execute(f"DROP TRIGGER {name}")
+    con.execute("UPDATE entries SET points = 99 WHERE kind = 'adjust'")
+    con.commit()
+    con.close()
+    r = shop.invoke("check", "--format", "json")
+    assert r.exit_code == 1 and r.stderr.startswith("Error: ")
+    doc = json.loads(r.stdout)
+    assert doc["ok"] is False and doc["problems"]
+    assert all(set(p) == {"kind", "subject", "message"} for p in doc["problems"])
+    assert {p["kind"] for p in doc["problems"]} & {"entry", "member"}
+
+
+def test_help_summaries_are_whole_sentences_on_one_line(shop):
+    for args in ([], ["promo"], ["import"]):
+        text = shop.run(*args, "--help").stdout
+        commands = text.split("Commands:")[1].splitlines()[1:]
+        for line in filter(str.strip, commands):
+            assert line.startswith("  ") and not line.startswith("            "), f"a summary on two lines: {line!r}"
+            assert not line.rstrip().endswith("..."), line
+            assert line.rstrip().endswith("."), line
+            assert len(line) <= 80, line
+
+
+# ---------------------------------------------------------------------------
+# 8. the programme file init writes can be extended as the docs show
+# ---------------------------------------------------------------------------
+
+README_BLOCKS = """
+[[rewards]]
+name = "Cake"
+points = 300
+description = "A slice of the day's cake"
+
+[[tiers.levels]]
+name = "Platinum"
+min = "2000"
+multiplier = 2.0
+discount_percent = 10
+"""
+
+
+def test_blocks_from_the_readme_can_be_appended_to_what_init_writes(tmp_path):
+    runner = CliRunner()
+    conf = tmp_path / "loyalty.toml"
+    env = {"LOYALTY_CONFIG": str(conf), "LOYALTY_DB": None, "LOYALTY_FORMAT": None}
+    assert runner.invoke(cli, ["init"], env=env).exit_code == 0
+    conf.write_text(conf.read_text() + README_BLOCKS)
+    r = runner.invoke(cli, ["program", "--format", "json"], env=env)
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [x["name"] for x in doc["rewards"]] == ["Free coffee", "Cake"]
+    assert [x["name"] for x in doc["tiers"]["levels"]] == ["Bronze", "Silver", "Gold", "Platinum"]
+    assert runner.invoke(cli, ["check"], env=env).exit_code == 0
+
+
+def test_init_sample_writes_the_packaged_sample(tmp_path):
+    runner = CliRunner()
+    conf = tmp_path / "shop.toml"
+    env = {"LOYALTY_CONFIG": None, "LOYALTY_DB": None, "LOYALTY_FORMAT": None}
+    r = runner.invoke(cli, ["init", "--sample", "--config", str(conf), "--name", "Kohvik \"Nurk\""], env=env)
+    assert r.exit_code == 0, r.stderr
+    text = conf.read_text()
+    root = (Path(__file__).resolve().parent.parent / "sample_config.toml").read_text()
+    assert text == root.replace('name = "Corner Coffee"', 'name = "Kohvik \\"Nurk\\""', 1)
+    assert tomllib.loads(text)["program"]["timezone"] == "Europe/Tallinn"  # not given: the sample's
+    r = runner.invoke(cli, ["program", "--config", str(conf), "--format", "json"], env=env)
+    assert json.loads(r.stdout)["program"]["name"] == 'Kohvik "Nurk"'
+
+
+def test_the_packaged_sample_is_the_repository_one():
+    from loyalty_cli import config
+
+    root = Path(__file__).resolve().parent.parent / "sample_config.toml"
+    assert config.sample_text() == root.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------
+# 9. shell completion
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shell, says", [("bash", "complete -o"), ("zsh", "compdef"), ("fish", "complete")])
+def test_completion_prints_the_script(shop, shell, says):
+    r = shop.run("completion", shell)
+    assert says in r.stdout and "_LOYALTY_COMPLETE" in r.stdout
+
+
+def _complete(shop, words: str) -> list[str]:
+    cword = len(words.split()) - (0 if words.endswith(" ") else 1)
+    env = {**shop.env(), "_LOYALTY_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+    r = shop.runner.invoke(cli, [], env=env, prog_name="loyalty")
+    assert r.exit_code == 0, r.stderr
+    return [line.split(",", 1)[1] for line in r.stdout.splitlines() if line]
+
+
+def test_completion_of_members_rewards_actions_and_codes(make_shop):
+    shop = make_shop(programme("""
+        [earning.actions]
+        review = { points = 20 }
+        [[rewards]]
+        name = "Free coffee"
+        points = 10
+        """))
+    for m in ("anna", "andres", "bob"):
+        shop.run("enroll", m, "--name", m.title())
+    shop.run("promo", "create", "SUMMER10", "--percent", "10")
+    assert _complete(shop, "loyalty show an") == ["andres", "anna"]
+    assert _complete(shop, "loyalty purchase b") == ["bob"]
+    assert _complete(shop, "loyalty redeem anna --reward F") == ["Free coffee"]
+    assert _complete(shop, "loyalty award anna ") == ["review"]
+    assert _complete(shop, "loyalty promo show S") == ["SUMMER10"]
+    assert _complete(shop, "loyalty purchase anna 5 --code ") == ["SUMMER10"]
+    assert "balance" in _complete(shop, "loyalty bal")
+    # no ledger there: silent, nothing offered
+    assert _complete(shop, "loyalty --db nowhere/x.db show a") == []
