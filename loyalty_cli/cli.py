@@ -970,7 +970,7 @@ def purchase(member, amount, order_id, redeem, code, when, fmt, config, db):
             Col("points", "Balance", "right"), Col("tier", "Tier")]
     if r["code"]:
         cols[4:4] = [Col("code", "Code"), Col("bonus_points", "Bonus", "right")]
-    emit(fmt, doc, [View("Purchase", cols, [doc])])
+    emit(fmt, doc, [View("Purchase", cols, [doc], record=True)])
     if fmt == "table" and r["tier"] != r["tier_before"]:
         echo(f"{r['member']} is now {r['tier']} (was {r['tier_before']}).", err=True)
     if fmt == "table" and r["referral"]:
@@ -1008,7 +1008,7 @@ def refund(order, amount, when, fmt, config, db):
     cols = [Col("member", "Member"), Col("order", "Order"), Col("amount", "Refunded", "right"),
             Col("points_taken_back", "Points back", "right"), Col("points_restored", "Restored", "right"),
             Col("points", "Balance", "right"), Col("tier", "Tier")]
-    emit(fmt, doc, [View("Refund", cols, [doc])])
+    emit(fmt, doc, [View("Refund", cols, [doc], record=True)])
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})  # so "-5" reaches our refusal
@@ -1032,7 +1032,7 @@ def redeem(member, points, reward, order_id, when, fmt, config, db):
         r = ledger.redeem(conn, prog, member, at=_write_at(prog, when), points=pts, reward=reward, order_id=order_id)
     cols = [Col("member", "Member"), Col("reward", "Reward"), Col("points_redeemed", "Redeemed", "right"),
             Col("points", "Balance", "right")]
-    emit(fmt, r, [View("Redemption", cols, [r])])
+    emit(fmt, r, [View("Redemption", cols, [r], record=True)])
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -1053,7 +1053,7 @@ def adjust(member, points, reason, when, fmt, config, db):
         r = ledger.adjust(conn, prog, member, pts, at=_write_at(prog, when), reason=reason)
     cols = [Col("member", "Member"), Col("adjusted", "Points", "right"), Col("reason", "Reason", wrap=True),
             Col("points", "Balance", "right")]
-    emit(fmt, r, [View("Adjustment", cols, [r])])
+    emit(fmt, r, [View("Adjustment", cols, [r], record=True)])
 
 
 @cli.command()
@@ -1072,7 +1072,7 @@ def award(member, action, when, fmt, config, db):
         r = ledger.award(conn, prog, member, action, at=_write_at(prog, when))
     cols = [Col("member", "Member"), Col("action", "Action"), Col("points_awarded", "Awarded", "right"),
             Col("points", "Balance", "right")]
-    emit(fmt, r, [View("Award", cols, [r])])
+    emit(fmt, r, [View("Award", cols, [r], record=True)])
 
 
 # ---------------------------------------------------------------------------

@@ -45,6 +45,7 @@ class View:
     empty: str = "nothing to show"
     caption: str | None = None
     kv: bool = False  # a two-column "field / value" table, drawn without a header
+    record: bool = False  # one record (a receipt): on a terminal too narrow for its row, field / value lines
 
 
 _LEAVES = (datetime, date, Decimal)
@@ -240,7 +241,7 @@ def _fitted_table(v: View, console):
         return max([cell_len(t) for t in texts[c.key]] + [head, 1]), max(full, 1)
 
     width = console.width
-    if not v.kv and len(v.rows) == 1:  # a receipt: too wide in a row, it is shown as field / value lines
+    if v.record and not v.kv and len(v.rows) == 1:  # a receipt too wide for a row: field / value lines
         natural = sum(span(c)[1] for c in v.cols) + 3 * len(v.cols) + 1
         if natural > width:
             row = v.rows[0]
@@ -248,26 +249,31 @@ def _fitted_table(v: View, console):
                      if row.get(c.key) not in (None, "")]
             return _fitted_table(View(v.title, [Col("field", "Field"), Col("value", "Value")], pairs,
                                       caption=v.caption, kv=True), console)
+    spans = {c.key: span(c) for c in v.cols}
+
+    def fits(cols: list[Col]) -> bool:
+        return sum(spans[c.key][0] for c in cols) + 3 * len(cols) + 1 <= width  # + padding and rules
+
     cols = list(v.cols)
     dropped: list[Col] = []
-    while True:
-        spans = [span(c) for c in cols]
-        overhead = 3 * len(cols) + 1  # padding and rule of a SIMPLE box
-        droppable = [c for c in cols if c.drop]
-        if sum(lo for lo, _ in spans) + overhead <= width or not droppable:
-            break
-        worst = max(droppable, key=lambda c: (c.drop, cols.index(c)))
+    while not fits(cols) and any(c.drop for c in cols):
+        worst = max((c for c in cols if c.drop), key=lambda c: (c.drop, cols.index(c)))
         cols.remove(worst)
         dropped.append(worst)
-    # the no-wrap columns at their natural width, the text columns share what is left
-    widths = [hi if not wraps(c) else lo for c, (lo, hi) in zip(cols, spans)]
-    room = width - overhead - sum(widths)
-    for i, c in enumerate(cols):
-        if wraps(c) and room > 0:
-            extra = min(room, spans[i][1] - widths[i])
-            widths[i] += extra
-            room -= extra
-    return _table(v, cols, dropped, widths, console.width)
+    for c in sorted(dropped, key=lambda c: c.drop):  # put back what fits after all, most useful first
+        trial = [x for x in v.cols if x in cols or x is c]
+        if fits(trial):
+            cols = trial
+            dropped.remove(c)
+    # every column at its narrowest, then the room left widens them toward
+    # their natural width: first the unsplittable ones (their headers on one line)
+    widths = {c.key: spans[c.key][0] for c in cols}
+    room = width - (3 * len(cols) + 1) - sum(widths.values())
+    for c in sorted(cols, key=wraps):
+        extra = max(0, min(room, spans[c.key][1] - widths[c.key]))
+        widths[c.key] += extra
+        room -= extra
+    return _table(v, cols, dropped, [widths[c.key] for c in cols], console.width)
 
 
 def _table(v: View, cols: list[Col], dropped: list[Col], widths: list[int], width: int):

@@ -384,3 +384,149 @@ def test_completion_of_members_rewards_actions_and_codes(make_shop):
     assert "balance" in _complete(shop, "loyalty bal")
     # no ledger there: silent, nothing offered
     assert _complete(shop, "loyalty --db nowhere/x.db show a") == []
+
+
+# ---------------------------------------------------------------------------
+# 2. tables fit the terminal: nothing unsplittable is split
+# ---------------------------------------------------------------------------
+
+EMAIL = "anna.maria.tamm@example-shop.com"
+TABLE_RULES = programme("""
+    [earning]
+    welcome_bonus = 50
+    [earning.actions]
+    review = { points = 20 }
+    [[rewards]]
+    name = "Free coffee"
+    points = 10
+    description = "Any regular coffee or tea, at the counter or to take away"
+    [expiry]
+    days = 365
+    [[tiers.levels]]
+    name = "Bronze"
+    min = "0"
+    [[tiers.levels]]
+    name = "Gold"
+    min = "500"
+    multiplier = 1.5
+    discount_percent = 5
+    """)
+
+
+@pytest.fixture(scope="module")
+def table_shop(tmp_path_factory):
+    from tests.conftest import Shop
+
+    folder = tmp_path_factory.mktemp("tables")
+    shop = Shop(folder, TABLE_RULES)
+    shop.run("enroll", "anna-maria", "--name", "Anna-Maria Tamm-Kasemets", "--email", EMAIL,
+             "--phone", "+372 5123 0003", "--marketing", "--date", "2025-01-05")
+    shop.run("enroll", "bob", "--name", "Bob", "--email", "bob@example.com", "--date", "2025-01-06")
+    shop.run("purchase", "anna-maria", "620.00", "--order", "WEB-2025-000123", "--date", "2025-02-01")
+    shop.run("purchase", "bob", "12.00", "--order", "T-1", "--date", "2025-02-02")
+    shop.run("promo", "create", "SUMMER10", "--percent", "10", "--min-purchase", "20", "--date", "2025-01-05")
+    return shop
+
+
+TABLE_COMMANDS = [
+    ("members",), ("lapsed", "--lapsed-days", "10"), ("expiring", "--within", "400", "--as-of", "2025-03-01"),
+    ("show", "anna-maria", "--as-of", "2025-03-01"), ("balance",), ("history", "anna-maria"), ("tiers",),
+    ("report",), ("promo", "list"), ("promo", "show", "SUMMER10"), ("referral", "bob"), ("program",),
+]
+
+
+def _terminal_output(shop, monkeypatch, width: int, *args) -> str:
+    from loyalty_cli import render
+
+    monkeypatch.setattr(render, "_is_terminal", lambda out: True)
+    r = shop.runner.invoke(cli, list(args), env={**shop.env(), "COLUMNS": str(width), "NO_COLOR": "1"},
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    return r.stdout
+
+
+def _assert_fits(text: str, width: int) -> None:
+    for line in text.splitlines():
+        assert len(line.rstrip()) <= width, f"wider than {width}: {line!r}"
+    wholes = (EMAIL, "bob@example.com", "anna-maria", "WEB-2025-000123", "620.00", "+37251230003")
+    for token in text.split():
+        assert not any(w.startswith(token) and len(w) > len(token) >= 4 for w in wholes), f"{token!r} split:\n{text}"
+        assert not re.fullmatch(r"[0-9]{4}-([0-9]{2}-?|[0-9])?", token) or re.fullmatch(r"[0-9]{4}-[0-9]{2}", token), \
+            f"a date split: {token!r}\n{text}"
+    assert not re.search(r"\b(Marketin|E-mai|Enrolle|Purchas|Balanc|Expirin|Rewarde)\b", text), text  # headers
+    assert "…" not in text, text
+
+
+@pytest.mark.parametrize("width", [80, 120])
+@pytest.mark.parametrize("args", TABLE_COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_every_table_fits_the_terminal(table_shop, monkeypatch, width, args):
+    _assert_fits(_terminal_output(table_shop, monkeypatch, width, *args), width)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_receipts_fit_the_terminal(make_shop, monkeypatch, width):
+    shop = make_shop(TABLE_RULES)
+    shop.run("enroll", "anna-maria", "--name", "Anna", "--email", EMAIL)
+    shop.run("promo", "create", "SUMMER10", "--points", "5")
+    for args in (("purchase", "anna-maria", "620.00", "--order", "WEB-2025-000123", "--code", "SUMMER10"),
+                 ("refund", "WEB-2025-000123", "--amount", "20.00"), ("redeem", "anna-maria", "10"),
+                 ("adjust", "anna-maria", "5", "--reason", "a very long reason that goes on and on and on " * 3),
+                 ("award", "anna-maria", "review")):
+        text = _terminal_output(shop, monkeypatch, width, *args)
+        _assert_fits(text, width)
+        assert "anna-maria" in text
+
+
+def test_wide_emails_stay_whole_at_120_and_columns_give_way_at_80(table_shop, monkeypatch):
+    wide = _terminal_output(table_shop, monkeypatch, 120, "lapsed", "--lapsed-days", "10")
+    assert EMAIL in wide and "Not shown" in wide  # the e-mail whole; the least useful columns left out
+    narrow = _terminal_output(table_shop, monkeypatch, 80, "members")
+    assert "Not shown at this width" in narrow and "--format csv or json" in narrow
+    assert "Anna-Maria" in narrow and "anna-maria" in narrow
+
+
+def _pty_run(width: int, *args, env: dict) -> str:
+    """A real `python -m loyalty_cli` on a pseudo-terminal `width` columns wide."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, width, 0, 0))
+    full = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
+    full.update(env, COLUMNS=str(width), NO_COLOR="1")
+    p = subprocess.Popen([sys.executable, "-m", "loyalty_cli", *args], stdin=slave, stdout=slave, stderr=slave,
+                         env=full, close_fds=True)
+    os.close(slave)
+    out = b""
+    try:
+        while select.select([master], [], [], 60)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        p.wait(timeout=60)
+        os.close(master)
+    assert p.returncode == 0, out
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode()).replace("\r", "")
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("width", [80, 120])
+def test_tables_fit_a_real_terminal(table_shop, width):
+    env = {"LOYALTY_CONFIG": str(table_shop.config)}
+    for args in (("members",), ("lapsed", "--lapsed-days", "10"),
+                 ("purchase", "bob", "3.00", "--order", f"PTY-{width}")):
+        text = _pty_run(width, *args, env=env)
+        _assert_fits(text, width)
+        if width == 120 and args[0] == "lapsed":
+            assert EMAIL in text
