@@ -147,7 +147,7 @@ def run(group: click.Group, stream: IO[bytes], *, config: str, db: str | None, s
     run, commands that failed). Lines use the batch's --config and --db
     unless they give their own."""
     from loyalty_cli import cli as cli_module
-    from loyalty_cli.render import OutputFailed
+    from loyalty_cli.render import OutputFailed, json_safe
 
     out = out or sys.stdout
     if from_stdin is None:
@@ -181,7 +181,7 @@ def run(group: click.Group, stream: IO[bytes], *, config: str, db: str | None, s
                    "message": "\n".join(notes) or None,
                    "error": errors[-1].removeprefix("Error: ") if errors else None}
             try:
-                out.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
+                out.write(json_safe(json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)) + "\n")
                 out.flush()
             except OutputFailed as e:  # stop: nobody would see what the next lines did
                 if cli_module.RECORDS > records:

@@ -1565,14 +1565,18 @@ def import_members(file, mapping, where, date_format, encoding, delimiter, decim
 def export(what, since, marketing_only, fmt, config, db):
     """Write the ledger's entries, the members or the purchases as CSV or JSON,
     streaming (constant memory however large the ledger)."""
-    from loyalty_cli import exporter
+    from loyalty_cli import exporter, render
 
     if marketing_only and what != "members":
         raise click.UsageError("--marketing-only goes with `export members`")
     with ledger_session(config, db, write=False) as (prog, conn):
         start = parse_datetime(since, prog.timezone, "--since") if since else None
         columns, rows = exporter.rows(conn, prog, what, since=start, marketing_only=marketing_only)
-        exporter.write(sys.stdout, fmt, columns, rows)
+        # JSON with every control character \u-escaped (the same strings to a reader); CSV into a
+        # file or a pipe exactly as stored, on a screen with control characters shown escaped
+        out = render.Screen(sys.stdout, json_out=True) if fmt == "json" else \
+            render.Screen(sys.stdout) if sys.stdout.isatty() else sys.stdout
+        exporter.write(out, fmt, columns, rows)
 
 
 # ---------------------------------------------------------------------------

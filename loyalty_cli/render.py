@@ -87,6 +87,30 @@ def printable(text: str) -> str:
     return _UNSAFE.sub(_escaped, text)
 
 
+# In JSON, the controls json itself leaves raw (DEL, C1, bidi, separators) are
+# written as \\uXXXX escapes: the same string to a JSON reader, harmless on a screen.
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def json_safe(text: str) -> str:
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class Screen:
+    """A text stream that makes what is written to it safe for a terminal:
+    `printable_lines` for text and CSV, `json_safe` for JSON."""
+
+    def __init__(self, out, json_out: bool = False):
+        self.out, self.json_out = out, json_out
+
+    def write(self, text: str) -> int:
+        self.out.write(json_safe(text) if self.json_out else printable_lines(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
 def printable_lines(text: str) -> str:
     """A message of one or more lines: each line made `printable`."""
     return "\n".join(printable(line) for line in text.split("\n"))
@@ -138,9 +162,9 @@ def emit_json(doc: Any, out=None) -> None:
     if isinstance(doc, list) and doc and all(isinstance(r, dict) for r in doc):
         encode = _row_encoder()
         rows = ",\n  ".join(["".join(encode(r, 0)) for r in doc])
-        out.write(f"[\n  {rows}\n]\n")
+        out.write(json_safe(f"[\n  {rows}\n]\n"))
         return
-    out.write(json.dumps(jsonable(doc), indent=2, ensure_ascii=False))
+    out.write(json_safe(json.dumps(jsonable(doc), indent=2, ensure_ascii=False)))
     out.write("\n")
 
 

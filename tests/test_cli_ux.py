@@ -47,6 +47,28 @@ def test_control_characters_in_user_data_are_escaped_in_every_format_but_json(sh
     assert shop.json("show", "anna")["name"] == "Bo\x1b[5mb"
     r = shop.fail("show", "x\x1b]0;t\x07")  # an error line with a typed escape
     _assert_clean(r.stderr)
+    # JSON escapes what json leaves raw too (C1, bidi) and still reads back exactly
+    shop.run("enroll", "rlo", "--name", "R\u202eL\x9bO")
+    for args in (["show", "rlo"], ["members"], ["export", "members"]):
+        r = shop.run(*args, "--format", "json")
+        _assert_clean(r.stdout)
+    assert shop.json("show", "rlo")["name"] == "R\u202eL\x9bO"
+    r = shop.run("batch", "-", input="show rlo\n")
+    _assert_clean(r.stdout)
+    assert json.loads(r.stdout)["result"]["name"] == "R\u202eL\x9bO"
+
+
+def test_export_on_a_screen_is_made_harmless_and_exact_into_a_file():
+    import io
+
+    from loyalty_cli.render import Screen
+
+    out = io.StringIO()
+    Screen(out).write("id,name\nanna,A\x1b]0;x\x07\u202e\n")
+    assert out.getvalue() == "id,name\nanna,A\\x1b]0;x\\x07\\u202e\n"
+    out = io.StringIO()
+    Screen(out, json_out=True).write(json.dumps({"n": "A\u202e\x85"}, ensure_ascii=False))
+    assert json.loads(out.getvalue()) == {"n": "A\u202e\x85"} and not RAW.search(out.getvalue())
 
 
 def test_rich_tables_escape_titles_headers_and_cells():
