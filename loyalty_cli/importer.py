@@ -953,8 +953,14 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
             _bulk_insert(conn, members, rows)
             rows = []
     _bulk_insert(conn, members, rows)
+    # With a points basis the welcome bonus counts as points earned: record the
+    # tier it alone gives, at enrolment, as `enroll` does (asked only when it
+    # gives a tier above the lowest; these members have no other history yet).
+    lifts = prog.tier_basis == "points" and rules.tier_for(prog.levels, prog.welcome_bonus).name != prog.levels[0].name
     for mid, at in welcome:
         ledger._credit(conn, prog, mid, at, "welcome", prog.welcome_bonus, note="welcome bonus")
+        if lifts:
+            ledger._record_earned_tier(conn, prog, mid, at)
     return made
 
 

@@ -100,8 +100,7 @@ def enroll(
         codes.attach_referral(conn, find_member(conn, member_id), referrer, at)
     if prog.welcome_bonus:
         _credit(conn, prog, member_id, at, "welcome", prog.welcome_bonus, note="welcome bonus")
-        if prog.tier_basis == "points":
-            _record_tier(conn, prog, member_id, at)
+        _record_earned_tier(conn, prog, member_id, at)
     return {"member": member_id, "name": values["name"], "points": prog.welcome_bonus,
             "referred_by": referrer.id if referrer is not None else None}
 
@@ -585,6 +584,16 @@ def _review_member(conn: Connection, prog: Programme, member_id: str, until: dat
             current = name
 
 
+def _record_earned_tier(conn: Connection, prog: Programme, member_id: str, at: datetime) -> None:
+    """After a credit of a kind in EARNED_KINDS to `member_id` at `at`: with a
+    points basis it raised their qualifying total, so record the tier change
+    it caused then (`_record_tier`). Every write that credits such points to a
+    member calls this (or `_record_tier`) for that member, whoever the
+    command names: the referrer paid by a friend's purchase too."""
+    if prog.tier_basis == "points":
+        _record_tier(conn, prog, member_id, at)
+
+
 def _record_tier(conn: Connection, prog: Programme, member_id: str, at: datetime) -> Level:
     """Record a tier change caused by a write at `at`, if there is one (after
     any that time alone caused before it)."""
@@ -702,8 +711,10 @@ def _reward_referral(conn: Connection, prog: Programme, member_id: str, purchase
         _credit(conn, prog, member_id, at, "referral", prog.referee_points, order_id=order_id,
                 note=f"joined on {ref.referrer_id}'s referral")
     if prog.referrer_points and not gone:
+        lock_member(conn, ref.referrer_id)
         _credit(conn, prog, ref.referrer_id, at, "referral", prog.referrer_points, order_id=order_id,
                 note=f"referred {member_id}")
+        _record_earned_tier(conn, prog, ref.referrer_id, at)  # the purchaser's is recorded by the purchase
     return {"referrer": ref.referrer_id, "referrer_points": 0 if gone else prog.referrer_points,
             "referee_points": prog.referee_points, "paid": True,
             "reason": f"the referrer {referrer.id} was forgotten on {referrer.forgotten_at:%Y-%m-%d}: "
@@ -882,8 +893,7 @@ def award(conn: Connection, prog: Programme, key: str, action: str, *, at: datet
             raise LoyaltyError(f"{a.name} was already awarded to member {m.id} {used} time(s); "
                                f"the limit is {a.limit} {period}")
     _credit(conn, prog, m.id, at, "award", a.points, action=a.name, note=a.name)
-    if prog.tier_basis == "points":
-        _record_tier(conn, prog, m.id, at)
+    _record_earned_tier(conn, prog, m.id, at)
     balance = _balance(conn, m.id)
     return {"member": m.id, "action": a.name, "points_awarded": a.points, "points": balance}
 
@@ -894,8 +904,7 @@ def birthday_bonus(conn: Connection, prog: Programme, member_id: str, at: dateti
     lock_member(conn, member_id)
     entry_id = _credit(conn, prog, member_id, at, "birthday", prog.birthday_bonus, note=f"birthday bonus {year}")
     conn.execute(insert(birthday_bonuses).values(member_id=member_id, year=year, entry_id=entry_id))
-    if prog.tier_basis == "points":
-        _record_tier(conn, prog, member_id, at)
+    _record_earned_tier(conn, prog, member_id, at)
 
 
 def referral(conn: Connection, prog: Programme, key: str, *, at: datetime) -> dict:

@@ -407,6 +407,51 @@ def test_a_late_run_pays_a_birthday_up_to_30_days_after_it(make_shop, as_of, gra
     clean(s)
 
 
+
+POINTS_TIERS = """
+[earning]
+points_per_unit = 1
+birthday_bonus = 100
+
+[earning.actions]
+review = { points = 100 }
+
+[tiers]
+basis = "points"
+window = "rolling-365"
+
+[[tiers.levels]]
+name = "Bronze"
+min = 0
+
+[[tiers.levels]]
+name = "Silver"
+min = 100
+multiplier = 2
+"""
+
+
+def test_an_award_or_birthday_bonus_that_gives_a_tier_records_it_on_its_own_day_once(make_shop):
+    """Points basis: an award and a birthday bonus (paid by a late `daily`)
+    count as points earned; each records the tier change it caused on its
+    own day, and later runs record nothing twice."""
+    s = make_shop(programme(POINTS_TIERS))
+    enroll(s, "anna", "2025-01-01", "--birthday", "1990-01-10")
+    enroll(s, "bob", "2025-01-01")
+    s.run("award", "bob", "review", "--date", "2025-01-03")
+    r = s.json("daily", "--as-of", "2025-01-20")  # ten days after anna's birthday
+    assert r["birthdays"]["granted"] == [{"member": "anna", "name": "Anna", "birthday": "2025-01-10", "points": 100}]
+    assert r["tier_changes"] == []  # nothing left for the review: the writes recorded their own
+    log = [("anna", ts("2025-01-10"), "Bronze", "Silver"), ("bob", ts("2025-01-03"), "Bronze", "Silver")]
+    assert tier_log(s) == log
+    assert [h["kind"] for h in s.json("history", "anna")] == ["birthday", "tier"]
+    assert s.json("show", "anna", "--as-of", "2025-01-10")["tier"] == "Silver"
+    assert buy(s, "anna", "5.00", "2025-01-21")["points_earned"] == 10  # at Silver, no second change
+    assert s.json("daily", "--as-of", "2025-01-21")["tier_changes"] == []
+    assert tier_log(s) == log
+    clean(s)
+
+
 def test_a_29_february_birthday_is_kept_on_28_february_in_other_years(make_shop):
     s = make_shop(programme(BIRTHDAYS))
     enroll(s, "lea", "2023-01-01", "--birthday", "2000-02-29")

@@ -412,3 +412,54 @@ def test_an_address_starting_with_a_plus_is_not_everyone_at_its_domain(s):
     s.run("edit", "anna", "--email", "+anna@ex.com")
     assert join(s, "bea", code_of(s), "--email", "+bea@ex.com")["referred_by"] == "anna"
     clean(s)
+
+
+# ---------------------------------------------------------------------------
+# a points-based tier: the referrer's tier change is recorded by the purchase
+# that pays them (issue 14, follow-up)
+# ---------------------------------------------------------------------------
+
+POINTS_TIERS = REFERRAL + """
+[tiers]
+basis = "points"
+window = "rolling-365"
+
+[[tiers.levels]]
+name = "Bronze"
+min = 0
+
+[[tiers.levels]]
+name = "Silver"
+min = 200
+multiplier = 1.25
+"""
+
+
+def tier_log(shop) -> list[tuple]:
+    return shop.sql("SELECT member_id, substr(at, 1, 10), from_tier, to_tier FROM tier_changes ORDER BY id")
+
+
+def test_referral_points_that_lift_the_referrer_record_their_tier_change_on_the_purchase_date(make_shop):
+    s = make_shop(POINTS_TIERS)
+    s.run("enroll", "anna", "--name", "Anna", "--date", "2025-01-01")
+    join(s, "bob", code_of(s), "--date", "2025-01-01")
+    r = buy(s, "bob", "25.00", "--date", "2025-01-05", "--order", "B1")
+    # bob: 25 earned + 100 referee points = 125, Bronze; anna: 200 referral points -> Silver
+    assert (r["referral"]["referrer_points"], r["tier"]) == (200, "Bronze")
+    assert tier_log(s) == [("anna", "2025-01-05", "Bronze", "Silver")]
+    rows = [(h["date"], h["kind"], h["points"], h["note"]) for h in s.json("history", "anna")]
+    assert rows == [("2025-01-05", "referral", 200, "referred bob"), ("2025-01-05", "tier", 0, "Bronze → Silver")]
+    assert s.json("show", "anna", "--as-of", "2025-01-05")["tier"] == "Silver"
+    assert s.json("show", "anna", "--as-of", "2025-01-04")["tier"] == "Bronze"
+    clean(s)
+    # the nightly run finds nothing left to record, then or later in the year
+    assert s.json("daily", "--as-of", "2025-01-06")["tier_changes"] == []
+    assert s.json("daily", "--as-of", "2025-06-01")["tier_changes"] == []
+    # her own purchase earns at Silver and records no second change
+    assert buy(s, "anna", "10.00", "--date", "2025-06-02", "--order", "A1")["points_earned"] == 12
+    # the window lets go of the referral points a year on: one drop, on its day
+    changes = s.json("daily", "--as-of", "2026-06-10")["tier_changes"]
+    assert changes == [{"member": "anna", "date": "2026-01-05", "from": "Silver", "to": "Bronze"}]
+    assert s.json("daily", "--as-of", "2026-06-11")["tier_changes"] == []
+    assert tier_log(s) == [("anna", "2025-01-05", "Bronze", "Silver"), ("anna", "2026-01-05", "Silver", "Bronze")]
+    clean(s)

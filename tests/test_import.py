@@ -443,3 +443,36 @@ def test_duplicate_column_names_are_refused(shop, tmp_path):
 def test_a_row_spanning_lines_is_reported_at_its_first_line(shop, tmp_path):
     r = shop.invoke("import", "purchases", _csv(tmp_path, 'member,amount,date,order\n"an\nna",10,2025-03-01,q1\n'))
     assert r.exit_code == 1 and r.stderr.startswith("  line 2 (member): unknown member 'an\\nna'"), r.stderr
+
+
+def test_a_welcome_bonus_that_gives_a_tier_is_recorded_at_enrolment_as_enroll_does(make_shop, tmp_path):
+    """Points basis: the welcome bonus of a member the import creates counts as
+    points earned, so its tier change is dated at enrolment, like `enroll`'s,
+    not at the member's first purchase."""
+    toml = BASE_TOML + """
+[earning]
+welcome_bonus = 100
+
+[tiers]
+basis = "points"
+
+[[tiers.levels]]
+name = "Bronze"
+min = 0
+
+[[tiers.levels]]
+name = "Silver"
+min = 100
+multiplier = 1.5
+"""
+    a, b = make_shop(toml), make_shop(toml)
+    r = a.json("import", "purchases", _csv(tmp_path, "member,amount,date,order\nzoe,10.00,2025-03-01T10:30,z1\n"),
+               "--create-members")
+    assert (r["added"], r["created_members"]) == (1, 1)
+    b.run("enroll", "zoe", "--name", "zoe", "--date", "2025-03-01")
+    b.run("purchase", "zoe", "10.00", "--date", "2025-03-01T10:30", "--order", "z1")
+    log = "SELECT member_id, at, from_tier, to_tier FROM tier_changes ORDER BY id"
+    assert a.sql(log) == b.sql(log) == [("zoe", "2025-03-01 00:00:00.000000", "Bronze", "Silver")]
+    assert [(h["kind"], h["points"]) for h in a.json("history", "zoe")] == [("welcome", 100), ("tier", 0), ("earn", 15)]
+    assert a.json("daily", "--as-of", "2025-03-02")["tier_changes"] == []
+    assert a.run("check").stdout == ""
