@@ -23,7 +23,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from loyalty_cli.config import MAX_RATE, Level, Programme
 from loyalty_cli.rules import Effect
 from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.members import active_member, find_member
+from loyalty_cli.members import active_member, find_member, normalise_email
 from loyalty_cli.models import promo_codes, promo_uses, purchases, referral_codes, referrals
 from loyalty_cli.money import format_amount, shown
 
@@ -271,7 +271,14 @@ def referrer_of_code(conn: Connection, text: str) -> str:
 def _mailbox(email: str) -> str:
     """anna+shop@example.com and anna@example.com reach the same person (the
     +tag is dropped; an address that starts with + keeps its whole local
-    part, so +a@ and +b@ are not taken for one mailbox)."""
+    part, so +a@ and +b@ are not taken for one mailbox). Compared in the form
+    `normalise_email` stores (an address stored by an older version is
+    brought to it first), so a look-alike such as a KELVIN SIGN for K is
+    another mailbox."""
+    try:
+        email = normalise_email(email)
+    except LoyaltyError:
+        pass  # not an address today: compared as stored
     local, _, domain = email.partition("@")
     return f"{local.split('+', 1)[0] or local}@{domain}"
 

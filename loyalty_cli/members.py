@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from contextvars import ContextVar
+import unicodedata
 from datetime import date, datetime, timezone
 from typing import Iterator
 
@@ -18,8 +19,67 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
 
+_ASCII_LOWER = str.maketrans({chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)})
+_IDNA_DOTS = re.compile("[.\u3002\uff0e\uff61]")  # the label separators IDNA knows
+_LDH = re.compile(rb"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+
+
+def _nfc_keeping_ascii_lookalikes(text: str) -> str:
+    """NFC, except for the few characters that NFC would turn into ASCII
+    (KELVIN SIGN -> K, GREEK QUESTION MARK -> ;, GREEK VARIA -> `): those are
+    kept as typed, so no non-ASCII address ever becomes an ASCII one."""
+    out, run = [], []
+    for ch in text:
+        if not ch.isascii() and unicodedata.normalize("NFD", ch).isascii():
+            out.append(unicodedata.normalize("NFC", "".join(run)))
+            out.append(ch)
+            run = []
+        else:
+            run.append(ch)
+    out.append(unicodedata.normalize("NFC", "".join(run)))
+    return "".join(out)
+
+
+def _domain(text: str, domain: str) -> str:
+    """The domain as DNS compares it, in its readable (Unicode) form: ASCII
+    labels lower-cased; a label with other characters (or an xn-- one)
+    through IDNA (Python's codec: nameprep folds case, width and
+    compatibility forms, as a resolver would), then back to Unicode."""
+    labels = []
+    for label in _IDNA_DOTS.split(domain):
+        if label.isascii() and not label.lower().startswith("xn--"):
+            labels.append(label.translate(_ASCII_LOWER))
+            continue
+        try:
+            ascii_form = label.encode("idna") if not label.isascii() else label.lower().encode("ascii")
+            readable = ascii_form.decode("idna")
+            if not _LDH.fullmatch(ascii_form) or readable.startswith("-") or readable.endswith("-"):
+                raise UnicodeError("a host name label is letters, digits and inner hyphens")
+            labels.append(readable.translate(_ASCII_LOWER))
+        except UnicodeError:
+            if label.isascii():  # a broken xn-- label: kept as typed (lower case), as before
+                labels.append(label.translate(_ASCII_LOWER))
+                continue
+            raise LoyaltyError(f"e-mail {text!r} is not an e-mail address: {label!r} is not a valid "
+                               "domain name label") from None
+    return ".".join(labels)
+
+
 def normalise_email(text: str) -> str:
-    s = text.strip().lower()
+    """The one form an e-mail address is stored, found and compared in (for
+    uniqueness and the referral same-person check alike). The local part
+    keeps its characters after NFC, with only ASCII letters lower-cased (so
+    a KELVIN SIGN is never taken for K); the domain is compared as DNS does
+    (`_domain`). Control and invisible format characters are refused."""
+    s = text.strip()
+    bad = next((ch for ch in s if unicodedata.category(ch) in ("Cc", "Cf", "Cs")), None)
+    if bad is not None:
+        raise LoyaltyError(f"e-mail {text!r} is not an e-mail address: it contains U+{ord(bad):04X} "
+                           f"({unicodedata.name(bad, 'a control character').lower()})")
+    if not _EMAIL.fullmatch(s):
+        raise LoyaltyError(f"e-mail {text!r} is not an e-mail address")
+    local, _, domain = s.partition("@")
+    s = f"{_nfc_keeping_ascii_lookalikes(local).translate(_ASCII_LOWER)}@{_domain(text, domain)}"
     if not _EMAIL.fullmatch(s) or len(s) > 254:
         raise LoyaltyError(f"e-mail {text!r} is not an e-mail address")
     return s

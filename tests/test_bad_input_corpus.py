@@ -683,6 +683,14 @@ def add_kim(shop: Shop) -> None:
     shop.run("enroll", "kim", "--name", "Kim", "--date", "2026-01-05")
 
 
+def add_kim_with_email(shop: Shop) -> None:
+    shop.run("enroll", "kim", "--name", "Kim", "--email", "kim@example.com", "--date", "2026-01-05")
+
+
+def add_bob_at_mueller(shop: Shop) -> None:
+    shop.run("edit", "bob", "--email", "Bob@Müller.EE", "--date", "2026-01-06")
+
+
 HUGE_VALUES = [
     case("huge-amount-leading-zeros", *P, ZEROS5, *O, says=("amount '000", "5,001 characters", LONG)),
     case("huge-redeem", *P, "5.00", "--redeem", ZEROS5, says=("--redeem", LONG)),
@@ -752,6 +760,31 @@ LOOK_ALIKES = [
     case("kelvin-sign-promo-member", "promo", "create", "NEWC", "--percent", "5", "--member", "\u212aim",
          setup=add_kim, says="unknown member"),
     case("dotless-i-is-not-a-code", *C, "B\u0131G", says="unknown promo code"),  # "Bıg".upper() == "BIG"
+    # e-mail addresses: a look-alike is another address; the same domain written another way is not
+    case("kelvin-sign-email-is-not-kims", "show", "\u212aim@example.com", setup=add_kim_with_email,
+         says="unknown member"),
+    case("kelvin-sign-email-is-not-kims-write", "purchase", "\u212aim@example.com", "5.00", setup=add_kim_with_email,
+         says="unknown member"),
+    case("email-full-width-domain-is-taken", *NEW, "--email", "ANNA@\uff45xample.com",
+         says="already belongs to member anna"),
+    case("email-xn-domain-is-taken", *NEW, "--email", "BOB@XN--MLLER-KVA.ee", setup=add_bob_at_mueller,
+         says="already belongs to member bob"),
+    case("email-decomposed-umlaut-is-taken", *NEW, "--email", "bob@mu\u0308ller.ee", setup=add_bob_at_mueller,
+         says="already belongs to member bob"),
+    case("email-zero-width-space", *NEW, "--email", "anna\u200b@example.com",
+         says=("not an e-mail address", "U+200B", "zero width space")),
+    case("email-bidi-override", *NEW, "--email", "dora\u202e@example.com", says=("not an e-mail address", "U+202E")),
+    case("email-escape-sequence", *NEW, "--email", "dora\x1b]0;x\x07@example.com",
+         says=("not an e-mail address", "U+001B")),
+    case("email-nul", "edit", "anna", "--email", "an\x00na@example.com", says=("not an e-mail address", "U+0000")),
+    case("email-idn-label-with-underscore", *NEW, "--email", "dora@b\u00fc_c.com",
+         says=("not an e-mail address", "not a valid domain name label")),
+    case("email-idn-label-too-long", *NEW, "--email", "dora@" + "\u00e4" * 64 + ".com",
+         says=("not an e-mail address", "not a valid domain name label")),
+    case("email-lookalike-referral-edit", "edit", "zed", "--email", "anna+z@\uff45xample.com", setup=add_referee,
+         says=("member anna, who referred zed", "cannot refer themself")),
+    case("members-email-full-width-taken", *IM, csv_p("m.csv", "x1,X,anna@EXAMPLE.\uff43om,,\n", MEMBERS), rows=True,
+         says=("line 2", "already belongs to member anna")),
     case("long-s-is-not-a-code", "purchase", "anna", "60.00", "--code", "\u017fUMMER",
          setup=lambda s: s.run("promo", "create", "SUMMER", "--percent", "50", "--date", "2026-01-05"),
          says="unknown promo code"),  # "ſUMMER".upper() == "SUMMER"

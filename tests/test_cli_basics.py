@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from loyalty_cli.cli import cli
-from tests.conftest import run_process
+from tests.conftest import clean, run_process
 
 
 def test_version_and_help():
@@ -257,3 +257,28 @@ def test_help_paragraphs_are_not_indented(name):
     r = CliRunner().invoke(cli, [name, "--help"], terminal_width=100)
     description = r.stdout.split("Examples:")[0].splitlines()[2:]
     assert description and all(not line.startswith("    ") for line in description), r.stdout
+
+
+def test_email_addresses_are_stored_and_matched_by_one_rule(shop):
+    """The local part keeps its characters (NFC), only ASCII letters lower-cased;
+    the domain is compared as DNS does (IDNA). A KELVIN SIGN is not a K."""
+    emails = lambda: dict(shop.sql("SELECT id, email FROM members"))  # noqa: E731
+    # ASCII addresses: lower-cased, exactly as before
+    shop.run("enroll", "kim", "--name", "Kim", "--email", "Kim.Tamm+Shop@Example.COM", "--date", "2026-01-01")
+    assert emails() == {"kim": "kim.tamm+shop@example.com"}
+    assert shop.json("show", "KIM.TAMM+SHOP@example.com")["member"] == "kim"
+    # a look-alike of kim's address is another address: stored as typed, found only as typed
+    kelvin = "\u212aim.tamm+shop@example.com"
+    shop.run("enroll", "kelvin", "--name", "Kelvin", "--email", kelvin, "--date", "2026-01-01")
+    assert emails()["kelvin"] == kelvin
+    assert shop.json("show", kelvin)["member"] == "kelvin"
+    assert shop.json("show", "kim.tamm+shop@example.com")["member"] == "kim"
+    # a domain in Unicode or in its xn-- form, in any case or composition: one domain, shown readable
+    shop.run("enroll", "jyri", "--name", "Jüri", "--email", "Jüri@MÜLLER.ee", "--date", "2026-01-01")
+    assert emails()["jyri"] == "jüri@müller.ee"
+    for key in ("jüri@xn--mller-kva.ee", "ju\u0308ri@MU\u0308LLER.EE", "Jüri@Müller.EE"):
+        assert shop.json("show", key)["member"] == "jyri", key
+    shop.fail("enroll", "dup", "--name", "Dup", "--email", "jüri@XN--MLLER-KVA.EE", contains="already belongs to member jyri")
+    # only ASCII letters fold in the local part: JÜRI is another mailbox than jüri
+    shop.fail("show", "JÜRI@müller.ee", contains="unknown member")
+    clean(shop)

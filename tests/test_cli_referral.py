@@ -463,3 +463,19 @@ def test_referral_points_that_lift_the_referrer_record_their_tier_change_on_the_
     assert s.json("daily", "--as-of", "2026-06-11")["tier_changes"] == []
     assert tier_log(s) == [("anna", "2025-01-05", "Bronze", "Silver"), ("anna", "2026-01-05", "Silver", "Bronze")]
     clean(s)
+
+
+def test_the_same_person_check_uses_the_stored_form_of_an_address(s):
+    """A look-alike address (KELVIN SIGN for K) is another person; the same
+    domain written another way (xn--, full-width, upper case) is not."""
+    s.run("enroll", "kim", "--name", "Kim", "--email", "kim@müller.ee", "--date", "2026-01-01")
+    code = code_of(s, "kim")
+    assert join(s, "kelvin", code, "--email", "\u212aim+x@müller.ee")["referred_by"] == "kim"
+    r = buy(s, "kelvin", "25.00")
+    assert (r["referral"]["paid"], r["referral"]["referrer_points"]) == (True, 200)
+    for same in ("KIM+x@xn--mller-kva.ee", "kim+y@MÜLLER.EE"):
+        refused(s, "enroll", "kim2", "--name", "Kim", "--email", same, "--referral", code,
+                contains="cannot refer themself")
+    join(s, "zed", code, "--email", "zed@example.org")
+    refused(s, "edit", "zed", "--email", "kim+z@ｍüller.ee", contains="member kim, who referred zed")  # full-width m
+    clean(s)

@@ -735,3 +735,43 @@ def test_parse_decimal(value, expected):
 def test_parse_decimal_refuses(value):
     with pytest.raises(LoyaltyError):
         parse_decimal(value, "rate")
+
+
+# --- e-mail addresses (members.normalise_email) -----------------------------------
+
+from loyalty_cli.members import normalise_email  # noqa: E402
+
+_ascii_local = st.text(st.sampled_from("abcXYZ019.+_-"), min_size=1, max_size=12)
+_ascii_domain = st.lists(st.text(st.sampled_from("abcXYZ019-"), min_size=1, max_size=8), min_size=2, max_size=3)
+_any_local = st.text(st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zs", "Zl", "Zp"),
+                                   blacklist_characters="@"), min_size=1, max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(local=_ascii_local, labels=_ascii_domain)
+def test_an_ascii_address_is_lower_cased_as_before(local, labels):
+    address = f"{local}@{'.'.join(labels)}"  # (no xn-- label: the alphabet has no n)
+    assert normalise_email(f"  {address} ") == address.lower()
+
+
+@settings(max_examples=300, deadline=None)
+@given(local=_any_local)
+def test_a_non_ascii_local_part_never_becomes_an_ascii_one_and_the_form_is_stable(local):
+    try:
+        once = normalise_email(f"{local}@example.com")
+    except LoyaltyError:
+        return
+    assert normalise_email(once) == once  # stored, then typed again: the same
+    if not local.isascii():
+        assert not once.partition("@")[0].isascii()
+
+
+def test_email_normalising_by_hand():
+    assert normalise_email("\u212aim@Example.com") == "\u212aim@example.com"  # KELVIN SIGN kept, not K
+    assert normalise_email("a\u037e@x.ee") == "a\u037e@x.ee"  # GREEK QUESTION MARK is not ';'
+    assert normalise_email("ju\u0308ri@x.ee") == "j\u00fcri@x.ee"  # NFC
+    assert normalise_email("\u00dcLO@x.ee") == "\u00dclo@x.ee"  # only ASCII letters fold
+    assert normalise_email("a@M\u00dcLLER.EE") == normalise_email("a@xn--mller-kva.ee") == "a@m\u00fcller.ee"
+    assert normalise_email("a@\uff45xample.com") == "a@example.com"  # full-width: one domain, as DNS has it
+    with pytest.raises(LoyaltyError, match="U\\+200B"):
+        normalise_email("a\u200b@x.ee")
