@@ -389,6 +389,8 @@ multiplier = 1.25
     f = _csv(tmp_path, "member,amount,date,order\nbob,25.00,2026-01-02,b1\nanna,10.00,2026-01-03,a1\n")
     shop.run("import", "purchases", f)
     assert shop.sql("SELECT points_earned FROM purchases WHERE order_id = 'a1'") == [(12,)]
+    # her tier change is dated at bob's purchase, which paid the points, not at her own
+    assert shop.sql("SELECT member_id, substr(at, 1, 10), to_tier FROM tier_changes") == [("anna", "2026-01-02", "Silver")]
     assert shop.run("check").stdout == ""
 
 
