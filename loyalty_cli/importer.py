@@ -633,6 +633,11 @@ def merge_orders(rows: list[Row], problems: list[Problem], bad_orders: dict[str,
 
 def _comparable(attr: str, value):
     if attr == "member_key":
+        if "@" in value:  # an e-mail: the form it is stored and matched in (a look-alike is another)
+            try:
+                return normalise_email(value)
+            except LoyaltyError:
+                pass
         return value.casefold()
     if attr == "code":
         return codes.normalise(value)

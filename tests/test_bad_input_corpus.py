@@ -539,6 +539,11 @@ IMPORT_PURCHASES = [
     case("csv-order-two-members", *IP, file("p.csv", "member,amount,date,order\nanna,5.00,2026-01-20,W1\n"
                                                      "bob,,2026-01-20,W1\n"), rows=True,
          says="order W1 appears on line 2 with other content: member anna there, bob here"),
+    case("csv-order-two-members-by-look-alike-email", *IP,
+         file("p.csv", "member,amount,date,order\nkim@example.com,5.00,2026-01-20,W1\n"
+                       "\u212aim@example.com,,2026-01-20,W1\n"), rows=True,
+         setup=lambda s: s.run("enroll", "kim", "--name", "Kim", "--email", "kim@example.com", "--date", "2026-01-05"),
+         says="order W1 appears on line 2 with other content: member kim@example.com there"),
     case("csv-order-without-a-total", *IP, file("p.csv", "member,amount,date,order\nanna,,2026-01-20,W1\n"
                                                          "anna,,2026-01-20,W1\n"), rows=True,
          says="order W1 has no amount on any of its rows (lines 2, 3)"),
