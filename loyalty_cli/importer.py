@@ -687,7 +687,9 @@ def resolve_members(conn: Connection, keys: set[str]) -> dict[str, str]:
                     found[k] = mid
     # Ids match ignoring case when that is unambiguous, as everywhere else: one
     # pass over the ids, only when some key is still unresolved.
-    left = {k.lower(): k for k in rest if k not in found and "@" not in k}
+    # Only an ASCII key can match an id ([A-Za-z0-9._-]): str.lower() would take
+    # "\u212aim" (KELVIN SIGN) for "kim", as members.find_member refuses to.
+    left = {k.lower(): k for k in rest if k not in found and "@" not in k and k.isascii()}
     if left:
         by_lower: dict[str, list[str]] = {}
         for (mid,) in conn.execute(select(members.c.id)):
@@ -696,7 +698,7 @@ def resolve_members(conn: Connection, keys: set[str]) -> dict[str, str]:
         for low, ids in by_lower.items():
             if len(ids) == 1:
                 for k in rest:
-                    if k.lower() == low and k not in found:
+                    if k.isascii() and k.lower() == low and k not in found:
                         found[k] = ids[0]
     return found
 

@@ -765,6 +765,8 @@ LOOK_ALIKES = [
     case("kelvin-sign-promo-member", "promo", "create", "NEWC", "--percent", "5", "--member", "\u212aim",
          setup=add_kim, says="unknown member"),
     case("dotless-i-is-not-a-code", *C, "B\u0131G", says="unknown promo code"),  # "Bıg".upper() == "BIG"
+    case("kelvin-sign-is-not-kim-import", *IP, csv_p("p.csv", "\u212aim,5.00,2026-01-20\n"), setup=add_kim,
+         rows=True, says=("line 2 (member)", "unknown member")),
     # e-mail addresses: a look-alike is another address; the same domain written another way is not
     case("kelvin-sign-email-is-not-kims", "show", "\u212aim@example.com", setup=add_kim_with_email,
          says="unknown member"),
