@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine
-from loyalty_cli import models
+from loyalty_cli.store import models
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 p = os.path.join(tempfile.mkdtemp(prefix="loyalty-floor-"), "floor.db")
 for f in (p, p + "-wal", p + "-shm"):

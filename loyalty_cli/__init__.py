@@ -1,18 +1,35 @@
 """loyalty: a command-line loyalty ledger for small shops.
 
-Layout (data flows one way: cli -> ledger/reports -> db/models, with config,
-rules and money as pure helpers):
+Layout: data flows one way, cli -> ledger / queries / io -> store, with
+domain (money, dates, config, rules) pure and used by all of them:
 
-    cli.py      click commands only: parse, call, render; maps errors to exit codes
-    render.py   table / csv / json output from plain rows (rich only here)
-    config.py   TOML -> validated, typed Programme (tomllib in, tomli-w out)
-    money.py    currencies, exact parsing and formatting of amounts
-    dates.py    --date / --as-of parsing in the programme's timezone
-    rules.py    pure arithmetic of the programme: points, tiers, discounts, FIFO
-    models.py   the tables (SQLModel metadata)
-    db.py       engine, SQLite pragmas and triggers, transactions, schema versions
-    ledger.py   write operations: enroll, edit, purchase, refund, redeem, adjust, award
-    reports.py  read side: members, show, balance, history, tiers, check
+      __init__.py       version, and this layout
+      __main__.py       python -m loyalty_cli
+      errors.py         LoyaltyError and friends: refused input, exit code 1 (every layer raises them)
+      domain/           pure: no database, no terminal
+        money.py        currencies, exact parsing and formatting of amounts, bounded whole numbers
+        dates.py        --date / --as-of parsing in the programme's timezone (gaps, folds, 1900-9998)
+        config.py       TOML -> validated, typed Programme (tomllib in); SCHEMA lists every key; the starter file
+        rules.py        the arithmetic of the programme: points, tiers, discounts, FIFO
+      store/            the only layer that knows the database
+        models.py       the tables, on SQLModel's metadata
+        db.py           engine, SQLite pragmas and triggers, transactions, schema versions, backup and scrub
+        chain.py        the hash chain over entries: sealing new entries, verifying, the head
+      ledger/           operations, each inside one transaction of the store
+        members.py      members' identity: normalising e-mail and phone, finding a member, consent history
+        codes.py        promo and referral codes: generating, normalising, checking their rules
+        operations.py   writes: enroll, edit, forget, purchase, refund, redeem, adjust, award, referral, expiry
+        daily.py        time-driven rules: expire, birthdays, the tier review, the daily run
+      queries/          the read side, nothing here writes
+        reports.py      members, show, balance, history, tiers, check
+        figures.py      the programme report, and the expiring and lapsed lists
+      io/
+        importer.py     CSV import: streaming, mapping, merging an order's rows, idempotency keys, the fast path
+        exporter.py     CSV/JSON export, streamed
+      cli/              the command line: the only place that imports click or rich
+        __init__.py     click commands: parse, call, render; maps errors to exit codes
+        render.py       table / csv / json output from plain rows; escaping; fitting the terminal
+        batch_runner.py `loyalty batch`: the click commands line by line in one process
 """
 
 __version__ = "0.1.0"

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from loyalty_cli.dates import now
+from loyalty_cli.domain.dates import now
 from tests.conftest import clean
 from tests.conftest import programme as shared_programme
 
@@ -479,7 +479,7 @@ def test_a_29_february_birthday_is_kept_on_28_february_in_other_years(make_shop)
 def test_a_29_february_birthday_in_2027_and_2028():
     # These dates are after today, so no CLI run can be dated on them: the
     # date rule itself, as `birthdays` applies it.
-    from loyalty_cli.daily import BIRTHDAY_GRACE_DAYS, birthday_in, birthdays_payable, due_birthdays
+    from loyalty_cli.ledger.daily import BIRTHDAY_GRACE_DAYS, birthday_in, birthdays_payable, due_birthdays
 
     born, enrolled = date(2000, 2, 29), date(2026, 1, 1)
 

@@ -39,7 +39,7 @@ def test_a_bare_date_never_spends_points_earned_later_that_day(make_shop):
 def test_a_time_later_today_is_in_the_future(shop):
     shop.run("enroll", "a", "--name", "A", "--date", "2026-01-01")
     shop.fail("adjust", "a", "5", "--reason", "x", "--date", "2099-01-01T00:00", contains="in the future")
-    from loyalty_cli.dates import now
+    from loyalty_cli.domain.dates import now
     later = now("Europe/Tallinn").replace(hour=23, minute=59, second=59)
     if later > now("Europe/Tallinn"):  # always, except in the last second of the day
         shop.fail("adjust", "a", "5", "--reason", "x", "--date", later.isoformat(), contains="in the future")

@@ -61,7 +61,7 @@ def test_control_characters_in_user_data_are_escaped_in_every_format_but_json(sh
 def test_export_on_a_screen_is_made_harmless_and_exact_into_a_file():
     import io
 
-    from loyalty_cli.render import Screen
+    from loyalty_cli.cli.render import Screen
 
     out = io.StringIO()
     Screen(out).write("id,name\nanna,A\x1b]0;x\x07\u202e\n")
@@ -74,7 +74,7 @@ def test_export_on_a_screen_is_made_harmless_and_exact_into_a_file():
 def test_rich_tables_escape_titles_headers_and_cells():
     import io
 
-    from loyalty_cli.render import Col, View, _rich_tables
+    from loyalty_cli.cli.render import Col, View, _rich_tables
 
     out = io.StringIO()
     rows = [{"member": "a\x1b[2Jb", "note": "n\u202eote\x9b"}]
@@ -223,16 +223,16 @@ def test_phone_region_is_validated(make_shop):
 
 
 def test_ctrl_c_mid_transaction_exits_130_and_rolls_back(shop, monkeypatch):
-    from loyalty_cli import ledger
+    from loyalty_cli.ledger import operations
 
     shop.run("enroll", "anna", "--name", "Anna")
-    real = ledger.purchase
+    real = operations.purchase
 
     def interrupted(*args, **kwargs):
         real(*args, **kwargs)  # everything written, not yet committed
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ledger, "purchase", interrupted)
+    monkeypatch.setattr(operations, "purchase", interrupted)
     before = shop.snapshot()
     r = shop.invoke("purchase", "anna", "10.00", "--order", "T-1")
     assert r.exit_code == 130, r.stderr
@@ -361,7 +361,7 @@ def test_init_sample_writes_the_packaged_sample(tmp_path):
 
 
 def test_the_packaged_sample_is_the_repository_one():
-    from loyalty_cli import config
+    from loyalty_cli.domain import config
 
     root = Path(__file__).resolve().parent.parent / "sample_config.toml"
     assert config.sample_text() == root.read_text(encoding="utf-8")
@@ -458,7 +458,7 @@ TABLE_COMMANDS = [
 
 
 def _terminal_output(shop, monkeypatch, width: int, *args) -> str:
-    from loyalty_cli import render
+    from loyalty_cli.cli import render
 
     monkeypatch.setattr(render, "_is_terminal", lambda out: True)
     r = shop.runner.invoke(cli, list(args), env={**shop.env(), "COLUMNS": str(width), "NO_COLOR": "1"},

@@ -6,7 +6,7 @@ import tomllib
 from decimal import Decimal
 from pathlib import Path
 
-from loyalty_cli import config
+from loyalty_cli.domain import config
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_config.toml"

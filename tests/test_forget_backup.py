@@ -341,7 +341,7 @@ def test_a_backup_killed_mid_copy_leaves_no_file_under_its_name_and_a_rerun_work
 
 
 def test_a_backup_whose_copy_cannot_be_opened_leaves_nothing(zelda, tmp_path, monkeypatch):
-    from loyalty_cli import db as dbm
+    from loyalty_cli.store import db as dbm
 
     tmp_path = tmp_path / "backups"
     tmp_path.mkdir()

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from loyalty_cli import render
+from loyalty_cli.cli import render
 from tests.conftest import clean
 
 

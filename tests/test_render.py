@@ -3,7 +3,7 @@
 import io
 import re
 
-from loyalty_cli.render import Col, View, _rich_tables, bar
+from loyalty_cli.cli.render import Col, View, _rich_tables, bar
 
 
 def test_user_text_is_never_read_as_rich_markup():

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty_cli.config import Currency, Level, Programme
+from loyalty_cli.domain.config import Currency, Level, Programme
 from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.money import (
+from loyalty_cli.domain.money import (
     currency_decimals,
     format_amount,
     parse_amount,
@@ -27,7 +27,7 @@ from loyalty_cli.money import (
     parse_points,
     to_units,
 )
-from loyalty_cli.rules import (
+from loyalty_cli.domain.rules import (
     Lot,
     available_date,
     consume,
@@ -739,7 +739,7 @@ def test_parse_decimal_refuses(value):
 
 # --- e-mail addresses (members.normalise_email) -----------------------------------
 
-from loyalty_cli.members import normalise_email  # noqa: E402
+from loyalty_cli.ledger.members import normalise_email  # noqa: E402
 
 _ascii_local = st.text(st.sampled_from("abcXYZ019.+_-"), min_size=1, max_size=12)
 _ascii_domain = st.lists(st.text(st.sampled_from("abcXYZ019-"), min_size=1, max_size=8), min_size=2, max_size=3)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from loyalty_cli.ledger import SCOPE_LIMIT
+from loyalty_cli.ledger.operations import SCOPE_LIMIT
 from tests.conftest import clean, programme
 
 PROGRAMME = """

@@ -15,10 +15,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
-from loyalty_cli import db, ledger, rules
-from loyalty_cli.config import Programme
-from loyalty_cli.members import consent_as_of, consent_of, find_member
-from loyalty_cli.models import (allocations, consent_changes, entries, members, promo_codes, promo_uses, purchases,
+from loyalty_cli.store import db
+from loyalty_cli.ledger import operations
+from loyalty_cli.domain import rules
+from loyalty_cli.domain.config import Programme
+from loyalty_cli.ledger.members import consent_as_of, consent_of, find_member
+from loyalty_cli.store.models import (allocations, consent_changes, entries, members, promo_codes, promo_uses, purchases,
                                 referral_rewards, referrals, refunds, tier_changes)
 
 RECENT = 10  # history lines in `show`
@@ -56,7 +58,7 @@ def not_yet(conn: Connection, as_of: datetime, member_id: str | None = None) -> 
         later = (select(entries.c.member_id, func.sum(entries.c.points)).where(entries.c.at > as_of)
                  .group_by(entries.c.member_id))
         out = {m: int(v) for m, v in db.plain_rows(conn, later)}
-    for m, due in ledger.due_totals(conn, as_of, member_id).items():
+    for m, due in operations.due_totals(conn, as_of, member_id).items():
         out[m] = out.get(m, 0) + due
     return out
 
@@ -74,7 +76,7 @@ def balances(conn: Connection, prog: Programme, as_of: datetime, keys: list[str]
     if keys:
         rows = [(m.id, m.name, points_as_of(conn, as_of, m.id).get(m.id, 0))
                 for m in (find_member(conn, k) for k in keys)]
-        levels, _ = ledger.levels_at(conn, prog, as_of, [r[0] for r in rows])
+        levels, _ = operations.levels_at(conn, prog, as_of, [r[0] for r in rows])
         return [{"member": m, "name": name, "points": p, "tier": levels[m].name} for m, name, p in rows]
     # Everyone: cached balances, corrected to `as_of`, and each tier from the
     # qualifying totals, with no per-member query and no per-member dict
@@ -83,7 +85,7 @@ def balances(conn: Connection, prog: Programme, as_of: datetime, keys: list[str]
                          .where(members.c.enrolled_at <= as_of))
     rows.sort(key=itemgetter(0))
     later = not_yet(conn, as_of).get
-    _, level_of = ledger.tier_standing(conn, prog, as_of)
+    _, level_of = operations.tier_standing(conn, prog, as_of)
     return [{"member": m, "name": name, "points": p - later(m, 0), "tier": level_of(m).name} for m, name, p in rows]
 
 
@@ -103,7 +105,7 @@ def member_list(conn: Connection, prog: Programme, as_of: datetime, tier: str | 
         q = q.where(cond)
     wanted = prog.level(tier).name if tier else None
     points = points_as_of(conn, as_of)
-    _, level_of = ledger.tier_standing(conn, prog, as_of)
+    _, level_of = operations.tier_standing(conn, prog, as_of)
     consent = consent_as_of(conn, as_of)
     out = []
     for r in conn.execute(q):
@@ -117,18 +119,18 @@ def member_list(conn: Connection, prog: Programme, as_of: datetime, tier: str | 
 
 
 def _remaining(conn: Connection, member_id: str, as_of: datetime) -> list[rules.Lot]:
-    return ledger.lots(conn, member_id, created_by=as_of, as_of=as_of)
+    return operations.lots(conn, member_id, created_by=as_of, as_of=as_of)
 
 
 def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
     m = find_member(conn, key)
-    level, total = ledger.tier_of(conn, prog, m.id, as_of)
+    level, total = operations.tier_of(conn, prog, m.id, as_of)
     nxt = rules.next_level(prog.levels, level)
     points = points_as_of(conn, as_of, m.id).get(m.id, 0)
     today = as_of.date()
     live = [lot for lot in _remaining(conn, m.id, as_of) if lot.expires_on is None or lot.expires_on > today]
     pending = sum(lot.remaining for lot in live if lot.available_on and lot.available_on > today)
-    expiring = ledger.expiring_within(conn, as_of, prog.warn_days, m.id).get(m.id, {})
+    expiring = operations.expiring_within(conn, as_of, prog.warn_days, m.id).get(m.id, {})
     marketing, marketing_at = consent_of(m, consent_as_of(conn, as_of, m.id))
     return {
         "member": m.id, "name": m.name, "email": m.email, "phone": m.phone, "birthday": m.birthday,
@@ -156,7 +158,7 @@ def history(conn: Connection, prog: Programme, key: str, as_of: datetime, since:
     # everything recorded so far), so history as of a day never depends on
     # when cron ran.
     due = [(d["at"], 0, LAST, {"kind": "expire", "points": -d["points"], "order": None,
-                                       "note": d["note"], "id": None}) for d in ledger.due_expiry(conn, as_of, m.id)]
+                                       "note": d["note"], "id": None}) for d in operations.due_expiry(conn, as_of, m.id)]
     timeline = sorted([(e.at, 0, e.id, {"kind": e.kind, "points": e.points, "order": e.order_id, "note": e.note,
                                         "id": e.id}) for e in conn.execute(q)]
                       + due
@@ -173,7 +175,7 @@ def history(conn: Connection, prog: Programme, key: str, as_of: datetime, since:
 
 def tiers(conn: Connection, prog: Programme, as_of: datetime) -> dict:
     ids = db.plain_rows(conn, select(members.c.id, members.c.name).where(members.c.enrolled_at <= as_of))
-    totals, level_of = ledger.tier_standing(conn, prog, as_of)
+    totals, level_of = operations.tier_standing(conn, prog, as_of)
     per = {lv.name: {"tier": lv.name, "min": lv.min, "members": 0, "total": 0} for lv in prog.levels}
     following = {lv: rules.next_level(prog.levels, lv) for lv in prog.levels}
     gaps = []  # (points or spend to the next tier, member, name, level, total)
@@ -337,7 +339,7 @@ def _check_referrals(conn: Connection, prog: Programme) -> list[str]:
             for m, n in sorted(paid.items()) if n > allowed.get(m, 0)]
 
 
-# The pool of lots each kind of debit may draw on (see ledger._debit).
+# The pool of lots each kind of debit may draw on (see operations._debit).
 _POOLS = {"redeem": "spendable", "adjust": "live", "refund": "all"}
 
 
@@ -411,7 +413,7 @@ def _check_consent(conn: Connection, prog: Programme) -> list[str]:
 
 
 def _check_chain(conn: Connection, prog: Programme) -> list[str]:
-    from loyalty_cli import chain
+    from loyalty_cli.store import chain
 
     return chain.verify(conn)
 
@@ -430,7 +432,7 @@ def check(conn: Connection, prog: Programme, head: str | None = None) -> list[st
     for fn in CHECKS:
         problems.extend(fn(conn, prog))
     if head is not None:
-        from loyalty_cli import chain
+        from loyalty_cli.store import chain
 
         problems.extend(p for p in chain.verify(conn, head) if p not in problems)
     return problems

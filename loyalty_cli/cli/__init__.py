@@ -20,11 +20,11 @@ from datetime import timedelta
 import click
 
 from loyalty_cli import __version__
-from loyalty_cli.config import Programme, load
-from loyalty_cli.dates import now, parse_date, parse_datetime
+from loyalty_cli.domain.config import Programme, load
+from loyalty_cli.domain.dates import now, parse_date, parse_datetime
 from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.money import format_amount, parse_amount, parse_points
-from loyalty_cli.render import FORMATS, Col, View, bar, echo, emit, emit_json, printable
+from loyalty_cli.domain.money import format_amount, parse_amount, parse_points
+from loyalty_cli.cli.render import FORMATS, Col, View, bar, echo, emit, emit_json, printable
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -82,7 +82,7 @@ class LoyaltyGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
-        from loyalty_cli.render import OutputFailed, flush_stdout
+        from loyalty_cli.cli.render import OutputFailed, flush_stdout
 
         try:
             rv = super().invoke(ctx)
@@ -226,7 +226,7 @@ def cli(config, db, fmt, as_of):
 
 
 def main() -> None:
-    from loyalty_cli.render import guard_stdout
+    from loyalty_cli.cli.render import guard_stdout
 
     guard_stdout()  # a failing stdout is OutputFailed, which LoyaltyGroup.invoke explains
     try:
@@ -339,7 +339,7 @@ def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bo
     must be in the programme's currency (`check` reports that itself). A
     `dry_run` does all the work of a write and then rolls it back, so it
     reports exactly what the real run would write."""
-    from loyalty_cli import db
+    from loyalty_cli.store import db
 
     prog = _programme(config)
     url = prog.database_url(db_url)
@@ -349,7 +349,7 @@ def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bo
         engine = db.engine_for(url)
         if reuse:
             REUSE[url] = engine
-    from loyalty_cli.members import phone_region
+    from loyalty_cli.ledger.members import phone_region
 
     try:
         with phone_region(prog.phone_region), db.transaction(engine, write=write, allow_old=checking) as conn:
@@ -428,10 +428,10 @@ def init(ctx, force, name, currency, tz, sample, config, db):
     import tomllib
     from pathlib import Path
 
-    from loyalty_cli import config as cfg
-    from loyalty_cli import db as dbm
-    from loyalty_cli.dates import zone
-    from loyalty_cli.money import currency_decimals
+    from loyalty_cli.domain import config as cfg
+    from loyalty_cli.store import db as dbm
+    from loyalty_cli.domain.dates import zone
+    from loyalty_cli.domain.money import currency_decimals
 
     path = cfg.require_path(config)
     keep = path.exists() and not force
@@ -557,8 +557,9 @@ def backup(path, fmt, config, db):
     like `loyalty check` does, and the command prints the head of its hash
     chain: note it, and `check --head` proves later that the ledger still
     holds everything up to it. PATH must not exist yet."""
-    from loyalty_cli import chain, reports
-    from loyalty_cli import db as dbm
+    from loyalty_cli.store import chain
+    from loyalty_cli.queries import reports
+    from loyalty_cli.store import db as dbm
 
     prog = load(config)
 
@@ -611,7 +612,8 @@ def check(config, db, head, print_head, fmt):
     points, points spent soonest-expiring and oldest first, nothing redeemed
     that was not available, nothing expired before its day, purchases add up,
     no code or referral paid beyond its limits."""
-    from loyalty_cli import chain, reports
+    from loyalty_cli.store import chain
+    from loyalty_cli.queries import reports
 
     if head is not None:
         chain.parse_head(head)
@@ -759,11 +761,11 @@ def enroll(member_id, name, email, phone, birthday, marketing, referral, when, f
     """Enrol a new member. Prints the member id (generated when none is given).
 
     The welcome bonus, if the programme has one, is credited at once."""
-    from loyalty_cli import ledger
+    from loyalty_cli.ledger import operations
 
     with ledger_session(config, db, write=True) as (prog, conn):
         at = _write_at(prog, when)
-        r = ledger.enroll(conn, prog, at=at, name=name, member_id=member_id, email=email, phone=phone,
+        r = operations.enroll(conn, prog, at=at, name=name, member_id=member_id, email=email, phone=phone,
                           birthday=_opt_date(birthday, "--birthday"), marketing=marketing, referral=referral)
     if fmt == "json":
         emit_json(r)
@@ -789,7 +791,7 @@ def enroll(member_id, name, email, phone, birthday, marketing, referral, when, f
           "loyalty edit anna --phone ''")
 def edit(member, name, email, phone, birthday, marketing, when, config, db):
     """Change a member's personal data. Points are never edited (use adjust)."""
-    from loyalty_cli import ledger
+    from loyalty_cli.ledger import operations
 
     kwargs = {}
     if name is not None:
@@ -803,7 +805,7 @@ def edit(member, name, email, phone, birthday, marketing, when, config, db):
     if marketing is not None:
         kwargs["marketing"] = marketing
     with ledger_session(config, db, write=True) as (prog, conn):
-        r = ledger.edit(conn, prog, member, at=_write_at(prog, when), **kwargs)
+        r = operations.edit(conn, prog, member, at=_write_at(prog, when), **kwargs)
     echo(f"Updated {r['member']}: {', '.join(r['changed'])}.", err=True)
 
 
@@ -824,13 +826,13 @@ def forget(member, yes, when, fmt, config, db):
     keep their copy: delete or re-make them. After this, nothing new can be
     recorded for the member; refunds and adjustments of what is already in
     the ledger still can."""
-    from loyalty_cli import db as dbm
-    from loyalty_cli import ledger
+    from loyalty_cli.store import db as dbm
+    from loyalty_cli.ledger import operations
 
     confirm(yes, f"Forget member {member}: erase their name, e-mail, phone and birthday for good?")
     with ledger_session(config, db, write=True) as (prog, conn):
         dbm.secure_delete(conn)
-        r = ledger.forget(conn, member, at=_write_at(prog, when))
+        r = operations.forget(conn, member, at=_write_at(prog, when))
         url = prog.database_url(db)
     engine = dbm.engine_for(url)
     try:
@@ -865,7 +867,7 @@ def forget(member, yes, when, fmt, config, db):
 @examples("loyalty members", "loyalty members --tier Gold --format csv", "loyalty members --search tamm")
 def members(tier, search, as_of, fmt, config, db):
     """List members with their points and tier."""
-    from loyalty_cli import reports
+    from loyalty_cli.queries import reports
 
     with ledger_session(config, db, write=False) as (prog, conn):
         rows = reports.member_list(conn, prog, _as_of(prog, as_of), tier=tier, search=search)
@@ -886,7 +888,7 @@ def members(tier, search, as_of, fmt, config, db):
 def show(member, as_of, fmt, config, db):
     """A member at a glance: profile, points, tier, progress to the next tier,
     points expiring soon and recent history."""
-    from loyalty_cli import reports
+    from loyalty_cli.queries import reports
 
     with ledger_session(config, db, write=False) as (prog, conn):
         r = reports.show(conn, prog, member, _as_of(prog, as_of))
@@ -952,12 +954,12 @@ def _history_cols():
 def purchase(member, amount, order_id, redeem, code, when, fmt, config, db):
     """Record a sale: the member earns points on the net amount (after the
     tier's discount and any part paid with points), at their tier's multiplier."""
-    from loyalty_cli import ledger
+    from loyalty_cli.ledger import operations
 
     with ledger_session(config, db, write=True) as (prog, conn):
         minor = parse_amount(amount, prog.currency.decimals, "amount")
         pts = parse_points(redeem, "--redeem") if redeem is not None else 0
-        r = ledger.purchase(conn, prog, member, minor, at=_write_at(prog, when), order_id=order_id, redeem=pts,
+        r = operations.purchase(conn, prog, member, minor, at=_write_at(prog, when), order_id=order_id, redeem=pts,
                             code=code)
     doc = {"member": r["member"], "order": r["order"], "date": r["date"], "amount": money(prog, r["amount"]),
            "discount": money(prog, r["discount"]), "paid_with_points": money(prog, r["points_paid"]),
@@ -998,11 +1000,11 @@ def refund(order, amount, when, fmt, config, db):
     when they were earned); points that paid for it are given back likewise.
     If the member has spent the points already, the balance may go below zero
     and later earnings pay it back."""
-    from loyalty_cli import ledger
+    from loyalty_cli.ledger import operations
 
     with ledger_session(config, db, write=True) as (prog, conn):
         minor = parse_amount(amount, prog.currency.decimals, "--amount") if amount is not None else None
-        r = ledger.refund(conn, prog, order, at=_write_at(prog, when), amount=minor)
+        r = operations.refund(conn, prog, order, at=_write_at(prog, when), amount=minor)
     doc = {**r, "amount": money(prog, r["amount"]), "refunded_total": money(prog, r["refunded_total"]),
            "order_amount": money(prog, r["order_amount"])}
     cols = [Col("member", "Member"), Col("order", "Order"), Col("amount", "Refunded", "right"),
@@ -1023,13 +1025,13 @@ def refund(order, amount, when, fmt, config, db):
 def redeem(member, points, reward, order_id, when, fmt, config, db):
     """Spend points: a number of points, or a reward by name. Never more than
     the member's available points; the soonest-expiring points go first."""
-    from loyalty_cli import ledger
+    from loyalty_cli.ledger import operations
 
     if (points is None) == (reward is None):
         raise click.UsageError("give either POINTS or --reward NAME")
     with ledger_session(config, db, write=True) as (prog, conn):
         pts = parse_points(points, "POINTS") if points is not None else None
-        r = ledger.redeem(conn, prog, member, at=_write_at(prog, when), points=pts, reward=reward, order_id=order_id)
+        r = operations.redeem(conn, prog, member, at=_write_at(prog, when), points=pts, reward=reward, order_id=order_id)
     cols = [Col("member", "Member"), Col("reward", "Reward"), Col("points_redeemed", "Redeemed", "right"),
             Col("points", "Balance", "right")]
     emit(fmt, r, [View("Redemption", cols, [r], record=True)])
@@ -1046,11 +1048,11 @@ def redeem(member, points, reward, order_id, when, fmt, config, db):
 def adjust(member, points, reason, when, fmt, config, db):
     """Add (positive) or take away (negative) points by hand, with a reason.
     Taking away is limited to the member's balance."""
-    from loyalty_cli import ledger
+    from loyalty_cli.ledger import operations
 
     with ledger_session(config, db, write=True) as (prog, conn):
         pts = parse_points(points, "POINTS", signed=True)
-        r = ledger.adjust(conn, prog, member, pts, at=_write_at(prog, when), reason=reason)
+        r = operations.adjust(conn, prog, member, pts, at=_write_at(prog, when), reason=reason)
     cols = [Col("member", "Member"), Col("adjusted", "Points", "right"), Col("reason", "Reason", wrap=True),
             Col("points", "Balance", "right")]
     emit(fmt, r, [View("Adjustment", cols, [r], record=True)])
@@ -1066,10 +1068,10 @@ def adjust(member, points, reason, when, fmt, config, db):
 def award(member, action, when, fmt, config, db):
     """Points for an action named in [earning.actions] (a review, feedback, ...),
     within the action's limit per period."""
-    from loyalty_cli import ledger
+    from loyalty_cli.ledger import operations
 
     with ledger_session(config, db, write=True) as (prog, conn):
-        r = ledger.award(conn, prog, member, action, at=_write_at(prog, when))
+        r = operations.award(conn, prog, member, action, at=_write_at(prog, when))
     cols = [Col("member", "Member"), Col("action", "Action"), Col("points_awarded", "Awarded", "right"),
             Col("points", "Balance", "right")]
     emit(fmt, r, [View("Award", cols, [r], record=True)])
@@ -1088,7 +1090,7 @@ def award(member, action, when, fmt, config, db):
 @examples("loyalty balance", "loyalty balance anna bob --format json", "loyalty balance --as-of 2026-06-30 --format csv")
 def balance(member, as_of, fmt, config, db):
     """Points and tier of the named members, or of every member."""
-    from loyalty_cli import reports
+    from loyalty_cli.queries import reports
 
     with ledger_session(config, db, write=False) as (prog, conn):
         rows = reports.balances(conn, prog, _as_of(prog, as_of), list(member) or None)
@@ -1106,7 +1108,7 @@ def balance(member, as_of, fmt, config, db):
 @examples("loyalty history anna", "loyalty history anna --since 2026-01-01 --format csv")
 def history(member, since, as_of, fmt, config, db):
     """A member's ledger entries, oldest first, with the running balance."""
-    from loyalty_cli import reports
+    from loyalty_cli.queries import reports
 
     with ledger_session(config, db, write=False) as (prog, conn):
         start = parse_datetime(since, prog.timezone, "--since") if since else None
@@ -1123,7 +1125,7 @@ def history(member, since, as_of, fmt, config, db):
 def tiers(as_of, fmt, config, db):
     """Tier report: members and qualifying total per tier, with a bar each,
     and the members closest to their next tier."""
-    from loyalty_cli import reports
+    from loyalty_cli.queries import reports
 
     with ledger_session(config, db, write=False) as (prog, conn):
         r = reports.tiers(conn, prog, _as_of(prog, as_of))
@@ -1178,7 +1180,7 @@ def batch(file, stop_on_error, config, db):
     destructive commands need --yes. Exit 0 when every command succeeded,
     otherwise 1 after the last (or, with --stop-on-error, the first) failure;
     the commands that succeeded stay written."""
-    from loyalty_cli import batch_cli as batch_module
+    from loyalty_cli.cli import batch_runner as batch_module
 
     ran, failed = batch_module.run(cli, file, config=config, db=db, stop_on_error=stop_on_error)
     if failed:
@@ -1236,8 +1238,8 @@ def promo_create(code, percent, amount, points, multiplier, min_purchase, starts
                  first_purchase, tier, member, count, when, fmt, config, db):
     """Create a promo code (given, or generated when CODE is left out) with
     exactly one effect and any limits. Prints the code(s)."""
-    from loyalty_cli import codes
-    from loyalty_cli.money import parse_decimal
+    from loyalty_cli.ledger import codes
+    from loyalty_cli.domain.money import parse_decimal
 
     effects = {k: v for k, v in (("percent", percent), ("amount", amount), ("points", points),
                                   ("multiplier", multiplier)) if v is not None}
@@ -1284,7 +1286,7 @@ def _promo_cols():
 @examples("loyalty promo list", "loyalty promo list --active --format csv")
 def promo_list(active, as_of, fmt, config, db):
     """Promo codes with their effect, limits, uses and status."""
-    from loyalty_cli import codes
+    from loyalty_cli.ledger import codes
 
     with ledger_session(config, db, write=False) as (prog, conn):
         rows = codes.promo_list(conn, prog, _as_of(prog, as_of), active_only=active)
@@ -1299,7 +1301,7 @@ def promo_list(active, as_of, fmt, config, db):
 @examples("loyalty promo show SUMMER10", "loyalty promo show summer10 --format json")
 def promo_show(code, as_of, fmt, config, db):
     """A promo code's rules and every use."""
-    from loyalty_cli import codes
+    from loyalty_cli.ledger import codes
 
     with ledger_session(config, db, write=False) as (prog, conn):
         r = codes.promo_show(conn, prog, code, _as_of(prog, as_of))
@@ -1322,7 +1324,7 @@ def promo_show(code, as_of, fmt, config, db):
 @examples("loyalty promo disable SUMMER10 --yes")
 def promo_disable(code, yes, when, config, db):
     """Disable a promo code for good. Its past uses stay in the ledger."""
-    from loyalty_cli import codes
+    from loyalty_cli.ledger import codes
 
     confirm(yes, f"Disable promo code {code}?")
     with ledger_session(config, db, write=True) as (prog, conn):
@@ -1340,10 +1342,10 @@ def referral(member, fmt, config, db):
     referred, each pending or rewarded. A friend joins with
     `loyalty enroll --referral CODE`; both are rewarded once, on the friend's
     first purchase that reaches [referral] min_purchase."""
-    from loyalty_cli import ledger
+    from loyalty_cli.ledger import operations
 
     with ledger_session(config, db, write=True) as (prog, conn):
-        r = ledger.referral(conn, prog, member, at=now(prog.timezone))
+        r = operations.referral(conn, prog, member, at=now(prog.timezone))
     if fmt == "json":
         emit_json(r)
         return
@@ -1420,7 +1422,7 @@ def import_options(f):
 
 def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, skip_errors, rejects,
                 create_members, fmt, config, db, where=(), decimal_comma=False, apply_tier_discount=False):
-    from loyalty_cli import importer
+    from loyalty_cli.io import importer
 
     if rejects and not skip_errors:
         raise click.UsageError("--rejects goes with --skip-errors")
@@ -1437,7 +1439,7 @@ def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, 
     try:
         with ledger_session(config, db, write=True) as (prog, conn):
             if rejects:
-                from loyalty_cli import db as dbm
+                from loyalty_cli.store import db as dbm
                 importer.guard_rejects(rejects, dbm._sqlite_path(prog.database_url(db)), prog.path, file)
                 if not dry_run:
                     sink = importer.RejectsFile(rejects)
@@ -1565,7 +1567,8 @@ def import_members(file, mapping, where, date_format, encoding, delimiter, decim
 def export(what, since, marketing_only, fmt, config, db):
     """Write the ledger's entries, the members or the purchases as CSV or JSON,
     streaming (constant memory however large the ledger)."""
-    from loyalty_cli import exporter, render
+    from loyalty_cli.io import exporter
+    from loyalty_cli.cli import render
 
     if marketing_only and what != "members":
         raise click.UsageError("--marketing-only goes with `export members`")
@@ -1628,7 +1631,7 @@ def expire(as_of, dry_run, fmt, config, db):
     with [expiry] days = N can be spent up to day D+N-1 and are gone on day
     D+N. Each expiry is dated on its own day, so a late run writes what
     daily runs would have; running it again writes nothing."""
-    from loyalty_cli import daily
+    from loyalty_cli.ledger import daily
 
     with ledger_session(config, db, write=True, dry_run=dry_run) as (prog, conn):
         at = _run_as_of(prog, as_of)
@@ -1654,7 +1657,7 @@ def birthdays(as_of, dry_run, fmt, config, db):
     birthday has come: once per member per year, dated on the birthday, by a
     run on the day or up to 30 days later. 29 February counts as 28 February
     in other years. Running it again writes nothing."""
-    from loyalty_cli import daily
+    from loyalty_cli.ledger import daily
 
     with ledger_session(config, db, write=True, dry_run=dry_run) as (prog, conn):
         at = _run_as_of(prog, as_of)
@@ -1687,7 +1690,7 @@ def daily(as_of, dry_run, fmt, config, db):
     purchase, recorded on the day they happened). Idempotent: a second run
     writes nothing; a run after missed days catches up as if none were
     missed, but pays a birthday bonus at most 30 days late (as `birthdays`)."""
-    from loyalty_cli import daily as timed
+    from loyalty_cli.ledger import daily as timed
 
     with ledger_session(config, db, write=True, dry_run=dry_run) as (prog, conn):
         at = _run_as_of(prog, as_of)
@@ -1743,7 +1746,7 @@ def report(since, until, lapsed_days, shop_sales, as_of, fmt, config, db):
     redeemed and expired, redemption rate, outstanding points and their value
     (the liability), points expiring soon, lapsed members and the top 20% of
     members by spend. Stocks (outstanding, tiers, lapsed) are as of the period's end."""
-    from loyalty_cli import figures
+    from loyalty_cli.queries import figures
 
     with ledger_session(config, db, write=False) as (prog, conn):
         end = _as_of(prog, as_of)
@@ -1829,7 +1832,7 @@ def expiring(within, marketing_only, as_of, fmt, config, db):
     """Members with points about to expire, soonest first: the first day
     some are gone, how many go that day, the last day to spend them, and all
     that expire within the window (for a reminder mail merge with --format csv)."""
-    from loyalty_cli import figures
+    from loyalty_cli.queries import figures
 
     with ledger_session(config, db, write=False) as (prog, conn):
         days = prog.warn_days if within is None else within
@@ -1852,7 +1855,7 @@ def expiring(within, marketing_only, as_of, fmt, config, db):
 def lapsed(lapsed_days, marketing_only, as_of, fmt, config, db):
     """Members with no purchase for --lapsed-days (or, if they never bought,
     enrolled that long ago), the biggest spenders first: a win-back list."""
-    from loyalty_cli import figures
+    from loyalty_cli.queries import figures
 
     with ledger_session(config, db, write=False) as (prog, conn):
         rows = figures.lapsed_members(conn, prog, _as_of(prog, as_of), lapsed_days, marketing_only)
@@ -1912,7 +1915,7 @@ def _candidates(ctx: click.Context, kind: str, incomplete: str) -> list[str]:
         return [n for n in names if n.casefold().startswith(low)]
     from sqlalchemy import select
 
-    from loyalty_cli.models import members, promo_codes
+    from loyalty_cli.store.models import members, promo_codes
 
     table, col = (members, members.c.id) if kind == "member" else (promo_codes, promo_codes.c.code)
     like = incomplete.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

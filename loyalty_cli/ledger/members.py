@@ -13,7 +13,7 @@ from typing import Iterator
 from sqlalchemy import Connection, func, insert, select
 
 from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.models import consent_changes, members
+from loyalty_cli.store.models import consent_changes, members
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")

@@ -12,7 +12,7 @@ Three steps, all inside one write transaction:
    ledger holds nothing dated after them takes the fast path: earnings are
    computed in memory with the very rules `purchase` uses and written in
    batches. Anyone else (a promo code, a pending referral, a debt, a row dated
-   before their existing history) goes through `ledger.purchase`, row by row.
+   before their existing history) goes through `operations.purchase`, row by row.
    A test holds the two paths to the same result.
 
 Killed at any moment, the transaction never commits: nothing is half-imported,
@@ -39,14 +39,17 @@ from typing import IO, Callable, Iterable
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from loyalty_cli import chain, codes, ledger, rules
-from loyalty_cli.config import Programme
-from loyalty_cli.dates import FIRST_YEAR, LAST_YEAR, localise, parse_date, parse_datetime
+from loyalty_cli.store import chain
+from loyalty_cli.ledger import codes
+from loyalty_cli.ledger import operations
+from loyalty_cli.domain import rules
+from loyalty_cli.domain.config import Programme
+from loyalty_cli.domain.dates import FIRST_YEAR, LAST_YEAR, localise, parse_date, parse_datetime
 from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.members import ID_PATTERN, forgotten_text, normalise_email, normalise_phone
-from loyalty_cli.models import (entries, members, promo_codes, promo_uses, purchases, referral_rewards, referrals,
+from loyalty_cli.ledger.members import ID_PATTERN, forgotten_text, normalise_email, normalise_phone
+from loyalty_cli.store.models import (entries, members, promo_codes, promo_uses, purchases, referral_rewards, referrals,
                                 refunds, tier_changes)
-from loyalty_cli.money import format_amount, parse_amount
+from loyalty_cli.domain.money import format_amount, parse_amount
 
 PURCHASE_FIELDS = ("member", "amount", "date", "order", "code", "name")
 PURCHASE_REQUIRED = ("member", "amount", "date")
@@ -731,7 +734,7 @@ def _same(existing, r: Row) -> bool:
 
 def _same_moment(recorded: datetime, given: datetime) -> bool:
     """A bare date (00:00) is recorded after the member's earlier records of
-    that day (`ledger.stamp`), so the ledger may hold a later moment of the
+    that day (`operations.stamp`), so the ledger may hold a later moment of the
     same day for the very row the file gives again."""
     if given.time() == time.min:
         return recorded.date() == given.date() and recorded >= given
@@ -880,7 +883,7 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
     for r in slow:
         try:
             with conn.begin_nested():
-                ledger.purchase(conn, prog, r.member_id, r.amount, at=r.at, order_id=r.key, code=r.code,
+                operations.purchase(conn, prog, r.member_id, r.amount, at=r.at, order_id=r.key, code=r.code,
                                 tier_discount=opts.apply_tier_discount)
         except LoyaltyError as e:
             problems.append(Problem(r.line, None, str(e), r.raw))
@@ -965,14 +968,14 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
     # gives a tier above the lowest; these members have no other history yet).
     lifts = prog.tier_basis == "points" and rules.tier_for(prog.levels, prog.welcome_bonus).name != prog.levels[0].name
     for mid, at in welcome:
-        ledger._credit(conn, prog, mid, at, "welcome", prog.welcome_bonus, note="welcome bonus")
+        operations._credit(conn, prog, mid, at, "welcome", prog.welcome_bonus, note="welcome bonus")
         if lifts:
-            ledger._record_earned_tier(conn, prog, mid, at)
+            operations._record_earned_tier(conn, prog, mid, at)
     return made
 
 
 def _split(conn: Connection, prog: Programme, todo: list[Row], fresh: set[str]) -> tuple[list[Row], list[Row]]:
-    """Rows for the fast path and rows for `ledger.purchase`. Members this
+    """Rows for the fast path and rows for `operations.purchase`. Members this
     import created have no history to look at."""
     first: dict[str, datetime] = {}  # `todo` is in date order: each member's first new row
     slow_members: set[str] = set()
@@ -1011,7 +1014,7 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
     """Price and write the rows of a batch of members, each member's rows in
     date order, with the tier they hold at each row: its multiplier, and its
     standing discount only with `tier_discount` (--apply-tier-discount), as
-    `ledger.purchase` does."""
+    `operations.purchase` does."""
     members_in = [rows[0].member_id for rows in batch]
     # the history that decides tiers (none for members this import just created)
     events: dict[str, list[tuple[datetime, int]]] = {}
@@ -1019,16 +1022,16 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
     last_change: dict[str, datetime] = {}
     known = [m for m in members_in if m not in fresh]
     for chunk in _chunks(known):
-        events.update(ledger.tier_events(conn, prog, datetime.max, chunk))
+        events.update(operations.tier_events(conn, prog, datetime.max, chunk))
         for m, to_tier, at in conn.execute(
                 select(tier_changes.c.member_id, tier_changes.c.to_tier, tier_changes.c.at)
                 .where(tier_changes.c.member_id.in_(chunk)).order_by(tier_changes.c.at, tier_changes.c.id)):
             last_tier[m], last_change[m] = to_tier, at
     trackers = {m: rules.TierTracker(prog, events.get(m, [])) for m in members_in}
-    mark = ledger.last_daily_run(conn)
-    # from when each member's tier log may lack changes time alone caused (as ledger._review_member)
-    reviewed = {m: ledger.review_start(last_change.get(m), mark) for m in members_in}
-    recorded = ledger.recorded_now()
+    mark = operations.last_daily_run(conn)
+    # from when each member's tier log may lack changes time alone caused (as operations._review_member)
+    reviewed = {m: operations.review_start(last_change.get(m), mark) for m in members_in}
+    recorded = operations.recorded_now()
     buy_rows, earn_rows, change_rows = [], [], []
     balance: dict[str, int] = {}
     # quote_purchase is pure, so `quotes` prices an amount at a tier once per import
@@ -1065,7 +1068,7 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
     _bulk_insert(conn, entries, chain.seal(conn, earn_rows))
     _bulk_insert(conn, tier_changes, change_rows)
     if balance:
-        ledger.check_balances(conn, balance)
+        operations.check_balances(conn, balance)
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("UPDATE members SET points = points + ? WHERE id = ?",
                                  [(p, m) for m, p in balance.items()])
@@ -1078,7 +1081,7 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
 
 
 def _post_expiry(conn: Connection, last: dict[str, datetime]) -> None:
-    """Post the expiry that `ledger.purchase` would have posted for each
+    """Post the expiry that `operations.purchase` would have posted for each
     member by their last new row (expiry is grouped by day, so posting it
     once at the end writes the same entries as posting it row by row)."""
     latest = max(last.values()).date()
@@ -1086,7 +1089,7 @@ def _post_expiry(conn: Connection, last: dict[str, datetime]) -> None:
         due = conn.execute(select(entries.c.member_id).where(
             entries.c.member_id.in_(chunk), entries.c.points > 0, entries.c.expires_on <= latest).distinct())
         for m in due.scalars().all():
-            ledger.expire_due(conn, last[m], m)
+            operations.expire_due(conn, last[m], m)
 
 
 _expiry = lru_cache(maxsize=8192)(rules.expiry_date)
@@ -1161,7 +1164,7 @@ def import_members(conn: Connection, prog: Programme, stream: IO[bytes], opts: O
                         raise LoyaltyError(f"member {existing.id} appears on line {added_on[existing.id]} "
                                            "with other details")
                     raise LoyaltyError(f"member {existing.id} is already in the ledger with other details")
-                made = ledger.enroll(conn, prog, at=enrolled, name=v["name"], member_id=key,
+                made = operations.enroll(conn, prog, at=enrolled, name=v["name"], member_id=key,
                                      email=v.get("email") or None, phone=v.get("phone") or None,
                                      birthday=birthday, marketing=marketing, via="import")
                 added_on[made["member"]] = line

@@ -11,9 +11,9 @@ from typing import IO, Iterator
 
 from sqlalchemy import Connection, func, select
 
-from loyalty_cli.config import Programme
-from loyalty_cli.models import entries, members, purchases, refunds
-from loyalty_cli.money import format_amount
+from loyalty_cli.domain.config import Programme
+from loyalty_cli.store.models import entries, members, purchases, refunds
+from loyalty_cli.domain.money import format_amount
 
 YIELD = 2000
 

@@ -16,16 +16,18 @@ from typing import Callable
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from loyalty_cli import chain, codes, rules
-from loyalty_cli.config import Level, Programme
-from loyalty_cli.dates import days_after, end_of
-from loyalty_cli.db import lock_member, plain_rows
+from loyalty_cli.store import chain
+from loyalty_cli.ledger import codes
+from loyalty_cli.domain import rules
+from loyalty_cli.domain.config import Level, Programme
+from loyalty_cli.domain.dates import days_after, end_of
+from loyalty_cli.store.db import lock_member, plain_rows
 from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.members import (ID_PATTERN, active_member, check_birthday, clean_name, find_member,
+from loyalty_cli.ledger.members import (ID_PATTERN, active_member, check_birthday, clean_name, find_member,
                                  normalise_email, normalise_phone, record_consent)
-from loyalty_cli.models import (allocations, birthday_bonuses, entries, members, meta, promo_uses, purchases,
+from loyalty_cli.store.models import (allocations, birthday_bonuses, entries, members, meta, promo_uses, purchases,
                                 referral_rewards, referrals, refunded_purchases, refunds, tier_changes)
-from loyalty_cli.money import format_amount
+from loyalty_cli.domain.money import format_amount
 
 # ---------------------------------------------------------------------------
 # members
@@ -35,7 +37,7 @@ _ORDER = re.compile(r"[^\s\x00-\x1f\x7f]{1,64}")
 
 
 def _unique(conn: Connection, column, value, what: str, except_id: str | None = None) -> None:
-    from loyalty_cli.members import phone_forms  # a phone also as stored before [program] phone_region was set
+    from loyalty_cli.ledger.members import phone_forms  # a phone also as stored before [program] phone_region was set
 
     q = select(members.c.id).where(column.in_(phone_forms(value)) if column is members.c.phone else column == value)
     if except_id is not None:

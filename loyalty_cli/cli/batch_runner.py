@@ -147,7 +147,7 @@ def run(group: click.Group, stream: IO[bytes], *, config: str, db: str | None, s
     run, commands that failed). Lines use the batch's --config and --db
     unless they give their own."""
     from loyalty_cli import cli as cli_module
-    from loyalty_cli.render import OutputFailed, json_safe
+    from loyalty_cli.cli.render import OutputFailed, json_safe
 
     out = out or sys.stdout
     if from_stdin is None:

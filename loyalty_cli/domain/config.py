@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from loyalty_cli.errors import ConfigError, LoyaltyError
-from loyalty_cli.money import currency_decimals, parse_amount, parse_decimal, shown
+from loyalty_cli.domain.money import currency_decimals, parse_amount, parse_decimal, shown
 
 ROUNDINGS = ("floor", "half-up", "ceil")
 TIER_BASES = ("spend", "points")
@@ -151,7 +151,7 @@ def _as_url(target: str, base: Path, what: str) -> str:
     p = expand_path(target, what)
     if not p.is_absolute():
         p = base / p
-    from loyalty_cli.db import sqlite_url  # quoted: `shop?.db` and `50%.db` are file names
+    from loyalty_cli.store.db import sqlite_url  # quoted: `shop?.db` and `50%.db` are file names
 
     return sqlite_url(p)
 
@@ -360,7 +360,7 @@ def parse(data: dict, file: Path) -> Programme:
     except LoyaltyError as e:
         prog.fail("currency", str(e))
     tz = prog.text("timezone")
-    from loyalty_cli.dates import zone
+    from loyalty_cli.domain.dates import zone
 
     try:
         zone(tz)

@@ -28,7 +28,7 @@ from typing import Iterable, Iterator
 
 from sqlalchemy import Connection, select
 
-from loyalty_cli.models import entries
+from loyalty_cli.store.models import entries
 
 GENESIS = "0" * 64
 
@@ -65,7 +65,7 @@ def seal(conn: Connection, rows: list[dict]) -> list[dict]:
     order, in the same transaction; writers are serialised (BEGIN IMMEDIATE on
     SQLite, `db.lock_chain` elsewhere), so nobody else extends the chain
     between this read and that insert."""
-    from loyalty_cli.db import lock_chain
+    from loyalty_cli.store.db import lock_chain
 
     lock_chain(conn)
     n, h = last(conn)
@@ -122,7 +122,7 @@ def verify(conn: Connection, head: str | None = None) -> list[str]:
 
 def parse_head(text: str) -> tuple[int, str]:
     from loyalty_cli.errors import LoyaltyError
-    from loyalty_cli.money import INT64_MAX, parse_whole, shown
+    from loyalty_cli.domain.money import INT64_MAX, parse_whole, shown
 
     def refuse(why: str = ""):
         raise LoyaltyError(f"head {shown(text)} is not valid: expected <entries>:<64 hex digits>, "

@@ -23,7 +23,7 @@ from sqlalchemy import (Connection, Engine, bindparam, create_engine, event, exc
                         update)
 from sqlalchemy.engine import make_url
 
-from loyalty_cli import models
+from loyalty_cli.store import models
 from loyalty_cli.errors import LedgerError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -75,7 +75,7 @@ def _create_v4(conn: Connection) -> None:
 def _create_v5(conn: Connection) -> None:
     """The hash chain over entries, and members.forgotten_at. Existing entries
     are sealed in id order, as they stand."""
-    from loyalty_cli import chain
+    from loyalty_cli.store import chain
 
     have = {(c.table.name, c.name) for c in models.V5_COLUMNS
             if c.name in {col["name"] for col in inspect(conn).get_columns(c.table.name)}}

@@ -1,0 +1,1 @@
+"""CSV in and CSV/JSON out: the streaming import and the export."""
