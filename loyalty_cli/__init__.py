@@ -27,7 +27,16 @@ domain (money, dates, config, rules) pure and used by all of them:
         importer.py     CSV import: streaming, mapping, merging an order's rows, idempotency keys, the fast path
         exporter.py     CSV/JSON export, streamed
       cli/              the command line: the only place that imports click or rich
-        __init__.py     click commands: parse, call, render; maps errors to exit codes
+        __init__.py     registers every command on the group; the one-line --help summaries
+        app.py          the group, shared options, the ledger session, errors -> exit codes
+        members.py      enroll, edit, forget, members, show
+        points.py       purchase, refund, redeem, adjust, award
+        codes.py        promo create/list/show/disable, referral
+        reports.py      balance, history, tiers, report, expiring, lapsed
+        io.py           import purchases/members, export
+        daily.py        expire, birthdays, daily
+        admin.py        init, backup, check, program, batch
+        completion.py   loyalty completion, and what arguments complete to
         render.py       table / csv / json output from plain rows; escaping; fitting the terminal
         batch_runner.py `loyalty batch`: the click commands line by line in one process
 """

@@ -93,7 +93,7 @@ def run_line(group: click.Group, args: list[str], *, stdin_taken: bool = False) 
     """Run one command in-process; its exit code, stdout and stderr. With
     `stdin_taken` (the batch comes from standard input) the line cannot read
     standard input."""
-    from loyalty_cli import cli as cli_module
+    from loyalty_cli.cli import app as cli_module
 
     out, err = io.StringIO(), io.StringIO()
     code = 0
@@ -146,7 +146,7 @@ def run(group: click.Group, stream: IO[bytes], *, config: str, db: str | None, s
     """Run every line; print one JSON object per command. Returns (commands
     run, commands that failed). Lines use the batch's --config and --db
     unless they give their own."""
-    from loyalty_cli import cli as cli_module
+    from loyalty_cli.cli import app as cli_module
     from loyalty_cli.cli.render import OutputFailed, json_safe
 
     out = out or sys.stdout

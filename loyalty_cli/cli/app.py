@@ -1,0 +1,429 @@
+"""The command group, its shared options, and the plumbing every command uses:
+one ledger session (a transaction, dry-run rollback, the engines a batch
+reuses), --date/--as-of policy, what a write recorded (for the message when
+its output then fails), and the one place that turns errors into exit codes:
+a LoyaltyError is ``Error: <message>`` and exit 1; click's usage errors exit
+2; Ctrl-C exits 130; anything unexpected is a one-line internal error, exit 3.
+
+This is imported for ``--help``, so it imports no database or rich code at
+the top: commands import the ledger, queries and store inside the function.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import textwrap
+from contextlib import contextmanager
+
+import click
+
+from loyalty_cli import __version__
+from loyalty_cli.cli.render import FORMATS, Col, echo, printable
+from loyalty_cli.domain.config import Programme, load
+from loyalty_cli.domain.dates import now, parse_date, parse_datetime
+from loyalty_cli.domain.money import format_amount
+from loyalty_cli.errors import LoyaltyError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _not_utf8(args) -> str | None:
+    """The first argument holding bytes that are not UTF-8 (Python keeps them
+    as lone surrogates), shown with those bytes escaped."""
+    for a in args:
+        if isinstance(a, str) and any("\udc80" <= ch <= "\udcff" for ch in a):
+            return a.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return None
+
+
+def _one_line(text: str) -> str:
+    """An error message as one printable line: line breaks become spaces, and
+    other control characters (from a file's header, say) are shown escaped,
+    never sent raw to the terminal."""
+    return printable(" ".join(text.splitlines()))
+
+
+class LoyaltyGroup(click.Group):
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return _summary(self)
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        """click's main, with every error line made printable (a typed
+        option or value may hold a terminal escape) and Ctrl-C as exit 130
+        with one line, not "Aborted!" and exit 1."""
+        if not standalone_mode:  # `batch` runs its lines this way and reports errors itself
+            return super().main(*args, standalone_mode=False, **kwargs)
+        records = RECORDS
+        try:
+            try:
+                rv = super().main(*args, standalone_mode=False, **kwargs)
+            except click.ClickException as e:
+                e.message = _one_line(e.message)
+                e.show()
+                sys.exit(e.exit_code)
+            except click.exceptions.Abort:
+                raise KeyboardInterrupt from None
+            sys.exit(rv if isinstance(rv, int) else 0)
+        except KeyboardInterrupt:
+            done = ("the change made before it stays written" if RECORDS != records
+                    else "nothing was written (what was under way was rolled back)")
+            echo(f"Interrupted; {done}.", err=True)
+            sys.exit(130)
+
+    def parse_args(self, ctx, args):
+        bad = _not_utf8(args)
+        if bad is not None:
+            raise click.ClickException(f"argument '{bad}' is not valid UTF-8; nothing was done")
+        nul = next((a for a in args if isinstance(a, str) and "\x00" in a), None)
+        if nul is not None:  # no file name or value can hold one (a batch line or a caller could send it)
+            raise click.ClickException(f"argument {_one_line(repr(nul))} holds a NUL byte; nothing was done")
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        from loyalty_cli.cli.render import OutputFailed, flush_stdout
+
+        try:
+            rv = super().invoke(ctx)
+            if ctx.parent is None:
+                flush_stdout()  # a full disk or a closed pipe shows now, while we know what was recorded
+            return rv
+        except OutputFailed as e:
+            _output_failed(ctx, e)
+        except LoyaltyError as e:
+            raise click.ClickException(_one_line(str(e))) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except BrokenPipeError:  # not through GuardedOutput (in-process): the reader left
+            _output_failed(ctx, OutputFailed("the reader closed the pipe", gone=True))
+        except Exception as e:  # a bug, not the user's input: one line, not a traceback
+            if os.environ.get("LOYALTY_DEBUG"):
+                raise
+            echo(f"Error: internal error ({type(e).__name__}: {e}); "
+                       "run again with LOYALTY_DEBUG=1 for a traceback and please report it", err=True)
+            raise SystemExit(3) from None
+
+
+def _summary(cmd: click.Command) -> str:
+    """A command's line in `loyalty --help`: its short_help, or the first
+    sentence of its help, whole (click would cut it at 45 characters, mid-sentence)."""
+    if cmd.short_help:
+        return cmd.short_help
+    text = " ".join((cmd.help or "").split("\n\n")[0].split())
+    m = re.search(r"\.(\s+[A-Z(`]|$)", text)  # a sentence ends; "e.g. x" does not end one
+    return text[:m.start() + 1] if m else text
+
+
+class LoyaltyCommand(click.Command):
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return _summary(self)
+
+    def parse_args(self, ctx, args):
+        if ctx.ignore_unknown_options:  # purchase, redeem, adjust: so that "-5" is an argument
+            _refuse_unknown_options(ctx, args)
+        rest = super().parse_args(ctx, args)
+        if _given_before(ctx, "as_of") is not None and "as_of" not in ctx.params:
+            raise click.UsageError(f"--as-of does not apply to `{ctx.command_path}` (it takes no --as-of)", ctx)
+        return rest
+
+
+def _refuse_unknown_options(ctx: click.Context, args: list[str]) -> None:
+    """A usage error, with a did-you-mean, for an option the command does not
+    have (`purchase --oder T-9 anna 5.00`): only negative numbers pass as
+    arguments."""
+    takes_value = {}
+    for p in ctx.command.get_params(ctx):
+        if isinstance(p, click.Option):
+            for name in p.opts + p.secondary_opts:
+                takes_value[name] = not (p.is_flag or p.count)
+    tokens = iter(args)
+    for tok in tokens:
+        if tok == "--":
+            return
+        if tok in takes_value:
+            if takes_value[tok]:
+                next(tokens, None)  # its value, whatever it looks like
+            continue
+        name = tok.split("=", 1)[0]
+        if tok.startswith("--") and "=" in tok and name in takes_value:
+            continue
+        if tok.startswith("--") and len(tok) > 2:
+            import difflib
+
+            hints = difflib.get_close_matches(name, sorted(takes_value), n=3, cutoff=0.6)
+            raise click.NoSuchOption(printable(name), possibilities=hints, ctx=ctx)
+        if tok.startswith("-") and not tok.startswith("--") and "-" + name in takes_value:
+            raise click.NoSuchOption(printable(name), possibilities=["-" + name], ctx=ctx)  # -order: --order
+        # any other "-..." (-5, -5.00, -1e3, -inf) is an argument, refused with its reason
+
+LoyaltyGroup.command_class = LoyaltyCommand
+
+
+def _given_before(ctx: click.Context, name: str):
+    """The value of option `name` typed before the command (`loyalty --db x.db
+    balance`, `loyalty promo --db x.db list`), nearest group first; None when
+    no group was given it on the command line."""
+    from click.core import ParameterSource
+
+    parent = ctx.parent
+    while parent is not None:
+        if name in parent.params and parent.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            return parent.params[name]
+        parent = parent.parent
+    return None
+
+
+def _shared(ctx: click.Context, param: click.Parameter, value):
+    """A shared option's value, by precedence: the command's own flag, the
+    same flag before the command, the environment, the file or default."""
+    from click.core import ParameterSource
+
+    typed = ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE
+    if not typed:
+        before = _given_before(ctx, param.name)
+        if before is not None:
+            value, typed = param.type_cast_value(ctx, before), True  # the command's own choices apply
+    if typed and param.name == "db" and not value.strip():
+        raise LoyaltyError("--db is empty: give the ledger's path or URL, or leave --db out to use the "
+                           "config's [ledger] database")
+    return value
+
+
+def group_options(f):
+    """--config, --db, --format and --as-of before the command: the same
+    options as after it, with the same meaning (the command's own flag wins
+    if both are given, and either beats the environment)."""
+    for opt in reversed([
+        click.option("--config", "config", metavar="PATH", help="Programme file (as the command's --config)."),
+        click.option("--db", "db", metavar="PATH|URL", help="Ledger file or SQLAlchemy URL (as the command's --db)."),
+        click.option("--format", "fmt", type=click.Choice(FORMATS), help="Output format (as the command's --format)."),
+        click.option("--as-of", "as_of", metavar="DATE", help="For the commands that take --as-of."),
+    ]):
+        f = opt(f)
+    return f
+
+
+@click.group(cls=LoyaltyGroup, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="loyalty", message="%(prog)s %(version)s")
+@group_options
+def cli(config, db, fmt, as_of):
+    """A loyalty ledger for a small shop: points, tiers and rewards described
+    in one TOML file, every point movement in one SQLite ledger.
+
+    \b
+    Start here:
+      loyalty init                      write loyalty.toml and create the ledger
+      loyalty enroll anna --name "Anna Tamm" --email anna@example.com
+      loyalty purchase anna 12.50       record a sale; prints the points earned
+      loyalty show anna                 balance, tier, progress, history
+      loyalty balance                   everyone's points
+
+    Config: --config or LOYALTY_CONFIG (default ./loyalty.toml). Ledger: --db or
+    LOYALTY_DB (default: [ledger] database in the config). Output: --format
+    table|csv|json or LOYALTY_FORMAT.
+    """
+
+
+def main() -> None:
+    from loyalty_cli.cli.render import guard_stdout
+
+    guard_stdout()  # a failing stdout is OutputFailed, which LoyaltyGroup.invoke explains
+    try:
+        cli(prog_name="loyalty")
+    except BrokenPipeError:  # click's own output (help, usage) to a reader that left
+        sys.exit(0)
+
+
+# What a write command committed, in the words its output failure uses:
+# "Error: could not write the output (...); the purchase was recorded".
+RECORDED = {
+    "enroll": "the member was enrolled", "edit": "the change was recorded",
+    "forget": "the member was forgotten", "purchase": "the purchase was recorded",
+    "refund": "the refund was recorded", "redeem": "the redemption was recorded",
+    "adjust": "the adjustment was recorded", "award": "the award was recorded",
+    "referral": "the referral code is recorded (`loyalty referral MEMBER` shows it again)",
+    "promo create": "the promo codes were created (`loyalty promo list` shows them)",
+    "promo disable": "the code was disabled", "import purchases": "the import was recorded",
+    "import members": "the import was recorded", "expire": "the expiry was recorded",
+    "birthdays": "the birthday bonuses were recorded", "daily": "the daily run was recorded",
+    "init": "the programme file and the ledger were written", "backup": "the backup was written",
+}
+_RECORDED_KEY = "loyalty.recorded"
+RECORDS = 0  # commits so far in this process (a batch tells its lines' writes from reads by it)
+
+
+def recorded(what: str | None = None) -> None:
+    """Note that the running command has committed something (said by
+    `what`, or by RECORDED for the command), for an output failure after it."""
+    global RECORDS
+    RECORDS += 1
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return
+    if what is None:
+        name = " ".join(ctx.command_path.split()[1:])
+        what = RECORDED.get(name, f"what `{name}` did was recorded")
+    ctx.meta[_RECORDED_KEY] = what
+
+
+def _output_failed(ctx, e) -> None:
+    """Standard output failed. After a commit that is exit 1 saying what was
+    recorded; a reader that left before anything was written is a quiet end
+    (exit 0, as `head` expects); other failures of a read are exit 1."""
+    done = e.recorded or ctx.meta.get(_RECORDED_KEY)
+    if done:
+        echo(f"Error: could not write the output ({e.reason}); {done}", err=True)
+        raise SystemExit(1)
+    if e.gone:
+        raise SystemExit(0)
+    echo(f"Error: could not write the output ({e.reason}); nothing was changed", err=True)
+    raise SystemExit(1)
+
+
+# ---------------------------------------------------------------------------
+# shared options
+# ---------------------------------------------------------------------------
+
+
+def ledger_options(f):
+    f = click.option("--db", "db", envvar="LOYALTY_DB", metavar="PATH|URL", callback=_shared,
+                     help="Ledger file or SQLAlchemy URL [env LOYALTY_DB; default: the config's [ledger] database].")(f)
+    f = config_option(f)
+    return f
+
+
+def config_option(f):
+    return click.option("--config", "config", envvar="LOYALTY_CONFIG", default="loyalty.toml", show_default=True,
+                        metavar="PATH", callback=_shared, help="Programme file [env LOYALTY_CONFIG].")(f)
+
+
+def format_option(f):
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), envvar="LOYALTY_FORMAT", default="table",
+                        show_default=True, callback=_shared, help="Output format [env LOYALTY_FORMAT].")(f)
+
+
+def date_option(f):
+    return click.option("--date", "when", metavar="DATE",
+                        help="When it happened: YYYY-MM-DD or YYYY-MM-DDTHH:MM, in the programme's timezone [default: now].")(f)
+
+
+def as_of_option(f):
+    return click.option("--as-of", "as_of", metavar="DATE", callback=_shared,
+                        help="Report as of this date or date-time (a date means the end of that day) [default: now].")(f)
+
+
+def _write_at(prog: Programme, text: str | None):
+    current = now(prog.timezone)
+    if text is None:
+        return current
+    at = parse_datetime(text, prog.timezone, "--date")
+    if at > current:
+        raise LoyaltyError(f"--date {text.strip()!r} is in the future (it is now {current:%Y-%m-%d %H:%M})")
+    return at
+
+
+def _as_of(prog: Programme, text: str | None):
+    if text is None:
+        return now(prog.timezone)
+    return parse_datetime(text, prog.timezone, "--as-of", end_of_day=True)
+
+
+class _RollBack(Exception):
+    """Raised at the end of a --dry-run to roll its transaction back."""
+
+
+@contextmanager
+def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bool = False, dry_run: bool = False):
+    """Load the programme, open the ledger, run one transaction. The ledger
+    must be in the programme's currency (`check` reports that itself). A
+    `dry_run` does all the work of a write and then rolls it back, so it
+    reports exactly what the real run would write."""
+    from loyalty_cli.store import db
+
+    prog = _programme(config)
+    url = prog.database_url(db_url)
+    reuse = REUSE is not None
+    engine = REUSE.get(url) if reuse else None
+    if engine is None:
+        engine = db.engine_for(url)
+        if reuse:
+            REUSE[url] = engine
+    from loyalty_cli.ledger.members import phone_region
+
+    try:
+        with phone_region(prog.phone_region), db.transaction(engine, write=write, allow_old=checking) as conn:
+            if not checking:
+                db.bind_currency(conn, prog.currency.code, prog.currency.decimals, record=write)
+            yield prog, conn
+            if dry_run:
+                raise _RollBack
+        if write:
+            recorded()
+    except _RollBack:
+        pass
+    finally:
+        if not reuse:
+            engine.dispose()
+
+
+# Set by `batch`: engines (and their pooled connections) and parsed programme
+# files reused from one line to the next, so each line pays only for its own
+# transaction. None otherwise: every command opens and closes its own.
+REUSE: dict | None = None
+
+
+def _programme(config: str) -> Programme:
+    if REUSE is None:
+        return load(config)
+    try:
+        st = os.stat(config)
+        key = ("programme", os.path.abspath(config), st.st_mtime_ns, st.st_size)
+    except OSError:
+        return load(config)  # says what is wrong with the path
+    prog = REUSE.get(key)
+    if prog is None:
+        prog = REUSE[key] = load(config)
+    return prog
+
+
+def money(prog: Programme, minor: int | None) -> str | None:
+    return None if minor is None else format_amount(minor, prog.currency.decimals)
+
+
+def examples(*lines: str):
+    """Append an Examples section to a command's help."""
+    def deco(f):
+        text = "\n\n\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+        # clean the docstring first: the unindented block appended would stop
+        # click from removing the docstring's own indentation
+        first, _, rest = (f.__doc__ or "").partition("\n")
+        f.__doc__ = (first.strip() + "\n" + textwrap.dedent(rest)).strip() + text
+        return f
+    return deco
+
+
+
+def confirm(yes: bool, question: str) -> None:
+    """Destructive commands: --yes, or a yes at a terminal prompt; never a
+    silent yes without a terminal."""
+    if yes:
+        return
+    if sys.stdin.isatty() and REUSE is None:  # a batch line never prompts
+        if click.confirm(printable(question), default=False, err=True):
+            return
+        raise LoyaltyError("cancelled; nothing was changed")
+    raise LoyaltyError(f"{question.rstrip('?')}: needs --yes when there is no terminal to confirm at")
+
+
+def _opt_date(text, what):
+    return None if text in (None, "") else parse_date(text, what)
+
+
+def _history_cols():
+    return [Col("date", "Date"), Col("kind", "Kind"), Col("points", "Points", "right"),
+            Col("balance", "Balance", "right"), Col("order", "Order", drop=1), Col("note", "Note", wrap=True)]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -1,0 +1,216 @@
+"""Members: enroll, edit, forget, members, show."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+
+from loyalty_cli.cli.app import (
+    _as_of,
+    _history_cols,
+    _opt_date,
+    _write_at,
+    as_of_option,
+    cli,
+    confirm,
+    date_option,
+    examples,
+    format_option,
+    ledger_options,
+    ledger_session,
+    money,
+)
+from loyalty_cli.cli.render import Col, View, bar, echo, emit, emit_json
+from loyalty_cli.errors import LoyaltyError
+
+# ---------------------------------------------------------------------------
+# members
+# ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("member_id", required=False)
+@click.option("--name", required=True, help="The member's name.")
+@click.option("--email", help="E-mail address (unique).")
+@click.option("--phone", help="Phone number (unique; spaces and dashes are ignored).")
+@click.option("--birthday", metavar="YYYY-MM-DD", help="Birthday, for the birthday bonus.")
+@click.option("--marketing/--no-marketing", default=False, show_default=True,
+              help="Consent to marketing by e-mail/SMS (recorded with its date).")
+@click.option("--referral", metavar="CODE", help="The referral code of the member who brought them.")
+@date_option
+@format_option
+@ledger_options
+@examples("loyalty enroll --name 'Anna Tamm'            # prints the generated id",
+          "loyalty enroll anna --name 'Anna Tamm' --email anna@example.com --birthday 1990-04-12 --marketing",
+          "loyalty enroll carl --name 'Carl' --referral 7KQ2-MX4D")
+def enroll(member_id, name, email, phone, birthday, marketing, referral, when, fmt, config, db):
+    """Enrol a new member. Prints the member id (generated when none is given).
+
+    The welcome bonus, if the programme has one, is credited at once."""
+    from loyalty_cli.ledger import operations
+
+    with ledger_session(config, db, write=True) as (prog, conn):
+        at = _write_at(prog, when)
+        r = operations.enroll(conn, prog, at=at, name=name, member_id=member_id, email=email, phone=phone,
+                          birthday=_opt_date(birthday, "--birthday"), marketing=marketing, referral=referral)
+    if fmt == "json":
+        emit_json(r)
+    elif fmt == "csv":
+        emit("csv", r, [View("", [Col("member", ""), Col("name", ""), Col("points", "")], [r])])
+    else:
+        echo(r["member"])
+        bonus = f" with a welcome bonus of {r['points']} points" if r["points"] else ""
+        referred = f", referred by {r['referred_by']}" if r["referred_by"] else ""
+        echo(f"Enrolled {r['name']} as {r['member']}{bonus}{referred}.", err=True)
+
+
+@cli.command()
+@click.argument("member")
+@click.option("--name", help="New name.")
+@click.option("--email", help="New e-mail ('' clears it).")
+@click.option("--phone", help="New phone ('' clears it).")
+@click.option("--birthday", metavar="YYYY-MM-DD", help="New birthday ('' clears it).")
+@click.option("--marketing/--no-marketing", default=None, help="Give or withdraw marketing consent.")
+@date_option
+@ledger_options
+@examples("loyalty edit anna --email anna.tamm@example.com", "loyalty edit anna --no-marketing",
+          "loyalty edit anna --phone ''")
+def edit(member, name, email, phone, birthday, marketing, when, config, db):
+    """Change a member's personal data. Points are never edited (use adjust)."""
+    from loyalty_cli.ledger import operations
+
+    kwargs = {}
+    if name is not None:
+        kwargs["name"] = name
+    if email is not None:
+        kwargs["email"] = email
+    if phone is not None:
+        kwargs["phone"] = phone
+    if birthday is not None:
+        kwargs["birthday"] = _opt_date(birthday, "--birthday")
+    if marketing is not None:
+        kwargs["marketing"] = marketing
+    with ledger_session(config, db, write=True) as (prog, conn):
+        r = operations.edit(conn, prog, member, at=_write_at(prog, when), **kwargs)
+    echo(f"Updated {r['member']}: {', '.join(r['changed'])}.", err=True)
+
+
+@cli.command()
+@click.argument("member")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@date_option
+@format_option
+@ledger_options
+@examples("loyalty forget anna --yes", "loyalty forget anna@example.com --yes --format json")
+def forget(member, yes, when, fmt, config, db):
+    """Erase a member's personal data for good: name, e-mail, phone, birthday
+    and marketing consent.
+
+    The member id and every entry stay, anonymous, so all totals still balance
+    and `check` still passes. The ledger file is then vacuumed and its WAL
+    emptied, so no copy of the erased data is left in it. Backups made before
+    keep their copy: delete or re-make them. After this, nothing new can be
+    recorded for the member; refunds and adjustments of what is already in
+    the ledger still can."""
+    from loyalty_cli.ledger import operations
+    from loyalty_cli.store import db as dbm
+
+    confirm(yes, f"Forget member {member}: erase their name, e-mail, phone and birthday for good?")
+    with ledger_session(config, db, write=True) as (prog, conn):
+        dbm.secure_delete(conn)
+        r = operations.forget(conn, member, at=_write_at(prog, when))
+        url = prog.database_url(db)
+    engine = dbm.engine_for(url)
+    try:
+        r["scrubbed"] = dbm.scrub(engine)
+    except LoyaltyError as e:  # the erase is committed: say so, and how to finish
+        raise LoyaltyError(
+            f"member {r['member']} was forgotten, but the ledger file could not be scrubbed yet ({e}), so an old "
+            f"copy of their personal data may remain in it; free some disk space (scrubbing needs room for a "
+            f"second copy of the ledger) and run `loyalty forget {r['member']} --yes` again to finish") from None
+    finally:
+        engine.dispose()
+    if fmt == "json":
+        emit_json(r)
+    if r["already"]:
+        echo(f"Member {r['member']} was already forgotten on {r['forgotten_at']:%Y-%m-%d}; "
+                   "the ledger file was scrubbed again.", err=True)
+    else:
+        erased = ", ".join(r["erased"]) or "nothing left to erase"
+        echo(f"Forgot member {r['member']}: erased {erased}. Their {r['points']} points and history stay, "
+                   "anonymous.", err=True)
+    if not r["scrubbed"]:
+        echo("Warning: another process kept the ledger open, so an old copy may remain in its WAL file "
+                   "until that process ends; run this command again then to finish.", err=True)
+
+
+@cli.command()
+@click.option("--tier", help="Only members in this tier.")
+@click.option("--search", metavar="TEXT", help="Only members whose id, name, e-mail or phone contains TEXT.")
+@as_of_option
+@format_option
+@ledger_options
+@examples("loyalty members", "loyalty members --tier Gold --format csv", "loyalty members --search tamm")
+def members(tier, search, as_of, fmt, config, db):
+    """List members with their points and tier."""
+    from loyalty_cli.queries import reports
+
+    with ledger_session(config, db, write=False) as (prog, conn):
+        rows = reports.member_list(conn, prog, _as_of(prog, as_of), tier=tier, search=search)
+    cols = [Col("member", "Member"), Col("name", "Name", wrap=True), Col("email", "E-mail", drop=1),
+            Col("phone", "Phone", drop=3), Col("points", "Points", "right"), Col("tier", "Tier"),
+            Col("enrolled", "Enrolled", drop=2), Col("marketing", "Marketing", drop=4)]
+    for r in rows:
+        r["enrolled"] = r["enrolled"].date()
+    emit(fmt, rows, [View("Members", cols, rows, empty="no members")])
+
+
+@cli.command()
+@click.argument("member")
+@as_of_option
+@format_option
+@ledger_options
+@examples("loyalty show anna", "loyalty show anna@example.com --format json", "loyalty show anna --as-of 2026-01-31")
+def show(member, as_of, fmt, config, db):
+    """A member at a glance: profile, points, tier, progress to the next tier,
+    points expiring soon and recent history."""
+    from loyalty_cli.queries import reports
+
+    with ledger_session(config, db, write=False) as (prog, conn):
+        r = reports.show(conn, prog, member, _as_of(prog, as_of))
+    spend = prog.tier_basis == "spend"
+    q = (lambda v: money(prog, v)) if spend else (lambda v: v)
+    doc = {k: v for k, v in r.items() if k not in ("recent", "qualifying", "next_tier_min", "tier_min")}
+    doc.update(lifetime_spend=money(prog, r["lifetime_spend"]), to_next_tier=q(r["to_next_tier"]),
+               qualifying_total=q(r["qualifying"]),
+               recent=[{k: v for k, v in h.items() if k != "id"} for h in r["recent"]])
+    if fmt == "json":
+        emit_json(doc)
+        return
+    unit = prog.currency.code
+    if r["next_tier"]:
+        span = r["next_tier_min"] - r["tier_min"]
+        done = r["qualifying"] - r["tier_min"]
+        progress = (f"{bar(done, span, 20):░<20} {q(r['to_next_tier'])}{' ' + unit if spend else ' points'} "
+                    f"to {r['next_tier']}")
+    else:
+        progress = "top tier"
+    pts = f"{r['points']}"
+    if r["available"] != r["points"]:
+        pending = f", {r['pending']} pending" if r["pending"] else ""
+        pts += f" ({r['available']} available{pending})"
+    rows = [("member", r["member"]), ("name", r["name"]), ("e-mail", r["email"]), ("phone", r["phone"]),
+            ("birthday", r["birthday"]), ("enrolled", r["enrolled"].date()),
+            ("forgotten", f"{r['forgotten_at']:%Y-%m-%d}: personal data erased" if r["forgotten_at"] else None),
+            ("marketing", f"yes, since {r['marketing_at']:%Y-%m-%d}" if r["marketing"] and r["marketing_at"] else "no"),
+            ("points", pts), ("tier", r["tier"]),
+            ("qualifying", f"{q(r['qualifying'])} {unit if spend else 'points'} ({prog.tier_window})"),
+            ("progress", progress), ("lifetime spend", f"{money(prog, r['lifetime_spend'])} {unit}")]
+    if r["expiring"]:
+        rows.append(("expiring soon", ", ".join(f"{e['points']} (spend by {e['date'] - timedelta(days=1)})"
+                                                for e in r["expiring"])))
+    profile = View(f"{r['name'] or 'Forgotten member'} ({r['member']})", [Col("field", "Field"), Col("value", "Value")],
+                   [{"field": k, "value": v} for k, v in rows if v not in (None, "")], kv=True)
+    hist = View("Recent history", _history_cols(), r["recent"], empty="no entries yet")
+    emit(fmt, doc, [profile, hist])
