@@ -238,11 +238,17 @@ def _rich_tables(views: list[View], out, force_terminal: bool | None = None, wid
 
 
 def _fitted_table(v: View, console):
-    """The view as a rich table that fits the console's width: ids, dates,
-    amounts and e-mails are never split, headers never split mid-word, and
-    text columns wrap at spaces. When even that does not fit, the columns
-    with the highest `drop` are left out, one at a time, and a caption says
-    which (--format csv or json shows them all)."""
+    """The view, fitted to the console's width, as a rich table or, when no
+    table fits, as field / value lines. Never-split columns (ids, dates,
+    amounts, points, e-mails, order ids, tiers, kinds: every column that is
+    not `wrap`) get at least their widest cell and their longest header word;
+    text columns wrap at spaces and get at least their longest word. When
+    that does not fit, the columns with the highest `drop` are left out, one
+    at a time, and a caption says which (--format csv or json shows them all).
+    A name column may then fold a word longer than it (a name is prose, never
+    an id), but never below _FOLD_MIN. When even the columns that must stay do
+    not fit, each row is shown as field / value lines (`_records`), so that
+    nothing is cut."""
     from rich.cells import cell_len
     from rich.text import Text
 
@@ -256,17 +262,20 @@ def _fitted_table(v: View, console):
     def longest_word(text: str) -> int:
         return max((cell_len(w) for w in text.split()), default=0)
 
-    def span(c: Col) -> tuple[int, int]:
-        """(narrowest, natural) width of a column's content."""
+    def span(c: Col) -> tuple[int, int, int]:
+        """(narrowest, narrowest without folding a word, natural) width of a column."""
         head = 0 if v.kv else longest_word(c.header)
-        full = max([cell_len(t) for t in texts[c.key]] + [0 if v.kv else cell_len(c.header)])
+        full = max([cell_len(t) for t in texts[c.key]] + [0 if v.kv else cell_len(c.header), 1])
         if wraps(c):
-            return max([longest_word(t) for t in texts[c.key]] + [head, 1]), max(full, 1)
-        return max([cell_len(t) for t in texts[c.key]] + [head, 1]), max(full, 1)
+            word = max([longest_word(t) for t in texts[c.key]] + [head, 1])
+            hard = max(head, min(word, _FOLD_MIN)) if c.key in _FOLDABLE and not v.kv else word
+            return hard, word, full
+        widest = max([cell_len(t) for t in texts[c.key]] + [head, 1])
+        return widest, widest, full
 
     width = console.width
     if v.record and not v.kv and len(v.rows) == 1:  # a receipt too wide for a row: field / value lines
-        natural = sum(span(c)[1] for c in v.cols) + 3 * len(v.cols) + 1
+        natural = sum(span(c)[2] for c in v.cols) + 3 * len(v.cols) + 1
         if natural > width:
             row = v.rows[0]
             pairs = [{"field": c.header or c.key, "value": row.get(c.key)} for c in v.cols
@@ -275,8 +284,8 @@ def _fitted_table(v: View, console):
                                       caption=v.caption, kv=True), console)
     spans = {c.key: span(c) for c in v.cols}
 
-    def fits(cols: list[Col]) -> bool:
-        return sum(spans[c.key][0] for c in cols) + 3 * len(cols) + 1 <= width  # + padding and rules
+    def fits(cols: list[Col], least: int = 1) -> bool:  # least: 0 folds names, 1 does not
+        return sum(spans[c.key][least] for c in cols) + 3 * len(cols) + 1 <= width  # + padding and rules
 
     cols = list(v.cols)
     dropped: list[Col] = []
@@ -289,19 +298,96 @@ def _fitted_table(v: View, console):
         if fits(trial):
             cols = trial
             dropped.remove(c)
+    least = 1 if fits(cols) else 0
+    if not fits(cols, least):  # the columns that must stay are wider than the terminal
+        return _records(v, width)
     # every column at its narrowest, then the room left widens them toward
-    # their natural width: first the unsplittable ones (their headers on one line)
-    widths = {c.key: spans[c.key][0] for c in cols}
+    # their natural width: first the unsplittable ones (their headers on one
+    # line), then names up to their longest word, then the text columns
+    widths = {c.key: spans[c.key][least] for c in cols}
     room = width - (3 * len(cols) + 1) - sum(widths.values())
-    for c in sorted(cols, key=wraps):
-        extra = max(0, min(room, spans[c.key][1] - widths[c.key]))
-        widths[c.key] += extra
-        room -= extra
+    for target in (1, 2):
+        for c in sorted(cols, key=wraps):
+            extra = max(0, min(room, spans[c.key][target] - widths[c.key]))
+            widths[c.key] += extra
+            room -= extra
     return _table(v, cols, dropped, [widths[c.key] for c in cols], console.width)
+
+
+# Columns whose words may be folded when nothing else fits: a person's name is
+# prose (never an id someone copies). Only a word longer than _FOLD_MIN is
+# folded, after a hyphen where it has one ("Featherstonehaugh-" /
+# "Cholmondeley-"); a column too narrow for a word of that length means
+# field / value lines instead.
+_FOLDABLE = {"name"}
+_FOLD_MIN = 20
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """`text` in lines at most `width` cells wide, broken at spaces; a word
+    longer than a whole line is broken after its hyphens, and a piece still
+    longer than a line is folded."""
+    from rich.cells import cell_len, chop_cells
+
+    width = max(width, 1)
+    lines: list[str] = []
+    line, sep = "", ""
+    for word in text.split():
+        parts = [word]
+        if cell_len(word) > width:
+            parts = [p for p in re.split(r"(?<=-)", word) if p]
+            parts = [q for p in parts for q in (chop_cells(p, width) if cell_len(p) > width else [p])]
+        for k, part in enumerate(parts):
+            glue = sep if k == 0 else ""
+            if line and cell_len(line) + cell_len(glue) + cell_len(part) <= width:
+                line += glue + part
+            else:
+                if line:
+                    lines.append(line)
+                line = part
+        sep = " "
+    lines.append(line)
+    return lines
+
+
+def _records(v: View, width: int):
+    """The view as field / value lines, for a terminal too narrow for its
+    table: a profile's fields, or each row as a block of lines (every column,
+    none left out). A value goes beside its field when its longest word fits
+    there, else on the lines below it, indented; nothing is cut."""
+    from rich.cells import cell_len
+    from rich.console import Group
+    from rich.text import Text
+
+    if v.kv:
+        blocks = [[(cell(r.get(v.cols[0].key)), cell(r.get(v.cols[-1].key))) for r in v.rows]]
+    else:
+        blocks = [[(printable(c.header or c.key), cell(r.get(c.key))) for c in v.cols if cell(r.get(c.key)) != ""]
+                  for r in v.rows]
+    label_w = max((cell_len(f) for b in blocks for f, _ in b), default=0)
+    beside = width - 2 - label_w - 3
+    out = [Text(printable(v.title), style="bold"), Text("")]
+    for i, block in enumerate(blocks):
+        if i:
+            out.append(Text(""))
+        for field, value in block:
+            words = [cell_len(w) for w in value.split()]
+            if beside >= max(words, default=0) and beside > 0:
+                for j, line in enumerate(_wrapped(value, beside)):
+                    head = field.ljust(label_w + len(field) - cell_len(field)) if j == 0 else " " * label_w
+                    out.append(Text.assemble("  ", (head, "bold"), "   ", line))
+            else:
+                out.append(Text.assemble("  ", (field, "bold")))
+                out.extend(Text("      " + line) for line in _wrapped(value, width - 6) if line)
+    if v.caption:
+        out += [Text(""), Text(printable(v.caption))]
+    out.append(Text(""))  # as a table ends
+    return Group(*out)
 
 
 def _table(v: View, cols: list[Col], dropped: list[Col], widths: list[int], width: int):
     from rich import box
+    from rich.cells import cell_len
     from rich.table import Table
     from rich.text import Text
 
@@ -321,8 +407,13 @@ def _table(v: View, cols: list[Col], dropped: list[Col], widths: list[int], widt
         wrap = c.wrap or (v.kv and i == len(cols) - 1)
         t.add_column(head, justify=c.align, style=style, no_wrap=not wrap,
                      overflow="fold" if wrap else "ellipsis", width=w)
+    def text(c: Col, w: int, value: str):
+        if c.key in _FOLDABLE and c.wrap and not v.kv and any(cell_len(word) > w for word in value.split()):
+            return Text("\n".join(_wrapped(value, w)))  # a word too long for the column: after its hyphens
+        return Text(value)
+
     for r in v.rows:
-        t.add_row(*[Text(cell(r.get(c.key))) for c in cols])
+        t.add_row(*[text(c, w, cell(r.get(c.key))) for c, w in zip(cols, widths)])
     return t
 
 
