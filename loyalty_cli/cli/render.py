@@ -71,29 +71,52 @@ def jsonable(value: Any) -> Any:
 
 # Characters never sent raw to a terminal from user data: C0 controls (ESC,
 # BEL, CR, LF, TAB, ...), DEL and C1 controls, the line and paragraph
-# separators, and the bidirectional controls that reorder what is shown
-# (U+202E RIGHT-TO-LEFT OVERRIDE and friends). Each is shown escaped, as
-# Python writes it (\x1b, \r, \u202e), so it is visible and harmless.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# separators, every Unicode format character (category Cf: the bidirectional
+# controls that reorder what is shown, U+202E and friends; the invisible ones,
+# ZERO WIDTH SPACE, the BOM, SOFT HYPHEN, WORD JOINER, the tag characters
+# U+E0000-E007F, the interlinear annotations U+FFF9-FFFB, ...), private-use
+# characters (category Co: what they look like depends on the font, so they
+# can pass for anything) and lone surrogates. Each is shown escaped, as Python
+# writes it (\x1b, \r, \u202e, \U000e0041), so it is visible and harmless.
+#
+# The joiners U+200C and U+200D are Cf too, but normal text needs them (ZWJ
+# inside an emoji sequence, ZWNJ in Persian or Indic words): they pass between
+# two non-ASCII characters, and are escaped next to ASCII or at either end,
+# where they only hide ("an\u200dna" looks like "anna").
+#
+# _CF is unicodedata's Cf (Unicode 14) without the joiners; a test checks it
+# against the running Python's unicodedata.
+_CF = ("\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b\u200e\u200f\u202a-\u202e"
+       "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+       "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f")
+_CO = "\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd"
+_JOINERS = "(?<![^\x00-\x7f])[\u200c\u200d]|[\u200c\u200d](?![^\x00-\x7f])"
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_CF}{_CO}\ud800-\udfff]|{_JOINERS}")
 
 
 def _escaped(m: re.Match) -> str:
-    return m.group().encode("unicode_escape").decode("ascii")
+    return m.group().encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
 def printable(text: str) -> str:
-    """`text` with every control character escaped: what tables, CSV and
-    messages print of user data (JSON escapes by itself)."""
+    """`text` with every control, format and private-use character escaped:
+    what tables, CSV and messages print of user data (JSON escapes by itself)."""
     return _UNSAFE.sub(_escaped, text)
 
 
-# In JSON, the controls json itself leaves raw (DEL, C1, bidi, separators) are
-# written as \\uXXXX escapes: the same string to a JSON reader, harmless on a screen.
-_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# In JSON, the characters json itself leaves raw (DEL, C1, separators, format
+# and private-use characters) are written as \\uXXXX escapes (a UTF-16 pair
+# above U+FFFF): the same string to a JSON reader, harmless on a screen.
+_JSON_UNSAFE = re.compile(f"[\x7f-\x9f\u2028\u2029{_CF}{_CO}]|{_JOINERS}")
+
+
+def _json_escaped(m: re.Match) -> str:
+    units = m.group().encode("utf-16-be")
+    return "".join(f"\\u{int.from_bytes(units[i:i + 2], 'big'):04x}" for i in range(0, len(units), 2))
 
 
 def json_safe(text: str) -> str:
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _JSON_UNSAFE.sub(_json_escaped, text)
 
 
 class Screen:
