@@ -399,7 +399,7 @@ def test_completion_of_members_rewards_actions_and_codes(make_shop):
     shop.run("promo", "create", "SUMMER10", "--percent", "10")
     assert _complete(shop, "loyalty show an") == ["andres", "anna"]
     assert _complete(shop, "loyalty purchase b") == ["bob"]
-    assert _complete(shop, "loyalty redeem anna --reward F") == ["Free coffee"]
+    assert _complete(shop, "loyalty redeem anna --reward F") == ["Free\\\\ coffee"]  # quoted for bash (test_completion_quoting)
     assert _complete(shop, "loyalty award anna ") == ["review"]
     assert _complete(shop, "loyalty promo show S") == ["SUMMER10"]
     assert _complete(shop, "loyalty purchase anna 5 --code ") == ["SUMMER10"]

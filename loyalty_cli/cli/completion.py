@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import click
+from click.shell_completion import BashComplete, add_completion_class
 
 from loyalty_cli.cli.app import _given_before, cli, examples, ledger_session
+from loyalty_cli.cli.render import printable
 from loyalty_cli.domain.config import load
 
 # shell completion
@@ -32,15 +35,36 @@ def completion(shell):
     sys.stdout.write(script if script.endswith("\n") else script + "\n")
 
 
+class _BashComplete(BashComplete):
+    """click's bash completion, with each value quoted for the shell. The
+    script puts a value into COMPREPLY as it is, and bash inserts it as it is:
+    "Free coffee" would become two words on the command line. So every
+    character the shell would take specially is backslash-escaped
+    (Free\\ coffee); the backslashes are doubled first because the script
+    reads the line with `read` without -r, which takes one level of them."""
+
+    def format_completion(self, item) -> str:
+        if item.type != "plain":
+            return super().format_completion(item)
+        quoted = re.sub(r"([^\w@%+=:,./-])", r"\\\1", item.value)
+        return f"{item.type},{quoted.replace(chr(92), chr(92) * 2)}"
+
+
+add_completion_class(_BashComplete, "bash")  # zsh (compadd) and fish quote values themselves
+
+
 def _complete(kind: str):
-    """A shell_complete function: the member ids, reward names, action names
-    or promo codes that start with what was typed. Silent on any failure (no
-    programme file, no ledger): completion never prints an error."""
+    """A shell_complete function: the member ids, reward names, action names,
+    promo codes, tier names or order ids that start with what was typed, each
+    made printable (a control character, a newline above all, would break
+    the lines the shell reads; it is shown escaped, as in tables). Silent on
+    any failure (no programme file, no ledger): completion never prints an
+    error."""
     def complete(ctx: click.Context, param: click.Parameter, incomplete: str):
         from click.shell_completion import CompletionItem
 
         try:
-            return [CompletionItem(v) for v in _candidates(ctx, kind, incomplete)]
+            return [CompletionItem(printable(v)) for v in _candidates(ctx, kind, incomplete)]
         except Exception:
             return []
     return complete
@@ -51,14 +75,21 @@ def _candidates(ctx: click.Context, kind: str, incomplete: str) -> list[str]:
         or "loyalty.toml"
     db = ctx.params.get("db") or _given_before(ctx, "db") or os.environ.get("LOYALTY_DB") or None
     low = incomplete.casefold()
-    if kind in ("reward", "action"):
+    if kind in ("reward", "action", "tier"):
         prog = load(config)
-        names = [r.name for r in prog.rewards] if kind == "reward" else list(prog.actions)
+        names = {"reward": [r.name for r in prog.rewards], "action": list(prog.actions),
+                 "tier": [lv.name for lv in prog.levels]}[kind]
         return [n for n in names if n.casefold().startswith(low)]
     from sqlalchemy import select
 
-    from loyalty_cli.store.models import members, promo_codes
+    from loyalty_cli.store.models import members, promo_codes, purchases
 
+    if kind == "order":  # the most recent orders first: the one being refunded is usually one of them
+        like = incomplete.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        q = (select(purchases.c.order_id).where(purchases.c.order_id.like(like, escape="\\"))
+             .order_by(purchases.c.at.desc(), purchases.c.id.desc()).limit(200))
+        with ledger_session(config, db, write=False) as (_prog, conn):
+            return [v for (v,) in conn.execute(q)]
     table, col = (members, members.c.id) if kind == "member" else (promo_codes, promo_codes.c.code)
     like = incomplete.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     q = select(col).where(col.like(like, escape="\\")).order_by(col).limit(200)
@@ -70,7 +101,8 @@ def _candidates(ctx: click.Context, kind: str, incomplete: str) -> list[str]:
 
 def attach() -> None:
     """shell_complete on every MEMBER argument and --member option, every
-    promo CODE and --code, --reward and award's ACTION."""
+    promo CODE and --code, --reward, award's ACTION, every --tier (promo
+    create, members) and refund's ORDER."""
     def walk(group: click.Group):
         for cmd in group.commands.values():
             if isinstance(cmd, click.Group):
@@ -81,6 +113,10 @@ def attach() -> None:
                         "code": "promo" if group is not cli or isinstance(p, click.Option) else None}.get(p.name)
                 if p.name == "member" and cmd.name == "enroll":
                     kind = None
+                if p.name == "tier" and isinstance(p, click.Option):
+                    kind = "tier"
+                if p.name == "order" and cmd.name == "refund":
+                    kind = "order"
                 if kind:
                     p._custom_shell_complete = _complete(kind)
     walk(cli)
