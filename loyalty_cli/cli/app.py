@@ -155,7 +155,21 @@ def _refuse_unknown_options(ctx: click.Context, args: list[str]) -> None:
             raise click.NoSuchOption(printable(name), possibilities=hints, ctx=ctx)
         if tok.startswith("-") and not tok.startswith("--") and "-" + name in takes_value:
             raise click.NoSuchOption(printable(name), possibilities=["-" + name], ctx=ctx)  # -order: --order
-        # any other "-..." (-5, -5.00, -1e3, -inf) is an argument, refused with its reason
+        if tok[:1] == "-" and tok[1:2].isalpha() and not _is_number(tok):  # -q, -o, -x: a typo, not a value
+            hints = sorted(n for n in takes_value if n.startswith("--" + tok[1]))
+            also = f" Did you mean {' or '.join(hints)}?" if 0 < len(hints) <= 2 else ""
+            raise click.NoSuchOption(printable(name), f"No such option {printable(name)!r}.{also}", ctx=ctx)
+        # any other "-..." (-5, -5.00, -1e3, -inf, -.5) is an argument, refused with its reason
+
+
+def _is_number(tok: str) -> bool:
+    """`-inf`, `-nan`, `-Infinity`: words Python reads as numbers, which
+    reach the amount's or the points' own refusal."""
+    try:
+        float(tok)
+    except ValueError:
+        return False
+    return True
 
 LoyaltyGroup.command_class = LoyaltyCommand
 

@@ -118,10 +118,15 @@ def normalise_phone(text: str, region: str | None | object = _AMBIENT) -> str:
     if region is _AMBIENT:
         region = PHONE_REGION.get()
     s = text.strip()
-    plus = s.startswith("+")
-    body = s[1:] if plus else s
+    # the + of the country code comes first, or inside the opening bracket: "(+372) 5123 0003"
+    lead = re.match(r"\(?\s*\+", s)
+    plus = lead is not None
+    body = s[:lead.end() - 1] + s[lead.end():] if plus else s
     if not re.fullmatch(r"[0-9 ().\-/]+", body):
-        raise LoyaltyError(f"phone {text!r} is not a phone number (digits, spaces, +, -, brackets)")
+        raise LoyaltyError(f"phone {text!r} is not a phone number (digits, with spaces, brackets, dots, hyphens "
+                           f"or slashes between them, and a + before the country code)")
+    if plus:
+        s = "+" + body  # what phonenumbers reads: "+(372) ..." is not a number to it
     digits = re.sub(r"\D", "", body)
     if not 5 <= len(digits) <= 15:
         raise LoyaltyError(f"phone {text!r} is not a phone number (expected 5 to 15 digits)")
