@@ -66,9 +66,11 @@ class LoyaltyGroup(click.Group):
             except click.exceptions.Abort:
                 raise KeyboardInterrupt from None
             sys.exit(rv if isinstance(rv, int) else 0)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, _Interrupted):
             done = ("the change made before it stays written" if RECORDS != records
                     else "nothing was written (what was under way was rolled back)")
+            if _is_terminal(sys.stderr):
+                echo("", err=True)  # ends the line the terminal echoed ^C on
             echo(f"Interrupted; {done}.", err=True)
             sys.exit(130)
 
@@ -93,7 +95,9 @@ class LoyaltyGroup(click.Group):
             _output_failed(ctx, e)
         except LoyaltyError as e:
             raise click.ClickException(_one_line(str(e))) from None
-        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, SystemExit):
+        except KeyboardInterrupt:  # past click's main, which would print a blank line for it first
+            raise _Interrupted from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except BrokenPipeError:  # not through GuardedOutput (in-process): the reader left
             _output_failed(ctx, OutputFailed("the reader closed the pipe", gone=True))
@@ -103,6 +107,20 @@ class LoyaltyGroup(click.Group):
             echo(f"Error: internal error ({type(e).__name__}: {e}); "
                        "run again with LOYALTY_DEBUG=1 for a traceback and please report it", err=True)
             raise SystemExit(3) from None
+
+
+class _Interrupted(BaseException):
+    """Ctrl-C during a command, on its way to LoyaltyGroup.main's one line.
+    Not a KeyboardInterrupt: click's main would write a blank line to stderr
+    for one (to end the terminal's ^C line), which with stderr in a file is
+    a stray empty line; main writes that newline itself, on a terminal only."""
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):  # stdin closed (`0<&-`): Python has None, or a closed file
+        return False
 
 
 def _summary(cmd: click.Command) -> str:
@@ -423,9 +441,15 @@ def confirm(yes: bool, question: str) -> None:
     silent yes without a terminal."""
     if yes:
         return
-    if sys.stdin.isatty() and REUSE is None:  # a batch line never prompts
-        if click.confirm(printable(question), default=False, err=True):
-            return
+    if _is_terminal(sys.stdin) and REUSE is None:  # a batch line never prompts
+        try:
+            if click.confirm(printable(question), default=False, err=True):
+                return
+        except click.exceptions.Abort as e:
+            if not isinstance(e.__context__, EOFError):  # Ctrl-C: "Interrupted; ...", exit 130
+                raise
+            echo("", err=True)  # Ctrl-D left the prompt's line open: the error goes on a line of its own
+            raise LoyaltyError("not confirmed; nothing was written") from None
         raise LoyaltyError("cancelled; nothing was changed")
     raise LoyaltyError(f"{question.rstrip('?')}: needs --yes when there is no terminal to confirm at")
 
