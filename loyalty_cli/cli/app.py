@@ -28,6 +28,13 @@ from loyalty_cli.errors import LoyaltyError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+# Help texts wrap at spaces only: click's TextWrapper would also break after
+# a hyphen, splitting formats such as YYYY-MM-DDTHH:MM ("YYYY-MM-" / "DDTHH:MM")
+# and options such as --as-of across lines.
+from click._textwrap import TextWrapper as _HelpWrapper  # noqa: E402
+
+_HelpWrapper.wordsep_re = _HelpWrapper.wordsep_simple_re  # what break_on_hyphens=False would use
+
 
 def _not_utf8(args) -> str | None:
     """The first argument holding bytes that are not UTF-8 (Python keeps them
