@@ -267,11 +267,19 @@ def cli(config, db, fmt, as_of):
 def main() -> None:
     from loyalty_cli.cli.render import guard_stdout
 
+    from loyalty_cli.cli.render import OutputFailed, settle_stdout
+
     guard_stdout()  # a failing stdout is OutputFailed, which LoyaltyGroup.invoke explains
     try:
         cli(prog_name="loyalty")
     except BrokenPipeError:  # click's own output (help, usage) to a reader that left
         sys.exit(0)
+    except OutputFailed as e:  # click's own output (--help, --version) before any command ran
+        settle_stdout()
+        if e.gone:
+            sys.exit(0)
+        echo(f"Error: could not write the output ({e.reason}); nothing was changed", err=True)
+        sys.exit(1)
 
 
 # What a write command committed, in the words its output failure uses:
@@ -310,6 +318,9 @@ def _output_failed(ctx, e) -> None:
     """Standard output failed. After a commit that is exit 1 saying what was
     recorded; a reader that left before anything was written is a quiet end
     (exit 0, as `head` expects); other failures of a read are exit 1."""
+    from loyalty_cli.cli.render import settle_stdout
+
+    settle_stdout()  # told here: the guarded stdout stops raising it
     done = e.recorded or ctx.meta.get(_RECORDED_KEY)
     if done:
         echo(f"Error: could not write the output ({e.reason}); {done}", err=True)

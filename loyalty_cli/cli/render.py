@@ -464,13 +464,18 @@ class OutputFailed(Exception):
     def __init__(self, reason: str, *, gone: bool, recorded: str | None = None):
         super().__init__(reason)
         self.reason, self.gone, self.recorded = reason, gone, recorded
+        self.told = False  # said on stderr (or ended quietly): GuardedOutput stops raising it
 
 
 class GuardedOutput:
-    """sys.stdout for a real process: every write and flush that fails
-    raises OutputFailed, once; from then on the descriptor points at
-    /dev/null, so nothing fails again at exit (no "Exception ignored" from
-    Python's last flush). Everything else is the wrapped stream's."""
+    """sys.stdout for a real process: a write or flush that fails raises
+    OutputFailed, and so does every later write and flush, until the failure
+    has been told (`settle`): code that swallows an exception around a write
+    (click.echo probes the stream with write(b"") and write("") inside
+    `except Exception`) cannot lose it, and the final `flush_stdout` raises
+    it again. The descriptor then points at /dev/null, so nothing fails at
+    exit (no "Exception ignored" from Python's last flush). An empty write
+    never reaches the stream. Everything else is the wrapped stream's."""
 
     def __init__(self, stream):
         self._stream = stream
@@ -502,14 +507,25 @@ class GuardedOutput:
         self._stream = None
         return failed
 
+    def _again(self) -> None:
+        """A failure not yet told is raised again."""
+        if self._failed is not None and not self._failed.told:
+            raise self._failed
+
+    def settle(self) -> None:
+        """The failure has been told: from now on writes and flushes go nowhere."""
+        if self._failed is not None:
+            self._failed.told = True
+
     def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if self._failed:
+            self._again()
             return len(text)
+        if not text:
+            return 0
         if self._stream is None:
-            if not isinstance(text, str):
-                raise TypeError("write() argument must be str")
-            if not text:
-                return 0
             raise self._fail(None)
         try:
             return self._stream.write(text)
@@ -521,7 +537,10 @@ class GuardedOutput:
             self.write(line)
 
     def flush(self):
-        if self._failed or self._stream is None:
+        if self._failed:
+            self._again()
+            return
+        if self._stream is None:
             return
         try:
             self._stream.flush()
@@ -533,6 +552,12 @@ def guard_stdout() -> None:
     """Put GuardedOutput in front of the process's standard output."""
     if not isinstance(sys.stdout, GuardedOutput):
         sys.stdout = GuardedOutput(sys.stdout)
+
+
+def settle_stdout() -> None:
+    """An output failure has been told: the guarded stdout stops raising it."""
+    if isinstance(sys.stdout, GuardedOutput):
+        sys.stdout.settle()
 
 
 def flush_stdout() -> None:
