@@ -7,7 +7,7 @@ import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 import unicodedata
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Iterator
 
 from sqlalchemy import Connection, func, insert, select
@@ -276,12 +276,28 @@ def active_member(conn: Connection, key: str):
 CONSENT_VIA = ("enroll", "edit", "import", "forget", "upgrade")
 
 
-def record_consent(conn: Connection, member_id: str, at: datetime, given: bool, via: str) -> None:
-    """Append a consent change (given or withdrawn) dated `at`. The caller
-    updates the cached `members.marketing`/`marketing_at` in the same
-    transaction. A change dated before the member's latest one is refused:
-    the history is kept in date order, so a read as of any day is the state
-    the latest write left for that day."""
+def consent_moment(conn: Connection, member_id: str, at: datetime) -> datetime:
+    """When a consent change dated `at` happens. A bare date (00:00) means
+    that day after everything already recorded for the member on it (the
+    README's date rule, as `operations.stamp` for entries): after the latest
+    consent change that day. An explicit time is taken as it is."""
+    if at.time() != datetime.min.time():
+        return at
+    latest = conn.execute(select(func.max(consent_changes.c.at)).where(
+        consent_changes.c.member_id == member_id, consent_changes.c.at >= at,
+        consent_changes.c.at < at + timedelta(days=1))).scalar()
+    return latest if latest is not None and latest > at else at
+
+
+def record_consent(conn: Connection, member_id: str, at: datetime, given: bool, via: str) -> datetime:
+    """Append a consent change (given or withdrawn) dated `at` (a bare date:
+    after the member's other changes that day, `consent_moment`), and return
+    the moment it was dated: the caller sets the cached
+    `members.marketing`/`marketing_at` to it in the same transaction. A
+    change dated before the member's latest one is refused: the history is
+    kept in date order, so a read as of any day is the state the latest write
+    left for that day."""
+    at = consent_moment(conn, member_id, at)
     last = conn.execute(select(consent_changes.c.at).where(consent_changes.c.member_id == member_id)
                         .order_by(consent_changes.c.at.desc(), consent_changes.c.id.desc()).limit(1)).scalar()
     if last is not None and at < last:
@@ -290,6 +306,7 @@ def record_consent(conn: Connection, member_id: str, at: datetime, given: bool, 
     conn.execute(insert(consent_changes).values(
         member_id=member_id, at=at, marketing=given, via=via,
         recorded_at=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)))
+    return at
 
 
 def consent_as_of(conn: Connection, as_of: datetime, member_id: str | None = None) -> dict[str, tuple[bool, datetime | None]]:

@@ -118,9 +118,10 @@ def forget(conn: Connection, key: str, *, at: datetime) -> dict:
     if m.forgotten_at is not None:
         return {"member": m.id, "forgotten_at": m.forgotten_at, "already": True, "erased": [], "points": m.points}
     _not_before_enrolment(m, at)
+    at = stamp(conn, m.id, at)  # a bare date: after what is already recorded that day
     erased = [f for f in ("name", "email", "phone", "birthday") if getattr(m, f) is not None]
     if m.marketing:  # consent is withdrawn, and the withdrawal kept in the consent history
-        record_consent(conn, m.id, at, False, "forget")
+        at = record_consent(conn, m.id, at, False, "forget")
     conn.execute(update(members).where(members.c.id == m.id).values(
         name=None, email=None, phone=None, birthday=None, marketing=False,
         marketing_at=at if m.marketing else m.marketing_at, forgotten_at=at))
@@ -152,8 +153,8 @@ def edit(conn: Connection, prog: Programme, key: str, *, at: datetime, name=UNSE
         codes.check_identity(conn, m, email=values.get("email", m.email), phone=values.get("phone", m.phone))
     if marketing is not UNSET and bool(marketing) != bool(m.marketing):
         values["marketing"] = bool(marketing)
-        values["marketing_at"] = at
-        record_consent(conn, m.id, at, bool(marketing), "edit")
+        # a bare date: after what is already recorded for the member that day, consent changes too
+        values["marketing_at"] = record_consent(conn, m.id, stamp(conn, m.id, at), bool(marketing), "edit")
     if not values:
         raise LoyaltyError("nothing to change: give at least one of --name, --email, --phone, --birthday, --marketing/--no-marketing")
     conn.execute(update(members).where(members.c.id == m.id).values(**values))
