@@ -297,6 +297,7 @@ RECORDED = {
     "init": "the programme file and the ledger were written", "backup": "the backup was written",
 }
 _RECORDED_KEY = "loyalty.recorded"
+_WROTE_KEY = "loyalty.wrote"  # a write (not a dry run) ran, whether or not it changed anything
 RECORDS = 0  # commits so far in this process (a batch tells its lines' writes from reads by it)
 
 
@@ -314,6 +315,27 @@ def recorded(what: str | None = None) -> None:
     ctx.meta[_RECORDED_KEY] = what
 
 
+def recorded_as(what: str) -> None:
+    """The words for what the running command committed, when it committed
+    anything (a run that changed nothing keeps saying nothing was changed):
+    e.g. the generated member id, which is lost with the output otherwise."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and _RECORDED_KEY in ctx.meta:
+        ctx.meta[_RECORDED_KEY] = what
+
+
+_CHANGES_KEY = "loyalty.total_changes"
+
+
+def _total_changes(raw) -> int | None:
+    """Rows SQLite's connection has inserted, updated or deleted since it was
+    opened (None for another driver, or a closed connection)."""
+    try:
+        return raw.total_changes
+    except Exception:
+        return None
+
+
 def _output_failed(ctx, e) -> None:
     """Standard output failed. After a commit that is exit 1 saying what was
     recorded; a reader that left before anything was written is a quiet end
@@ -325,7 +347,7 @@ def _output_failed(ctx, e) -> None:
     if done:
         echo(f"Error: could not write the output ({e.reason}); {done}", err=True)
         raise SystemExit(1)
-    if e.gone:
+    if e.gone and not ctx.meta.get(_WROTE_KEY):  # a write that found nothing to do still says so
         raise SystemExit(0)
     echo(f"Error: could not write the output ({e.reason}); nothing was changed", err=True)
     raise SystemExit(1)
@@ -401,18 +423,33 @@ def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bo
             REUSE[url] = engine
     from loyalty_cli.ledger.members import phone_region
 
+    # Whether the transaction changed anything: SQLite's count of changed rows
+    # on this connection, against the count when its last session ended (a
+    # batch reuses the connection; a new one starts at 0, so an upgrade or
+    # the currency recorded counts). A write that committed nothing (a second
+    # `birthdays`, an import whose rows were all there) records nothing.
+    raw = info = None
     try:
         with phone_region(prog.phone_region), db.transaction(engine, write=write, allow_old=checking) as conn:
+            fairy = getattr(conn, "connection", None)
+            raw, info = getattr(fairy, "dbapi_connection", None), getattr(fairy, "info", None)
             if not checking:
                 db.bind_currency(conn, prog.currency.code, prog.currency.decimals, record=write)
+            ctx = click.get_current_context(silent=True)
+            if write and not dry_run and ctx is not None:
+                ctx.meta[_WROTE_KEY] = True
             yield prog, conn
             if dry_run:
                 raise _RollBack
-        if write:
+            total = _total_changes(raw)
+            changed = total is None or info is None or total != info.get(_CHANGES_KEY, 0)
+        if write and changed:
             recorded()
     except _RollBack:
         pass
     finally:
+        if info is not None:
+            info[_CHANGES_KEY] = _total_changes(raw) or 0
         if not reuse:
             engine.dispose()
 
