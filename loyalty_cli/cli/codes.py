@@ -18,6 +18,7 @@ from loyalty_cli.cli.app import (
     group_options,
     ledger_options,
     ledger_session,
+    recorded_as,
 )
 from loyalty_cli.cli.render import Col, View, echo, emit, emit_json
 from loyalty_cli.domain.dates import now
@@ -91,6 +92,8 @@ def promo_create(code, percent, amount, points, multiplier, min_purchase, starts
             first_purchase=first_purchase, tier=tier, member=member)
         made = codes.create_promo(conn, r, at=_write_at(prog, when), code=code,
                                   count=parse_points(count, "--count") if count is not None else None)
+    if count is None:
+        recorded_as(f"the promo code {made[0]} was created")  # a generated code is lost with the output otherwise
     if fmt == "json":
         emit_json({"code": [{"code": c} for c in made]} if count is not None else {"code": made[0]})
     elif fmt == "csv":

@@ -20,6 +20,7 @@ from loyalty_cli.cli.app import (
     ledger_options,
     ledger_session,
     money,
+    recorded_as,
 )
 from loyalty_cli.cli.render import Col, View, bar, echo, emit, emit_json
 from loyalty_cli.errors import LoyaltyError
@@ -54,6 +55,7 @@ def enroll(member_id, name, email, phone, birthday, marketing, referral, when, f
         at = _write_at(prog, when)
         r = operations.enroll(conn, prog, at=at, name=name, member_id=member_id, email=email, phone=phone,
                           birthday=_opt_date(birthday, "--birthday"), marketing=marketing, referral=referral)
+    recorded_as(f"the member was enrolled as {r['member']}")  # a generated id is lost with the output otherwise
     if fmt == "json":
         emit_json(r)
     elif fmt == "csv":
