@@ -766,13 +766,14 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
     known = resolve_members(conn, {r.member_key for r in rows})
     made_here: set[str] = set()
     unknown = [k for k in dict.fromkeys(r.member_key for r in rows) if k not in known]  # in file order
+    cannot_enrol: dict[str, str] = {}  # member key -> why --create-members could not enrol it
     if unknown and opts.create_members:
         first_seen: dict[str, Row] = {}  # each new member's earliest row (rows are in line order)
         for r in rows:
             seen = first_seen.get(r.member_key)
             if seen is None or r.at < seen.at:
                 first_seen[r.member_key] = r
-        made = _create_members(conn, prog, [first_seen[k] for k in unknown], problems)
+        made = _create_members(conn, prog, [first_seen[k] for k in unknown], cannot_enrol)
         made_here = set(made.values())
         known.update(made)
         result.created_members = len(set(made.values()))
@@ -789,8 +790,9 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
     for r in rows:
         mid = known.get(r.member_key)
         if mid is None:
-            problems.append(Problem(r.line, "member", f"unknown member {r.member_key!r} (--create-members enrols "
-                                                      "unknown members)", r.raw))
+            why = cannot_enrol.get(r.member_key) or f"unknown member {r.member_key!r} (--create-members enrols " \
+                                                     "unknown members)"
+            problems.append(Problem(r.line, "member", why, r.raw))
         elif mid in enrolled and r.at.date() < enrolled[mid]:
             problems.append(Problem(r.line, "date", f"{r.at:%Y-%m-%d} is before member {mid} enrolled "
                                                     f"({enrolled[mid]:%Y-%m-%d})", r.raw))
@@ -885,31 +887,57 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
             with conn.begin_nested():
                 operations.purchase(conn, prog, r.member_id, r.amount, at=r.at, order_id=r.key, code=r.code,
                                 tier_discount=opts.apply_tier_discount)
-        except LoyaltyError as e:
+        except LoyaltyError as e:  # in its savepoint: go on, to list every bad row (as --skip-errors)
             problems.append(Problem(r.line, None, str(e), r.raw))
-            if not opts.skip_errors:
-                raise _refused(problems) from None
             continue
         done += 1
         added += 1
         if progress:
             progress(done, len(todo))
+    if problems and not opts.skip_errors:
+        raise _refused(problems)
     result.added = added
-    result.rejected = sorted(problems, key=lambda p: p.line)
+    result.rejected = one_per_line(problems)
     return result
 
 
+def one_per_line(problems: list[Problem]) -> list[Problem]:
+    """The problems in line order, one per line: a row found bad for two
+    reasons is one rejected row, its reasons joined with "; "."""
+    out: list[Problem] = []
+    by_line: dict[int, list[Problem]] = {}
+    for p in sorted(problems, key=lambda p: p.line):
+        if p.line in by_line:
+            by_line[p.line].append(p)
+        else:
+            by_line[p.line] = [p]
+            out.append(p)
+    for i, p in enumerate(out):
+        same = by_line[p.line]
+        if len(same) > 1:
+            columns = {q.column for q in same}
+            if len(columns) == 1:
+                reason = "; ".join(dict.fromkeys(q.reason for q in same))
+            else:
+                reason = "; ".join(dict.fromkeys(f"({q.column}) {q.reason}" if q.column else q.reason
+                                                 for q in same))
+            out[i] = Problem(p.line, p.column if len(columns) == 1 else None, reason,
+                             next((q.row for q in same if q.row is not None), None))
+    return out
+
+
 def _refused(problems: list[Problem]) -> ImportRefused:
-    problems = sorted(problems, key=lambda p: p.line)
+    problems = one_per_line(problems)
     n = len(problems)
     return ImportRefused(f"{n} bad row{'s' if n != 1 else ''}; nothing was imported "
                          "(--skip-errors --rejects FILE imports the good rows)", problems)
 
 
-def _create_members(conn: Connection, prog: Programme, firsts: list[Row], problems: list[Problem]) -> dict[str, str]:
+def _create_members(conn: Connection, prog: Programme, firsts: list[Row], failed: dict[str, str]) -> dict[str, str]:
     """Enrol members the file names but the ledger does not know, on the date of
     their first row: the key as id when it looks like one, else a generated id
-    with the key as e-mail or phone."""
+    with the key as e-mail or phone. A key that cannot be enrolled goes into
+    `failed` with the reason (every row of that member is rejected with it)."""
     made: dict[str, str] = {}
     same: dict[str, str] = {}  # ANNA and anna in one file are one member: the first spelling
     n = conn.execute(select(func.count()).select_from(members)).scalar_one() + 1001
@@ -927,7 +955,7 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
             try:
                 email = normalise_email(key)
             except LoyaltyError as e:
-                problems.append(Problem(r.line, "member", str(e), r.raw))
+                failed[key] = str(e)
                 continue
         elif re.fullmatch(r"\+?[0-9 ().\-/]{5,}", key) and not ID_PATTERN.fullmatch(key):
             phone = normalise_phone(key)
@@ -947,7 +975,7 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row], proble
                 continue
             mid = same[key.lower()] = key
         else:
-            problems.append(Problem(r.line, "member", f"cannot enrol {key!r}: not a valid id, e-mail or phone", r.raw))
+            failed[key] = f"cannot enrol {key!r}: not a valid id, e-mail or phone"
             continue
         taken.add(mid)
         taken.add(mid.lower())
@@ -1169,15 +1197,13 @@ def import_members(conn: Connection, prog: Programme, stream: IO[bytes], opts: O
                                      birthday=birthday, marketing=marketing, via="import")
                 added_on[made["member"]] = line
                 result.added += 1
-        except LoyaltyError as e:
+        except LoyaltyError as e:  # each row in its savepoint: go on, to list every bad row (as --skip-errors)
             problems.append(Problem(line, None, str(e), raw))
-            if not opts.skip_errors:
-                raise _refused(problems) from None
         if progress and i % 500 == 0:
             progress(i, len(parsed))
     if problems and not opts.skip_errors:
         raise _refused(problems)
-    result.rejected = sorted(problems, key=lambda p: p.line)
+    result.rejected = one_per_line(problems)
     return result
 
 
