@@ -87,8 +87,14 @@ def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, 
                 create_members, fmt, config, db, where=(), decimal_comma=False, apply_tier_discount=False):
     from loyalty_cli.io import importer
 
+    for name, value in (("--rejects", rejects), ("--date-format", date_format), ("--encoding", encoding),
+                        ("--delimiter", delimiter), *(("--map", m) for m in mapping), *(("--where", w) for w in where)):
+        if value is not None and value == "":  # as --db "": an empty value is a mistake, never "the default"
+            raise LoyaltyError(f"{name} is empty: give a value, or leave {name} out")
     if rejects and not skip_errors:
         raise click.UsageError("--rejects goes with --skip-errors")
+    if rejects:  # before the lock: a path that would make the import wait on itself
+        importer.check_rejects_target(rejects)
     if rejects and not Path(rejects).parent.is_dir():  # found out before the import, not after its commit
         raise LoyaltyError(f"--rejects {rejects}: folder {Path(rejects).parent} does not exist")
     fields = importer.PURCHASE_FIELDS if kind == "purchases" else importer.MEMBER_FIELDS
@@ -126,13 +132,13 @@ def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, 
         try:
             sink.write(result.header, result.rejected)
         except OSError as e:
+            _list_rejected(result.rejected, all_of_them=True)  # named somewhere, since the file could not take them
             raise LoyaltyError(f"could not write the rejects file ({rejects}: {e.strerror or e}); the import was "
                                f"recorded: {result.added} added") from None
     s = result.summary()
     if fmt == "json":
         emit_json({**s, "dry_run": dry_run})
-    for p in result.rejected[:importer.SHOWN_ERRORS]:
-        echo(f"  rejected {p}", err=True)
+    _list_rejected(result.rejected)
     n = s["created_members"]
     made = f", {n} new member{'s' if n != 1 else ''}" if n else ""
     what = "would add" if dry_run else "added"
@@ -140,6 +146,15 @@ def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, 
     left = f", {s['not_selected']} not selected by --where" if s["not_selected"] else ""
     echo(f"Read {s['read']} rows: {what} {s['added']}, skipped {s['skipped']} already in the ledger, "
          f"rejected {s['rejected']}{made}{merged}{left}.", err=True)
+
+
+def _list_rejected(rejected, all_of_them: bool = False) -> None:
+    from loyalty_cli.io import importer
+
+    for p in rejected[:importer.SHOWN_ERRORS]:
+        echo(f"  rejected {p}", err=True)
+    if all_of_them and len(rejected) > importer.SHOWN_ERRORS:
+        echo(f"  ... and {len(rejected) - importer.SHOWN_ERRORS} more", err=True)
 
 
 def _progress_bar(label: str):

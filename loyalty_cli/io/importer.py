@@ -1301,6 +1301,27 @@ def guard_rejects(path: str, ledger_file: Path | None, programme: Path, source) 
         raise LoyaltyError(f"--rejects {path} is the file being imported; name another file for the rejected rows")
 
 
+def check_rejects_target(path: str) -> None:
+    """Refuse, before the import takes the ledger's lock, a --rejects path that
+    is the standard input when that is not a terminal: `--rejects /dev/stdin`
+    under a pipe opens that very pipe for writing, and reading it then never
+    ends. Anything else that can be opened for writing is fine: a new or
+    regular file (checked against the ledger and the input by guard_rejects),
+    /dev/null, /dev/stderr or /dev/stdout (the terminal, or a pipe read on),
+    `--rejects >(cat)`."""
+    if "\x00" in path:
+        raise LoyaltyError("--rejects: the path contains a NUL byte")
+    try:
+        st = os.stat(path)
+        theirs = os.fstat(0)
+    except (OSError, ValueError):
+        return  # a new file, or no stdin (one that cannot be opened: RejectsFile says so)
+    if (st.st_dev, st.st_ino) == (theirs.st_dev, theirs.st_ino) and not os.isatty(0) \
+            and not stat.S_ISREG(st.st_mode):  # a regular file: guard_rejects says it is the input
+        raise LoyaltyError(f"--rejects {path} is the standard input the import reads; name a file "
+                           "(or /dev/stderr to see the rejected rows)")
+
+
 class RejectsFile:
     """--rejects, opened before the import (a path that cannot be written is
     refused before anything is recorded) and written after it committed."""
