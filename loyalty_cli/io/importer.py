@@ -133,6 +133,11 @@ def parse_mapping(pairs: Iterable[str], fields: tuple[str, ...]) -> dict[str, st
     return mapping
 
 
+# Text codecs that do not read bytes as the text they spell: `an\x00na` becomes
+# a real NUL with unicode_escape, idna and punycode decode domain-name labels.
+NOT_PLAIN_TEXT = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "punycode"})
+
+
 def text_encoding(name: str) -> str:
     """`name` if it is a codec that turns bytes into text; rot13, zlib_codec,
     base64 and the like transform bytes or text into their own kind and are
@@ -141,6 +146,9 @@ def text_encoding(name: str) -> str:
         info = codecs_lookup(name)
     except (LookupError, TypeError, ValueError):
         info = None
+    if info is not None and info.name in NOT_PLAIN_TEXT:
+        raise LoyaltyError(f"--encoding {name!r} is not a plain text encoding: it reads backslash escapes or "
+                           "domain-name labels, not text as written (e.g. utf-8, latin-1, cp1252, utf-16)")
     if info is None or not getattr(info, "_is_text_encoding", True):
         raise LoyaltyError(f"--encoding {name!r} is not an encoding Python can read text in "
                            "(e.g. utf-8, latin-1, cp1252, utf-16)")
@@ -234,8 +242,10 @@ class Reader:
     rows --where leaves out counted in `not_selected`."""
 
     def __init__(self, stream: IO[bytes], opts: Options, fields: tuple[str, ...], required: tuple[str, ...]):
+        if opts.delimiter is not None:
+            opts.delimiter = delimiter_char(opts.delimiter)
         if opts.delimiter is not None and len(opts.delimiter) != 1:
-            raise LoyaltyError(f"--delimiter must be one character, got {opts.delimiter!r}")
+            raise LoyaltyError(f"--delimiter must be one character (or tab), got {opts.delimiter!r}")
         if opts.delimiter is not None and opts.delimiter in "\r\n\"" :
             raise LoyaltyError(f"--delimiter {opts.delimiter!r} cannot separate fields")
         if opts.encoding is not None:
@@ -248,10 +258,21 @@ class Reader:
             stream, head = _head(stream)
         except OSError as e:
             raise LoyaltyError(f"could not read the file: {e.strerror or e}") from None
-        self.encoding = opts.encoding or _byte_order_mark(head) or DEFAULT_ENCODING
+        bom = _byte_order_mark(head)
+        self.utf16 = None if bom else utf16_without_bom(head)  # what a file with NULs between letters is
+        if opts.encoding is None and self.utf16:
+            raise LoyaltyError(f"the file looks like {self.utf16.upper()} text without a byte-order mark: "
+                               f"try --encoding {self.utf16}")
+        self.encoding = opts.encoding or bom or DEFAULT_ENCODING
         delimiter = opts.delimiter
         if delimiter is None:
-            delimiter = ";" if opts.decimal_comma and ";" in _first_line(head, self.encoding) else ","
+            first = _first_line(head, self.encoding)
+            if opts.decimal_comma and ";" in first:
+                delimiter = ";"
+            elif "\t" in first and "," not in first:  # Excel's "Unicode Text", a TAB-separated export
+                delimiter = "\t"
+            else:
+                delimiter = ","
         self.delimiter = delimiter
         self.stream = stream
         self.text = io.TextIOWrapper(stream, encoding=self.encoding, newline="")
@@ -289,6 +310,10 @@ class Reader:
             text = ", ".join(names)
             if len(names) == 1 and ";" in names[0] and self.delimiter != ";":
                 text += "; the file looks ;-separated: try --delimiter ';'"
+            elif len(names) == 1 and "\t" in names[0] and self.delimiter != "\t":
+                text += "; the file looks TAB-separated: try --delimiter tab"
+            elif self.utf16 and any("\x00" in n for n in names):
+                text += f"; the file looks like {self.utf16.upper()}: try --encoding {self.utf16}"
             return text
 
         everything = list(range(len(names)))
@@ -344,8 +369,9 @@ class Reader:
     def _unreadable(self, e: Exception, line: int) -> LoyaltyError:
         if isinstance(e, UnicodeError):
             where = self._bad_line()
-            return LoyaltyError(f"{f'line {where}: ' if where else ''}the file is not valid {self.encoding}; "
-                                "try --encoding latin-1 (or the encoding your till exports)")
+            advice = f"it looks like {self.utf16.upper()}: try --encoding {self.utf16}" if self.utf16 else \
+                "try --encoding latin-1 (or the encoding your till exports)"
+            return LoyaltyError(f"{f'line {where}: ' if where else ''}the file is not valid {self.encoding}; {advice}")
         if isinstance(e, OSError):
             return LoyaltyError(f"line {line}: could not read the file: {e.strerror or e}")
         return LoyaltyError(f"line {line}: not readable as CSV ({e})")
@@ -395,6 +421,29 @@ class Reader:
             for f, idx in self.joined.items():
                 v[f] = " ".join(p for p in (row[i].strip() if i < len(row) else "" for i in idx) if p)
             yield line, row, v
+
+
+def delimiter_char(text: str) -> str:
+    """--delimiter as typed: one character, or TAB written `tab`, `\\t` or `\\\\t`."""
+    if text.lower() in ("tab", "\\t", "\\\\t"):
+        return "\t"
+    return text
+
+
+def utf16_without_bom(head: bytes) -> str | None:
+    """"utf-16-le" or "utf-16-be" when the file's first bytes have the NUL
+    pattern of mostly-ASCII UTF-16 text (a NUL in every other byte), else None."""
+    sample = head[:512]
+    sample = sample[:len(sample) // 2 * 2]
+    if len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    nul_even, nul_odd = even.count(0) / len(even), odd.count(0) / len(odd)
+    if nul_odd >= 0.6 and nul_even <= 0.1:
+        return "utf-16-le"
+    if nul_even >= 0.6 and nul_odd <= 0.1:
+        return "utf-16-be"
+    return None
 
 
 def _first_line(head: bytes, encoding: str) -> str:
