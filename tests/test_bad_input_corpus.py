@@ -535,7 +535,7 @@ IMPORT_PURCHASES = [
     case("csv-order-two-totals", *IP, file("p.csv", "member,amount,date,order\nanna,5.00,2026-01-20,W1\n"
                                                     "anna,,2026-01-20,W1\nanna,7.00,2026-01-20,W1\n"), rows=True,
          says=("line 4 (order): order W1 appears on line 2 with other content: total 5.00 there, 7.00 here",
-               "line 3 (order): order W1 has two different totals")),
+               "line 3 (order): order W1 is refused: line 4 gives another total")),
     case("csv-order-two-members", *IP, file("p.csv", "member,amount,date,order\nanna,5.00,2026-01-20,W1\n"
                                                      "bob,,2026-01-20,W1\n"), rows=True,
          says="order W1 appears on line 2 with other content: member anna there, bob here"),

@@ -160,7 +160,7 @@ def test_reimporting_the_same_file_or_with_rows_appended_adds_only_new_rows(shop
     assert shop.json("import", "purchases", f)["added"] == 2
     assert shop.json("import", "purchases", f) == {"read": 2, "added": 0, "skipped": 2, "rejected": 0,
                                                    "created_members": 0, "merged": 0, "not_selected": 0,
-                                                   "dry_run": False}
+                                                   "amount_on_several_rows": 0, "dry_run": False}
     f.write_text(text + "anna,7.50,2026-01-04,A3\n")
     assert shop.json("import", "purchases", f)["added"] == 1
     assert shop.json("balance", "anna")[0]["points"] == 17

@@ -57,3 +57,23 @@ def test_codecs_that_interpret_the_bytes_are_refused(shop, tmp_path, codec):
     shop.fail("import", "purchases", f, "--encoding", codec, contains="is not a plain text encoding")
     shop.fail("import", "members", f, "--encoding", codec, contains="is not a plain text encoding")
     assert shop.snapshot() == before
+
+
+def test_a_conflict_in_an_order_is_listed_once_and_a_repeated_amount_is_said(shop, tmp_path):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    f = tmp_path / "o.csv"
+    f.write_text("member,amount,date,order\n" + "".join(f"anna,{a},2026-01-02,A\n" for a in
+                                                       ("10.00", "", "", "", "12.00", "12.00")))
+    r = shop.invoke("import", "purchases", f)
+    assert r.exit_code == 1
+    lines = r.stderr.splitlines()
+    assert sum("with other content" in line for line in lines) == 1, r.stderr  # line 6 only, not line 7 too
+    assert "  line 6 (order): order A appears on line 2 with other content: total 10.00 there, 12.00 here" in lines
+    assert "  line 7 (order): order A is refused: line 6 gives another total" in lines
+    g = tmp_path / "same.csv"
+    g.write_text("member,amount,date,order\nanna,10.00,2026-01-02,B\nanna,10.00,2026-01-02,B\n"
+                 "anna,3.00,2026-01-03,C\nanna,,2026-01-03,C\n")
+    r = shop.run("import", "purchases", g)
+    assert "1 order had its amount on more than one row; the first was taken" in r.stderr
+    assert shop.sql("SELECT order_id, amount FROM purchases ORDER BY order_id") == [("B", 1000), ("C", 300)]
+    assert shop.json("import", "purchases", g)["amount_on_several_rows"] == 1

@@ -146,6 +146,10 @@ def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, 
     left = f", {s['not_selected']} not selected by --where" if s["not_selected"] else ""
     echo(f"Read {s['read']} rows: {what} {s['added']}, skipped {s['skipped']} already in the ledger, "
          f"rejected {s['rejected']}{made}{merged}{left}.", err=True)
+    if s["amount_on_several_rows"]:  # a till that writes each line's price in the amount column would lose money
+        n = s["amount_on_several_rows"]
+        echo(f"{n} order{'s' if n != 1 else ''} had {'their' if n != 1 else 'its'} amount on more than one row; "
+             "the first was taken (an order's total belongs on one of its rows).", err=True)
 
 
 def _list_rejected(rejected, all_of_them: bool = False) -> None:

@@ -97,6 +97,7 @@ class Result:
     skipped: int = 0
     merged: int = 0  # rows folded into an earlier row of the same order (a web shop's line items)
     not_selected: int = 0  # rows --where left out
+    amount_on_several_rows: int = 0  # merged orders with the (same) amount on more than one row: the first taken
     rejected: list[Problem] = field(default_factory=list)
     created_members: int = 0
     created_member_ids: set[str] = field(default_factory=set)  # with no history that decides a tier
@@ -104,7 +105,8 @@ class Result:
 
     def summary(self) -> dict:
         return {"read": self.read, "added": self.added, "skipped": self.skipped, "rejected": len(self.rejected),
-                "created_members": self.created_members, "merged": self.merged, "not_selected": self.not_selected}
+                "created_members": self.created_members, "merged": self.merged, "not_selected": self.not_selected,
+                "amount_on_several_rows": self.amount_on_several_rows}
 
 
 class ImportRefused(LoyaltyError):
@@ -550,8 +552,8 @@ class Row:
 
 
 def read_purchases(reader: Reader, prog: Programme, opts: Options, now: datetime,
-                   problems: list[Problem]) -> tuple[list[Row], int]:
-    """The file's rows, parsed, and how many were merged; the rows of one order (a web shop writes one
+                   problems: list[Problem]) -> tuple[list[Row], int, int]:
+    """The file's rows, parsed, how many were merged, and in how many orders more than one row had an amount; the rows of one order (a web shop writes one
     per line item, the total on the first) merged into one, see merge_orders."""
     rows: list[Row] = []
     dec = prog.currency.decimals
@@ -613,20 +615,22 @@ def _amount(text: str, decimals: int, decimal_comma: bool) -> int:
 
 
 def merge_orders(rows: list[Row], problems: list[Problem], bad_orders: dict[str, int], decimals: int,
-                 partial: bool) -> tuple[list[Row], int]:
+                 partial: bool) -> tuple[list[Row], int, int]:
     """One row per order. A web shop's export has a row per line item: the
     order's total on its first row, empty on the others. The rows of an order
     merge into the first: its amount, member, date and code are the first
     non-empty ones of its rows, and two different non-empty values (two
     totals, say) refuse the order. An order with a bad row is refused whole.
-    Rows without an order id are left as they are."""
+    Rows without an order id are left as they are. Returns the rows, how many
+    were merged, and how many orders had an amount on more than one row (the
+    same one: the first was taken, which the summary says)."""
     if not bad_orders and not partial and not any(r.order is not None for r in rows):
-        return rows, 0
+        return rows, 0, 0
     ordered = [r for r in rows if r.order is not None]
     out = [r for r in rows if r.order is None]
     ordered.sort(key=attrgetter("order"))  # stable: each order's rows together, in line order
     i, n = 0, len(ordered)
-    merged = 0
+    merged = several = 0
     while i < n:
         j = i + 1
         while j < n and ordered[j].order == ordered[i].order:
@@ -653,14 +657,18 @@ def merge_orders(rows: list[Row], problems: list[Problem], bad_orders: dict[str,
             given = [(r.line, getattr(r, attr)) for r in group if getattr(r, attr) is not None]
             values = {_comparable(attr, v): (line, v) for line, v in reversed(given)}  # first line of each value
             if len(values) > 1:
-                (l1, v1), (l2, v2) = sorted(values.values(), key=lambda x: x[0])[:2]
+                # each conflict once: on the first row giving each other value; the order's
+                # other rows are refused with it, pointing there
+                (l1, v1), *others = sorted(values.values(), key=lambda x: x[0])
+                conflicts = dict(others)
+                at = ", ".join(str(line) for line in conflicts)
                 for r in group:
-                    if r.line == l2:
+                    if r.line in conflicts:
                         why = f"order {order} appears on line {l1} with other content: {what} {shown(v1)} there, " \
-                              f"{shown(v2)} here"
+                              f"{shown(conflicts[r.line])} here"
                     else:
-                        why = f"order {order} has two different {what}s: {shown(v1)} on line {l1}, " \
-                              f"{shown(v2)} on line {l2}"
+                        why = f"order {order} is refused: " + (f"line {at} gives another {what}" if len(conflicts) == 1
+                                                               else f"lines {at} give other {what}s")
                     problems.append(Problem(r.line, "order", why, r.raw))
                 reason = ()
                 break
@@ -678,9 +686,11 @@ def merge_orders(rows: list[Row], problems: list[Problem], bad_orders: dict[str,
             continue
         first.name = next((r.name for r in group if r.name), None)
         merged += len(group) - 1
+        if sum(1 for r in group if r.amount is not None) > 1:  # the same total twice, or each line's price?
+            several += 1
         out.append(first)
     out.sort(key=attrgetter("line"))
-    return out, merged
+    return out, merged, several
 
 
 def _comparable(attr: str, value):
@@ -805,7 +815,7 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
         # no particular order: give SQLite room to keep that index's pages in memory.
         conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
     try:
-        rows, result.merged = read_purchases(reader, prog, opts, now, problems)
+        rows, result.merged, result.amount_on_several_rows = read_purchases(reader, prog, opts, now, problems)
     finally:
         reader.close()
     result.not_selected = reader.not_selected
