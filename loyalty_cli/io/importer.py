@@ -237,6 +237,41 @@ class _Prefixed(io.RawIOBase):
 
 
 HEAD_BYTES = 64 * 1024  # enough of the file to see its byte-order mark and header line
+# Memory stays bounded however the input looks (`yes | tr -d '\n'`, /dev/zero):
+# a physical line, and a row (a quoted field may span lines), are read only up to these.
+MAX_LINE_CHARS = 4 * 1024 * 1024
+MAX_ROW_CHARS = 16 * 1024 * 1024
+
+
+class _BoundedLines:
+    """The text's lines for csv.reader, each read with a limit: a line (or a
+    row of several lines) longer than the limits is a one-line error, never an
+    ever-growing string. `row_done()` is called after each row."""
+
+    def __init__(self, text: IO[str]):
+        self.text, self.line, self.row_chars, self.row_start = text, 0, 0, 1
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        s = self.text.readline(MAX_LINE_CHARS + 1)
+        if not s:
+            raise StopIteration
+        self.line += 1
+        if self.row_chars == 0:
+            self.row_start = self.line
+        if len(s) > MAX_LINE_CHARS:
+            raise LoyaltyError(f"line {self.line} is longer than {MAX_LINE_CHARS // 2**20} MiB characters "
+                               "(no line break): not a CSV file a till or shop exports")
+        self.row_chars += len(s)
+        if self.row_chars > MAX_ROW_CHARS:
+            raise LoyaltyError(f"line {self.row_start}: the row is longer than {MAX_ROW_CHARS // 2**20} MiB "
+                               "characters over several lines (a quote that is never closed?)")
+        return s
+
+    def row_done(self) -> None:
+        self.row_chars = 0
 
 
 class Reader:
@@ -278,7 +313,8 @@ class Reader:
         self.delimiter = delimiter
         self.stream = stream
         self.text = io.TextIOWrapper(stream, encoding=self.encoding, newline="")
-        self.csv = csv.reader(self.text, delimiter=delimiter, strict=True)
+        self.lines = _BoundedLines(self.text)
+        self.csv = csv.reader(self.lines, delimiter=delimiter, strict=True)
         try:
             self._read_header(opts, fields, required, where)
         except BaseException:
@@ -292,6 +328,7 @@ class Reader:
             line = self.csv.line_num + 1
             try:
                 self.header = next(self.csv)
+                self.lines.row_done()
             except StopIteration:
                 raise LoyaltyError("the file is empty: expected a header row") from None
             except (UnicodeError, csv.Error, OSError) as e:
@@ -309,7 +346,8 @@ class Reader:
             return hits[0] if hits else None
 
         def columns() -> str:
-            text = ", ".join(names)
+            shown = [n if len(n) <= 60 else n[:60] + "..." for n in names[:40]]
+            text = ", ".join(shown) + (f", ... ({len(names)} columns)" if len(names) > 40 else "")
             if len(names) == 1 and ";" in names[0] and self.delimiter != ";":
                 text += "; the file looks ;-separated: try --delimiter ';'"
             elif len(names) == 1 and "\t" in names[0] and self.delimiter != "\t":
@@ -388,11 +426,14 @@ class Reader:
             self.text.detach()
             self.stream.seek(0)
             decoder = codecs_lookup(self.encoding).incrementaldecoder()
-            for n, raw in enumerate(self.stream, 1):
+            n = 1
+            while raw := self.stream.readline(1 << 20):  # bounded, as the reading itself
                 try:
                     decoder.decode(raw)
                 except UnicodeError:
                     return n
+                if raw.endswith(b"\n"):
+                    n += 1
         except (OSError, ValueError):
             return None
         return None
@@ -410,6 +451,7 @@ class Reader:
             line = self.csv.line_num + 1  # where the row starts (a quoted field may span lines)
             try:
                 row = next(self.csv)
+                self.lines.row_done()
             except StopIteration:
                 return
             except (UnicodeError, csv.Error, OSError) as e:
