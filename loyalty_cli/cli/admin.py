@@ -229,7 +229,8 @@ def check(config, db, head, print_head, fmt):
     every balance equals the sum of its entries, no lot spent beyond its
     points, points spent soonest-expiring and oldest first, nothing redeemed
     that was not available, nothing expired before its day, purchases add up,
-    no code or referral paid beyond its limits."""
+    no code or referral paid beyond its limits, every member's marketing
+    consent is the latest change in its consent history."""
     from loyalty_cli.queries import reports
     from loyalty_cli.store import chain
 

@@ -70,7 +70,7 @@ def import_options(f):
                           "repeat for one column = any of the values, for several columns = all must hold."),
         click.option("--date-format", metavar="FORMAT", help="strptime layout of the dates, e.g. '%d.%m.%Y %H:%M'."),
         click.option("--encoding", metavar="NAME",
-                     help="Text encoding of the file [default: UTF-8 with or without BOM; UTF-16 by its BOM]."),
+                     help="Text encoding of the file [default: UTF-8 with or without BOM; UTF-16 or UTF-32 by its BOM]."),
         click.option("--delimiter", metavar="CHAR",
                      help="Field separator [default: ','; ';' with --decimal-comma when the header has one]."),
         click.option("--decimal-comma", is_flag=True, help="Amounts are written with a decimal comma, e.g. 12,50."),
