@@ -304,6 +304,29 @@ def test_the_tested_by_table_names_test_files_that_exist():
     assert {n for n in named if not (ROOT / n).exists()} == set()
 
 
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_the_docs_lead_somewhere():
+    broken = []
+    for doc in DOCS:
+        text = re.sub(r"```.*?```", "", doc.read_text(encoding="utf-8"), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            name, _, anchor = target.partition("#")
+            file = (doc.parent / name).resolve() if name else doc
+            if not file.exists():
+                broken.append(f"{doc.name}: {target}")
+            elif anchor and file.suffix == ".md":
+                heads = re.findall(r"^#+ (.*)$", file.read_text(encoding="utf-8"), flags=re.M)
+                if anchor not in {_slug(h) for h in heads}:
+                    broken.append(f"{doc.name}: {target}")
+    assert broken == []
+
+
 def test_the_command_reference_is_not_stale():
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_docs.py"), "--check"],
                        capture_output=True, text=True)
