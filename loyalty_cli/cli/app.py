@@ -237,7 +237,7 @@ def group_options(f):
         click.option("--config", "config", metavar="PATH", help="Programme file (as the command's --config)."),
         click.option("--db", "db", metavar="PATH|URL", help="Ledger file or SQLAlchemy URL (as the command's --db)."),
         click.option("--format", "fmt", type=click.Choice(FORMATS), help="Output format (as the command's --format)."),
-        click.option("--as-of", "as_of", metavar="DATE", help="For the commands that take --as-of."),
+        click.option("--as-of", "as_of", metavar="DATE", help="For a command that takes --as-of (a usage error before one that does not)."),
     ]):
         f = opt(f)
     return f
