@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -352,8 +353,24 @@ def _flatten(value, prefix=""):
         yield from _flatten(v, f"{prefix}.{k}" if prefix else str(k))
 
 
+class _BatchFile(click.File):
+    """FILE of `batch`: `-` is standard input, which must be open."""
+
+    def convert(self, value, param, ctx):
+        if value == "-":
+            try:
+                os.fstat(0)
+                closed = sys.stdin is None
+            except OSError:
+                closed = True
+            if closed:
+                raise click.ClickException("batch -: standard input is closed, there are no lines to read "
+                                           "(give a file, or feed the lines on standard input)")
+        return super().convert(value, param, ctx)
+
+
 @cli.command()
-@click.argument("file", type=click.File("rb"))
+@click.argument("file", type=_BatchFile("rb"))
 @click.option("--stop-on-error", is_flag=True, help="Stop at the first command that fails.")
 @ledger_options
 @examples("loyalty batch tonight.txt", "printf 'purchase anna 12.50 --order T-1\\nshow anna\\n' | loyalty batch -",

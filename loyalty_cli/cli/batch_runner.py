@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shlex
 import sys
 from contextlib import redirect_stderr, redirect_stdout
@@ -43,9 +44,32 @@ def split(line: str) -> list[str]:
     return args
 
 
-# `-` is caught when the line reads it (sys.stdin is _BatchStdin then); these
-# names open descriptor 0 behind Python's back, so a line naming one is refused.
-STDIN_NAMES = ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
+# `-` is caught when the line reads it (sys.stdin is _BatchStdin then). Any
+# other path of a line is judged by what it IS, not how it is spelled: a name
+# that leads to the batch's own standard input (/dev/stdin, //dev/stdin, a
+# symlink to it, the same pipe or terminal) or to any /dev/fd/N or
+# /proc/*/fd/N link would open descriptor 0 behind Python's back.
+_FD_LINK = re.compile(r"/proc/[^/]+/fd(/|$)")
+
+
+def _is_stdin_path(text: str, stdin_stat) -> bool:
+    if not text or len(text) > 4096:
+        return False
+    if text.startswith("sqlite:"):  # --db sqlite:////dev/stdin
+        text = re.sub(r"^sqlite:/*", "/", text) if text.startswith("sqlite:///") else text
+    try:
+        path = os.path.expanduser(text)
+        real = os.path.realpath(path)
+        if _FD_LINK.match(real) or real in ("/dev/stdin", "/dev/fd") or real.startswith("/dev/fd/"):
+            return True
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    if stdin_stat is not None and os.path.samestat(st, stdin_stat):
+        return True
+    if real == "/dev/tty" and os.isatty(0):  # the terminal the batch is typed at
+        return True
+    return False
 
 
 class _BatchStdin(io.RawIOBase):
@@ -66,16 +90,18 @@ STDIN_TAKEN = ("this line reads standard input, but the batch itself is read fro
 
 
 def _reads_stdin(args: list[str]) -> bool:
-    """Whether a line names standard input as a file (/dev/stdin, ...)."""
+    """Whether a path argument of a line (a file, --config, --db, --rejects,
+    backup's PATH, also as --opt=PATH) leads to standard input."""
+    try:
+        stdin_stat = os.fstat(0)
+    except OSError:
+        stdin_stat = None
     for a in args:
-        if a in STDIN_NAMES:
+        values = [a]
+        if a.startswith("-") and "=" in a:
+            values.append(a.split("=", 1)[1])
+        if any(_is_stdin_path(v, stdin_stat) for v in values):
             return True
-        if a.startswith(("/dev/", "/proc/")):
-            try:
-                if os.path.samestat(os.stat(a), os.fstat(0)):
-                    return True
-            except (OSError, ValueError):
-                pass
     return False
 
 
