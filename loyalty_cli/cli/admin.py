@@ -44,7 +44,6 @@ def init(ctx, force, name, currency, tz, sample, config, db):
     An existing programme file is kept unless --force, which keeps the old one
     as FILE.bak (or FILE.bak.1, .bak.2, ...); an existing ledger is never
     overwritten or emptied."""
-    import tomllib
     from pathlib import Path
 
     from loyalty_cli.domain import config as cfg
@@ -71,7 +70,7 @@ def init(ctx, force, name, currency, tz, sample, config, db):
             text = cfg.with_program(cfg.sample_text(), **given)
         else:
             text = cfg.starter(name, currency.upper(), tz)
-        prog = cfg.parse(tomllib.loads(text), path)  # what we write must load
+        prog = cfg.parse(cfg.loads(text), path)  # what we write must load
     else:
         prog = load(path)
     url = prog.database_url(db)

@@ -244,6 +244,11 @@ class _Section:
 
     def decimal(self, key: str, maximum: Decimal = MAX_RATE) -> Decimal:
         v = self.raw(key)
+        if isinstance(v, TomlFloat):  # exactly as written, under the same limits as "1.5" in quotes
+            try:
+                v = _float_text(v)
+            except ValueError as e:
+                self.fail(key, str(e))
         try:
             d = parse_decimal(v, "value")
         except LoyaltyError as e:
@@ -256,8 +261,15 @@ class _Section:
         v = self.raw(key)
         if v is None:
             self.fail(key, "is required")
-        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, str, TomlFloat)):
             self.fail(key, f"must be an amount such as \"20.00\", got {_value(v)}")
+        if isinstance(v, TomlFloat):
+            try:
+                v = _float_text(v)
+            except ValueError as e:
+                self.fail(key, str(e))
+        if isinstance(v, int) and v.bit_length() > 128:  # never str() an integer of thousands of digits
+            self.fail(key, f"is too large, got {_value(v)}")
         try:
             return parse_amount(repr(v) if isinstance(v, float) else str(v), decimals, "value")
         except LoyaltyError as e:
@@ -285,13 +297,49 @@ class _Section:
             self.fail(k, "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
 
 
+class TomlFloat:
+    """A TOML float as the file writes it (tomllib's parse_float): read exactly
+    from its text, never through a binary float that would round it."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text if len(self.text) <= 40 else f"{self.text[:28]}…{self.text[-8:]} ({len(self.text):,} characters)"
+
+
+def loads(text: str) -> dict:
+    """TOML text as data, floats kept as their text (TomlFloat)."""
+    return tomllib.loads(text, parse_float=TomlFloat)
+
+
+def _float_text(v: TomlFloat) -> str:
+    """A TOML float as a plain decimal string for the exact parsers; ValueError
+    saying why for an exponent or a value that is not finite."""
+    t = v.text.replace("_", "").lstrip("+")
+    if t.lstrip("-").lower() in ("inf", "nan"):
+        raise ValueError(f"must be a finite number, got {v!r}")
+    if "e" in t.lower():
+        raise ValueError(f"write it without an exponent (digits and a decimal point, e.g. 0.001), got {v!r}")
+    return t
+
+
 def _value(v) -> str:
     """A TOML value as the file would spell it, for messages."""
     if isinstance(v, (date, datetime, time)):
         return v.isoformat()
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10**30:
-        return shown(str(v))  # no 5,000-digit number in a message
-    return shown(v, 80) if isinstance(v, str) else repr(v)
+    if isinstance(v, int) and not isinstance(v, bool):
+        return shown(v) if abs(v) >= 10**30 else str(v)  # no 5,000-digit number in a message
+    if isinstance(v, str):
+        return shown(v, 80)
+    try:
+        r = repr(v)
+    except ValueError:  # an array or table holding an integer of thousands of digits
+        return f"{'an array' if isinstance(v, list) else 'a table' if isinstance(v, dict) else 'a value'} " \
+               "holding a number of thousands of digits"
+    return r if len(r) <= 80 else f"{r[:60]}… ({len(r):,} characters)"
 
 
 def require_path(path: str | Path) -> Path:
@@ -320,7 +368,7 @@ def load(path: str | Path) -> Programme:
     except OSError as e:
         raise ConfigError(f"{file}: cannot be read ({e.strerror})") from None
     try:
-        data = tomllib.loads(text)
+        data = loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{file}: not valid TOML: {e}") from None
     except RecursionError:  # arrays or tables nested thousands deep

@@ -59,6 +59,9 @@ def currency_decimals(code: str) -> int:
 def shown(text: object, limit: int = 40) -> str:
     """User text quoted for a message, shortened in the middle when it is
     long (a message must stay one readable line)."""
+    if isinstance(text, int) and not isinstance(text, bool) and text.bit_length() > 3 * limit:
+        # never str() it: past 4300 digits Python refuses, and nobody reads the digits anyway
+        return f"a number of about {int(text.bit_length() * 0.30103) + 1:,} digits"
     s = str(text)
     if len(s) <= limit:
         return repr(s)
