@@ -289,6 +289,55 @@ def _tables(names) -> str:
     return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
 
 
+# PRAGMA application_id of a loyalty ledger ("LOY1"): set when init creates or
+# upgrades one; a file with another application's id is never taken for one.
+APPLICATION_ID = 0x4C4F5931
+
+
+def _our_objects() -> set[tuple[str, str, str]]:
+    """(type, name, table) of every schema object loyalty itself makes: its
+    tables, their indexes and the append-only triggers."""
+    objs = set()
+    for t in models.metadata.tables.values():
+        objs.add(("table", t.name, t.name))
+        objs.update(("index", ix.name, t.name) for ix in t.indexes)
+    for name in models.APPEND_ONLY:
+        objs.update(("trigger", f"{name}_no_{op}", name) for op in ("update", "delete"))
+    objs.update({("trigger", "promo_codes_no_delete", "promo_codes"),
+                 ("trigger", "promo_codes_no_update", "promo_codes")})
+    return objs
+
+
+def _sqlite_header(conn: Connection) -> tuple[int, int]:
+    """(user_version, application_id) of an SQLite file."""
+    return (conn.exec_driver_sql("PRAGMA user_version").scalar() or 0,
+            conn.exec_driver_sql("PRAGMA application_id").scalar() or 0)
+
+
+def _foreign_sqlite(conn: Connection, where: str) -> None:
+    """Refuse an SQLite file that holds anything loyalty did not make: a view,
+    index, trigger or table of someone else's, a user_version (another tool's
+    schema number) or another application's id."""
+    user_version, app_id = _sqlite_header(conn)
+    ours = _our_objects()
+    rows = conn.exec_driver_sql("SELECT type, name, tbl_name FROM sqlite_master").fetchall()
+    foreign = sorted(f"{t} {n}" for t, n, tb in rows if not n.startswith("sqlite_") and (t, n, tb) not in ours)
+    why = []
+    if app_id not in (0, APPLICATION_ID):
+        why.append(f"its application_id is {app_id:#x}, another application's")
+    if user_version:
+        why.append(f"its user_version is {user_version} (another tool's schema number)")
+    if foreign:
+        why.append("it holds " + _tables(foreign) + ", which loyalty did not make")
+    if why:
+        raise LedgerError(f"{where} is not a loyalty ledger: {'; '.join(why)}; nothing was written to it")
+
+
+def _mark_ours(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite" and _sqlite_header(conn)[1] != APPLICATION_ID:
+        conn.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
 def _check_version(conn: Connection, where: str) -> int:
     """The ledger's schema version, after making sure the file is a loyalty
     ledger: its schema_version table is ours, and every table in it is one
@@ -297,6 +346,8 @@ def _check_version(conn: Connection, where: str) -> int:
     insp = inspect(conn)
     names = set(insp.get_table_names())
     if not names:
+        if conn.dialect.name == "sqlite":
+            _foreign_sqlite(conn, where)
         raise LedgerError(f"ledger {where} is empty; run `loyalty init` to set it up")
     ours = "schema_version" in names and {"members", "entries"} <= names and \
         {"version", "name", "applied_at"} <= {c["name"] for c in insp.get_columns("schema_version")}
@@ -315,6 +366,8 @@ def _check_version(conn: Connection, where: str) -> int:
     if foreign:
         raise LedgerError(f"{where} is not a loyalty ledger: it has tables {_tables(foreign)}, which are not "
                           "loyalty's (another application's data in the same file); nothing was written to it")
+    if conn.dialect.name == "sqlite":
+        _foreign_sqlite(conn, where)
     return current
 
 
@@ -351,8 +404,12 @@ def create(engine: Engine, settle=None) -> str:
                         state = "upgraded"
                     if settle is not None:
                         settle(conn, state)
+                    _mark_ours(conn)
                     return state
+                if conn.dialect.name == "sqlite":  # only a truly empty file becomes a ledger
+                    _foreign_sqlite(conn, where)
                 _migrate(conn, after=0)
+                _mark_ours(conn)
                 if settle is not None:
                     settle(conn, "created")
         if engine.dialect.name == "sqlite":  # outside any transaction, on the driver's connection
