@@ -175,10 +175,12 @@ def backup(path, fmt, config, db):
     like `loyalty check` does, and the command prints the head of its hash
     chain: note it, and `check --head` proves later that the ledger still
     holds everything up to it. PATH must not exist yet."""
+    from loyalty_cli.domain.config import expand_path
     from loyalty_cli.queries import reports
     from loyalty_cli.store import chain
     from loyalty_cli.store import db as dbm
 
+    path = expand_path(path, "backup PATH")  # ~ and ~user as --db has them; an unknown user is refused
     prog = load(config)
 
     def verify(copy_path):  # the copy, before it gets its name: it must open and be checked

@@ -228,9 +228,27 @@ def _sqlite_on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+def _disk_full(folder: str | Path) -> str | None:
+    """"the disk holding FOLDER is full", when it has no room left (asked only
+    after SQLite failed with a full disk or an I/O error); None otherwise."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    free = st.f_bavail * st.f_frsize
+    if free >= 64 * 1024:
+        return None
+    return f"the disk holding {folder} is full ({free:,} bytes free)"
+
+
 def _translate(e: Exception, where: str) -> LedgerError:
     msg = str(e.orig) if getattr(e, "orig", None) is not None else str(e)
     low = msg.lower()
+    if "disk is full" in low or "disk i/o error" in low:
+        full = _disk_full(os.path.dirname(os.path.abspath(where)))
+        if full is not None:
+            return LedgerError(f"ledger {where}: {full}; SQLite needs room beside the ledger even to read it "
+                               f"(its -wal and -shm files); free some space and try again ({msg})")
     if "locked" in low or "busy" in low:
         return LedgerError(
             f"the ledger {where} is busy: another loyalty process held it for over "
@@ -541,6 +559,10 @@ def backup(engine: Engine, target: Path, verify):
                 raw.close()
             _fsync(partial)
         except (exc.DBAPIError, sqlite3.Error) as e:
+            msg = str(getattr(e, "orig", None) or e)
+            if "full" in msg.lower() or "disk i/o" in msg.lower():  # writing the copy failed, not the ledger
+                raise LedgerError(f"cannot write the backup {target}: {_disk_full(target.parent) or msg}; "
+                                  "no backup was written") from None
             raise _translate(e, where) from None
         except OSError as e:
             raise LedgerError(f"cannot write {target}: {e.strerror}") from None
