@@ -45,11 +45,23 @@ def _not_utf8(args) -> str | None:
     return None
 
 
+LONG_WORD = 120  # a value quoted in a message longer than this is shortened
+
+
+def _shorten(m: re.Match) -> str:
+    word = m.group(0)
+    return f"{word[:40]}… ({len(word):,} characters)"
+
+
 def _one_line(text: str) -> str:
-    """An error message as one printable line: line breaks become spaces, and
+    """An error message as one printable line: line breaks become spaces,
     other control characters (from a file's header, say) are shown escaped,
-    never sent raw to the terminal."""
-    return printable(" ".join(text.splitlines()))
+    never sent raw to the terminal, and any very long value in it (a
+    100,000-character order id, a date of 5,000 digits) is shortened to its
+    start and its length, so no Error line runs to more than a few hundred
+    characters. The one place every error line passes through."""
+    line = printable(" ".join(text.splitlines()))
+    return re.sub(r"\S{%d,}" % (LONG_WORD + 1), _shorten, line)
 
 
 class LoyaltyGroup(click.Group):
