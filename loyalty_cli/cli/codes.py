@@ -23,10 +23,21 @@ from loyalty_cli.cli.app import (
 from loyalty_cli.cli.render import Col, View, echo, emit, emit_json
 from loyalty_cli.domain.dates import now
 from loyalty_cli.domain.money import parse_amount, parse_points
+from loyalty_cli.errors import LoyaltyError
 
 # ---------------------------------------------------------------------------
 # promo codes and referrals
 # ---------------------------------------------------------------------------
+
+
+def _uses(text: str, what: str) -> int:
+    """--max-uses, --per-member, --count: a whole number above 0 (a count, not points)."""
+    from loyalty_cli.domain.money import parse_whole
+
+    value = parse_whole(text, what)
+    if value <= 0:
+        raise LoyaltyError(f"{what} must be more than 0")
+    return value
 
 
 @cli.group(cls=LoyaltyGroup)
@@ -83,7 +94,7 @@ def promo_create(code, percent, amount, points, multiplier, min_purchase, starts
             value = str(parse_points(raw, "--points"))
         else:
             value = str(parse_decimal(raw, f"--{effect}"))
-        n = lambda text, what: parse_points(text, what) if text is not None else None  # noqa: E731
+        n = lambda text, what: _uses(text, what) if text is not None else None  # noqa: E731
         r = codes.make_rules(
             prog, conn, effect=effect, value=value,
             min_purchase=parse_amount(min_purchase, dec, "--min-purchase") if min_purchase is not None else 0,
@@ -91,7 +102,7 @@ def promo_create(code, percent, amount, points, multiplier, min_purchase, starts
             max_uses=n(max_uses, "--max-uses"), per_member=n(per_member, "--per-member"),
             first_purchase=first_purchase, tier=tier, member=member)
         made = codes.create_promo(conn, r, at=_write_at(prog, when), code=code,
-                                  count=parse_points(count, "--count") if count is not None else None)
+                                  count=_uses(count, "--count") if count is not None else None)
     if count is None:
         recorded_as(f"the promo code {made[0]} was created")  # a generated code is lost with the output otherwise
     if fmt == "json":

@@ -192,6 +192,10 @@ def check_date_format(fmt: str) -> str:
         seen.append(d)
         i += 2
     have = set(seen)
+    if have & {"G", "V"} and not ({"G", "V"} <= have and have & {"a", "A", "w", "u"}):
+        # strptime reads an ISO week year only with its week and a weekday, and fails every row otherwise
+        raise LoyaltyError(f"--date-format {fmt!r}: an ISO week date needs all of %G (ISO year), %V (ISO week) "
+                           "and a weekday (%u), e.g. '%G-W%V-%u'; for a calendar date use %Y-%m-%d")
     full = bool(have & set("cx")) or (have & _YEAR and (
         (have & _MONTH and have & _DAY) or "j" in have or (have & _WEEK and have & _WEEKDAY)))
     if not full:
@@ -561,7 +565,7 @@ def _when(text: str, prog: Programme, fmt: str | None, now: datetime) -> datetim
             raise LoyaltyError(f"{text!r} does not match --date-format {fmt!r}"
                                + (f"; {guess} would read it" if guess else "")) from None
         if not FIRST_YEAR <= dt.year <= LAST_YEAR:
-            raise LoyaltyError(f"{text!r} is out of range")
+            raise LoyaltyError(f"{text!r} is {f'before {FIRST_YEAR}' if dt.year < FIRST_YEAR else f'after {LAST_YEAR}'}")
         at = localise(dt, prog.timezone, text, "date", check_gap=dt.time() != time.min)
     else:
         try:

@@ -111,6 +111,10 @@ def verify(conn: Connection, head: str | None = None) -> list[str]:
         return []
     if want_n == 0 and want_h == GENESIS:
         return []
+    if seen_head is None and want_n < expected_id:  # entry 0 (before the first): its hash is the genesis one
+        return [f"chain: the head given is entry {want_n} with hash {want_h[:16]}…, but the ledger's "
+                f"{'start' if want_n == 0 else f'entry {want_n}'} does not have that hash: the head does not "
+                "match this ledger"]
     if seen_head is None:
         return [f"chain: the ledger has {expected_id - 1} entries, but the head given is entry {want_n}: "
                 "entries were removed from the end"]
