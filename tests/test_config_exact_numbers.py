@@ -17,7 +17,7 @@ HUGE_HEX = "0x" + "f" * 5000
     ("[earning]\npending_days = 0o" + "7" * 5000, "[earning] pending_days: must be at most 36500"),
     ("[earning]\nbirthday_bonus = 0b" + "1" * 20000, "[earning] birthday_bonus: must be at most"),
     (f'[[rewards]]\nname = "x"\npoints = {HUGE_HEX}', "[rewards #1] points: must be at most"),
-    (f'[[tiers.levels]]\nname = "A"\nmin = {HUGE_HEX}', "[tiers.levels #1] min: is too large"),
+    (f'[[tiers.levels]]\nname = "A"\nmin = {HUGE_HEX}', "[tiers.levels #1] min: is too long for a number"),
     (f"[expiry]\ndays = {HUGE_HEX}", "[expiry] days: must be at most 36500"),
     (f"[earning]\nwelcome_bonus = [{HUGE_HEX}]", "[earning] welcome_bonus: must be a whole number, got an array"),
 ])

@@ -269,7 +269,7 @@ class _Section:
             except ValueError as e:
                 self.fail(key, str(e))
         if isinstance(v, int) and v.bit_length() > 128:  # never str() an integer of thousands of digits
-            self.fail(key, f"is too large, got {_value(v)}")
+            self.fail(key, f"is too long for a number, got {_value(v)}")
         try:
             return parse_amount(repr(v) if isinstance(v, float) else str(v), decimals, "value")
         except LoyaltyError as e:

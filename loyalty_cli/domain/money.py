@@ -60,7 +60,9 @@ def shown(text: object, limit: int = 40) -> str:
     """User text quoted for a message, shortened in the middle when it is
     long (a message must stay one readable line)."""
     if isinstance(text, int) and not isinstance(text, bool) and text.bit_length() > 3 * limit:
-        # never str() it: past 4300 digits Python refuses, and nobody reads the digits anyway
+        # never str() a number past 4300 digits (Python refuses); nobody reads the digits anyway
+        if text.bit_length() < 14_000:
+            return f"a number of {len(str(abs(text))):,} digits"
         return f"a number of about {int(text.bit_length() * 0.30103) + 1:,} digits"
     s = str(text)
     if len(s) <= limit:
