@@ -171,7 +171,21 @@ def phone_forms(phone: str, region: str | None | object = _AMBIENT) -> list[str]
     return sorted(forms)
 
 
+def refuse_control(text: str, what: str) -> None:
+    """Personal text kept in the ledger (a name, an adjustment's reason) holds
+    no control character: not a NUL, a tab or a line break, not an escape that
+    would drive a terminal that shows it later."""
+    import unicodedata
+
+    bad = next((ch for ch in text if unicodedata.category(ch) == "Cc"), None)
+    if bad is not None:
+        raise LoyaltyError(f"{what} holds a control character (U+{ord(bad):04X}"
+                           f"{', ' + unicodedata.name(bad).lower() if unicodedata.name(bad, '') else ''}), "
+                           "which it cannot hold; write it on one line without control characters")
+
+
 def clean_name(text: str) -> str:
+    refuse_control(text, "name")
     s = " ".join(text.split())
     if not s:
         raise LoyaltyError("name must not be empty")

@@ -24,7 +24,7 @@ from loyalty_cli.domain.dates import days_after, end_of
 from loyalty_cli.store.db import lock_member, plain_rows
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.ledger.members import (ID_PATTERN, active_member, check_birthday, clean_name, find_member,
-                                 normalise_email, normalise_phone, record_consent)
+                                 normalise_email, normalise_phone, record_consent, refuse_control)
 from loyalty_cli.store.models import (allocations, birthday_bonuses, entries, members, meta, promo_uses, purchases,
                                 referral_rewards, referrals, refunded_purchases, refunds, tier_changes)
 from loyalty_cli.domain.money import format_amount
@@ -858,6 +858,7 @@ def adjust(conn: Connection, prog: Programme, key: str, points: int, *, at: date
     _not_before_enrolment(m, at)
     at = stamp(conn, m.id, at)
     expire_due(conn, at, m.id)
+    refuse_control(reason or "", "--reason")
     reason = " ".join((reason or "").split())
     if not reason:
         raise LoyaltyError("--reason must say why (it is kept in the ledger)")
