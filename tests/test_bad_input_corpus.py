@@ -465,6 +465,9 @@ IMPORT_PURCHASES = [
          says=("line 2 (date)", "in the future")),
     case("csv-unknown-member", *IP, csv_p("p.csv", "zed,5.00,2026-01-20\n"), rows=True,
          says=("line 2 (member): unknown member 'zed'", "--create-members")),
+    case("csv-create-member-name-with-escape", *IP, csv_p("p.csv", "zed@example.com,5.00,2026-01-20,Z\x1b]0;x\x07ed\n",
+                                                          header="member,amount,date,name\n"),
+         "--create-members", rows=True, says=("line 2 (name)", "control character")),
     case("csv-one-bad-row-among-good", *IP, csv_p("p.csv", GOOD_ROW * 3 + "anna,12.345,2026-01-21\n"), rows=True,
          says=("line 5 (amount)", "too many decimals", "1 bad row; nothing was imported")),
     case("csv-order-twice-in-file", *IP, file("p.csv", "member,amount,date,order\nanna,5.00,2026-01-20,X\n"

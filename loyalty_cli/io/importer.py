@@ -46,7 +46,7 @@ from loyalty_cli.domain import rules
 from loyalty_cli.domain.config import Programme
 from loyalty_cli.domain.dates import FIRST_YEAR, LAST_YEAR, localise, parse_date, parse_datetime
 from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.ledger.members import ID_PATTERN, forgotten_text, normalise_email, normalise_phone
+from loyalty_cli.ledger.members import ID_PATTERN, clean_name, forgotten_text, normalise_email, normalise_phone
 from loyalty_cli.store.models import (entries, members, promo_codes, promo_uses, purchases, referral_rewards, referrals,
                                 refunds, tier_changes)
 from loyalty_cli.domain.money import format_amount, parse_amount
@@ -635,7 +635,13 @@ def read_purchases(reader: Reader, prog: Programme, opts: Options, now: datetime
                 partial = True
             if member is not None:
                 member = keys.setdefault(member, member)
-            rows.append(Row(line, at, member, amount, order, v.get("code") or None, v.get("name") or None,
+            name = v.get("name") or None
+            if name is not None:  # the name --create-members enrols with: the rules of `enroll --name`
+                try:
+                    name = clean_name(name)
+                except LoyaltyError as e:
+                    raise _Bad("name", str(e).removeprefix("name ")) from None
+            rows.append(Row(line, at, member, amount, order, v.get("code") or None, name,
                             raw if opts.keep_rows else None))
         except _Bad as e:
             problems.append(Problem(line, e.column, e.reason, raw))
