@@ -293,3 +293,28 @@ def test_init_refused_for_the_currency_does_not_upgrade_the_ledger_first(shop):
     assert sorted(p.name for p in shop.folder.iterdir()) == ["loyalty.db", "loyalty.toml"]
     r = shop.run("init")
     assert "Upgraded to schema version 6" in r.stderr
+
+
+def test_init_with_db_writes_that_ledger_into_the_programme_file_it_writes(tmp_path, monkeypatch):
+    """`init --db PATH` names its ledger in the new programme file, so the next
+    command finds it (it used to write the default `loyalty.db`)."""
+    from click.testing import CliRunner
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    env = {"LOYALTY_CONFIG": None, "LOYALTY_DB": None, "LOYALTY_FORMAT": None}
+    (tmp_path / "data").mkdir()
+    for args, database in ((["init", "--db", "q?x%41.db"], "q?x%41.db"),
+                           (["init", "--config", "sub/l.toml", "--db", "data/shop.db"], str(tmp_path / "data/shop.db")),
+                           (["init", "--sample", "--config", "data/s.toml", "--db", "data/s.db"], "s.db")):
+        cfg = Path(args[args.index("--config") + 1]) if "--config" in args else Path("loyalty.toml")
+        cfg.parent.mkdir(exist_ok=True)
+        r = runner.invoke(_cli, args, env=env)
+        assert r.exit_code == 0, r.stderr
+        assert f'database = "{database}"' in cfg.read_text(encoding="utf-8")
+        r = runner.invoke(_cli, ["balance", "--config", str(cfg), "--format", "json"], env=env)
+        assert (r.exit_code, r.stdout.strip()) == (0, "[]"), r.stderr
+    # from LOYALTY_DB the file keeps its default: the environment is this shell's, not the shop's
+    r = runner.invoke(_cli, ["init", "--config", "e.toml"], env={**env, "LOYALTY_DB": "env.db"})
+    assert r.exit_code == 0, r.stderr
+    assert 'database = "loyalty.db"' in Path("e.toml").read_text(encoding="utf-8")

@@ -70,6 +70,12 @@ def init(ctx, force, name, currency, tz, sample, config, db):
             text = cfg.with_program(cfg.sample_text(), **given)
         else:
             text = cfg.starter(name, currency.upper(), tz)
+        if db and "://" not in db and not db.startswith("sqlite:"):
+            from click.core import ParameterSource
+
+            if ctx.get_parameter_source("db") is not ParameterSource.ENVIRONMENT:
+                # `init --db shop.db` writes that ledger into the file, so the next command finds it.
+                text = cfg.with_database(text, _relative_to(cfg.expand_path(db, "--db"), path.parent))
         prog = cfg.parse(cfg.loads(text), path)  # what we write must load
     else:
         prog = load(path)
@@ -116,6 +122,14 @@ def init(ctx, force, name, currency, tz, sample, config, db):
     done = {"created": "Created ledger", "upgraded": f"Upgraded to schema version {dbm.SCHEMA_VERSION}: ledger",
             "current": "Kept the existing ledger"}[state]
     echo(f"{done} {where}.", err=True)
+
+
+def _relative_to(target: Path, folder: Path) -> str:
+    """A ledger path as the programme file names it: relative to the file's
+    folder when it lies inside it, else absolute."""
+    target = Path(os.path.abspath(target))
+    folder = Path(os.path.abspath(folder))
+    return str(target.relative_to(folder)) if target.is_relative_to(folder) else str(target)
 
 
 def _write_beside(path: Path, text: str) -> Path:

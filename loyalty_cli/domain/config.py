@@ -630,14 +630,25 @@ def sample_text() -> str:
 def with_program(text: str, **values: str) -> str:
     """A programme file's text with [program] name/currency/timezone replaced
     by `values` (the others, and every comment, as they are)."""
+    return _with_values(text, "program", ("name", "currency", "timezone"), values)
+
+
+def with_database(text: str, database: str) -> str:
+    """A programme file's text with [ledger] database replaced (`init --db`
+    writes the ledger it made into the file it writes)."""
+    return _with_values(text, "ledger", ("database",), {"database": database})
+
+
+def _with_values(text: str, section_name: str, keys: tuple[str, ...], values: dict[str, str]) -> str:
     lines = text.splitlines(keepends=True)
     section = None
+    pattern = re.compile(r"(\s*)(" + "|".join(keys) + r")(\s*=\s*)(\"[^\"]*\")(.*)$")
     for i, line in enumerate(lines):
         head = re.match(r"\s*\[([^\[\]]+)\]\s*(#.*)?$", line)
         if head:
             section = head.group(1).strip()
             continue
-        m = re.match(r"(\s*)(name|currency|timezone)(\s*=\s*)(\"[^\"]*\")(.*)$", line.rstrip("\n"))
-        if section == "program" and m and values.get(m.group(2)) is not None:
+        m = pattern.match(line.rstrip("\n"))
+        if section == section_name and m and values.get(m.group(2)) is not None:
             lines[i] = f"{m.group(1)}{m.group(2)}{m.group(3)}{_toml_string(values[m.group(2)])}{m.group(5)}\n"
     return "".join(lines)
