@@ -79,7 +79,8 @@ MEASURE = textwrap.dedent("""
     t = time.perf_counter()
     p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t
-    print(json.dumps({"rc": p.returncode, "wall": wall, "rss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"rc": p.returncode, "wall": wall, "rss_kib": rss_kib,
                       "stderr": p.stderr[-2000:]}))
 """)
 

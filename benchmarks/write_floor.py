@@ -15,27 +15,34 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine
+
 from loyalty_cli.store import models
+
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 p = os.path.join(tempfile.mkdtemp(prefix="loyalty-floor-"), "floor.db")
 for f in (p, p + "-wal", p + "-shm"):
-    if os.path.exists(f): os.remove(f)
+    if os.path.exists(f):
+        os.remove(f)
 e = create_engine(f"sqlite:///{p}")
 models.metadata.create_all(e, tables=models.V1_TABLES + models.V2_TABLES + models.V3_TABLES)
 e.dispose()
 con = sqlite3.connect(p, isolation_level=None)
-con.execute("PRAGMA journal_mode=WAL"); con.execute("PRAGMA synchronous=FULL")
+con.execute("PRAGMA journal_mode=WAL")
+con.execute("PRAGMA synchronous=FULL")
 at = "2025-03-01 00:00:00.000000"
 members = [(f"m{i}", f"m{i}", None, None, None, at, 0, None, 0) for i in range(N * 34 // 100)]
 buys = [(f"o{i}", f"m{i % len(members)}", at, 1234, 0, 0, 0, 1234, 12, "floor", at) for i in range(N)]
 earns = [(f"m{i % len(members)}", at, "earn", 12, f"o{i}", None, None, None, "2026-03-01", None, at) for i in range(N)]
 t = time.perf_counter()
 con.execute("BEGIN IMMEDIATE")
-con.executemany("INSERT INTO members (id, name, email, phone, birthday, enrolled_at, marketing, marketing_at, points) VALUES (?,?,?,?,?,?,?,?,?)", members)
+con.executemany("INSERT INTO members (id, name, email, phone, birthday, enrolled_at, marketing, marketing_at, points) "
+                "VALUES (?,?,?,?,?,?,?,?,?)", members)
 t1 = time.perf_counter()
-con.executemany("INSERT INTO purchases (order_id, member_id, at, amount, discount, points_redeemed, points_paid, net, points_earned, rounding, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)", buys)
+con.executemany("INSERT INTO purchases (order_id, member_id, at, amount, discount, points_redeemed, points_paid, net, "
+                "points_earned, rounding, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)", buys)
 t2 = time.perf_counter()
-con.executemany("INSERT INTO entries (member_id, at, kind, points, order_id, action, note, reverses, expires_on, available_on, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)", earns)
+con.executemany("INSERT INTO entries (member_id, at, kind, points, order_id, action, note, reverses, expires_on, "
+                "available_on, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)", earns)
 t3 = time.perf_counter()
 con.execute("COMMIT")
 t4 = time.perf_counter()

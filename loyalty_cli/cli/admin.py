@@ -172,7 +172,8 @@ def _keep_old(path: Path) -> Path | None:
     try:
         shutil.copy2(path, target)
     except OSError as e:
-        raise LoyaltyError(f"cannot keep a copy of {path} as {target} ({e.strerror}); {path} was not replaced") from None
+        raise LoyaltyError(f"cannot keep a copy of {path} as {target} ({e.strerror}); "
+                           f"{path} was not replaced") from None
     return target
 
 
@@ -295,7 +296,8 @@ def program(fmt, config):
         "earning": {"points_per_unit": prog.points_per_unit, "rounding": prog.rounding,
                     "min_purchase": m(prog.min_purchase), "welcome_bonus": prog.welcome_bonus,
                     "birthday_bonus": prog.birthday_bonus, "pending_days": prog.pending_days},
-        "actions": [{"name": a.name, "points": a.points, "limit": a.limit, "per": a.per} for a in prog.actions.values()],
+        "actions": [{"name": a.name, "points": a.points, "limit": a.limit, "per": a.per}
+                    for a in prog.actions.values()],
         "redemption": {"point_value": prog.point_value, "min_points": prog.min_points, "max_share": prog.max_share},
         "rewards": [{"name": r.name, "points": r.points, "description": r.description} for r in prog.rewards],
         "expiry": {"days": prog.expiry_days, "warn_days": prog.warn_days},
@@ -328,11 +330,13 @@ def program(fmt, config):
             ("rounding", f"{prog.rounding}, once per purchase"),
             ("minimum purchase", f"{m(prog.min_purchase)} {cur}"),
             ("welcome bonus", prog.welcome_bonus), ("birthday bonus", prog.birthday_bonus),
-            ("pending", f"{prog.pending_days} days before earned points can be spent" if prog.pending_days else "none")]),
+            ("pending",
+             f"{prog.pending_days} days before earned points can be spent" if prog.pending_days else "none")]),
         View("Actions (loyalty award MEMBER ACTION)", [Col("name", "Action"), Col("points", "Points", "right"),
                                                         Col("limit", "Limit", wrap=True)],
              [{"name": a.name, "points": a.points,
-               "limit": "none" if a.limit is None else f"{a.limit} per {a.per}" if a.per != "ever" else f"{a.limit} in all"}
+               "limit": ("none" if a.limit is None else f"{a.limit} per {a.per}" if a.per != "ever"
+                         else f"{a.limit} in all")}
               for a in prog.actions.values()], empty="none configured"),
         kv_view("Redemption", [("point value", f"{prog.point_value} {cur}"), ("minimum", f"{prog.min_points} points"),
                                ("max share of a purchase", f"{(prog.max_share * 100).normalize():f}%")]),
@@ -340,7 +344,8 @@ def program(fmt, config):
                                                               Col("description", "Description", wrap=True)],
              [{"name": r.name, "points": r.points, "description": r.description} for r in prog.rewards],
              empty="none configured"),
-        kv_view("Expiry", [("points expire", f"{prog.expiry_days} days after they are earned" if prog.expiry_days else "never"),
+        kv_view("Expiry", [("points expire",
+                            f"{prog.expiry_days} days after they are earned" if prog.expiry_days else "never"),
                            ("warn", f"{prog.warn_days} days ahead")]),
         View(f"Tiers (by {'net spend' if prog.tier_basis == 'spend' else 'points earned'}, "
              f"{prog.tier_window}, {'downgrade' if prog.downgrade else 'no downgrade'})",

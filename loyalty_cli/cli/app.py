@@ -249,7 +249,8 @@ def group_options(f):
         click.option("--config", "config", metavar="PATH", help="Programme file (as the command's --config)."),
         click.option("--db", "db", metavar="PATH|URL", help="Ledger file or SQLAlchemy URL (as the command's --db)."),
         click.option("--format", "fmt", type=click.Choice(FORMATS), help="Output format (as the command's --format)."),
-        click.option("--as-of", "as_of", metavar="DATE", help="For a command that takes --as-of (a usage error before one that does not)."),
+        click.option("--as-of", "as_of", metavar="DATE",
+                     help="For a command that takes --as-of (a usage error before one that does not)."),
     ]):
         f = opt(f)
     return f
@@ -277,9 +278,7 @@ def cli(config, db, fmt, as_of):
 
 
 def main() -> None:
-    from loyalty_cli.cli.render import guard_stdout
-
-    from loyalty_cli.cli.render import OutputFailed, settle_stdout
+    from loyalty_cli.cli.render import OutputFailed, guard_stdout, settle_stdout
 
     guard_stdout()  # a failing stdout is OutputFailed, which LoyaltyGroup.invoke explains
     try:
@@ -389,12 +388,14 @@ def format_option(f):
 
 def date_option(f):
     return click.option("--date", "when", metavar="DATE",
-                        help="When it happened: YYYY-MM-DD or YYYY-MM-DDTHH:MM, in the programme's timezone [default: now].")(f)
+                        help="When it happened: YYYY-MM-DD or YYYY-MM-DDTHH:MM, in the programme's timezone "
+                             "[default: now].")(f)
 
 
 def as_of_option(f):
     return click.option("--as-of", "as_of", metavar="DATE", callback=_shared,
-                        help="Report as of this date or date-time (a date means the end of that day) [default: now].")(f)
+                        help="Report as of this date or date-time (a date means the end of that day) "
+                             "[default: now].")(f)
 
 
 def _write_at(prog: Programme, text: str | None):

@@ -66,11 +66,13 @@ def import_options(f):
                      help="Read FIELD from the file's COLUMN, e.g. --map member=Email (repeatable); "
                           "--map name='First Name+Last Name' joins columns with a space."),
         click.option("--where", multiple=True, metavar="COLUMN=VALUE",
-                     help="Import only rows whose COLUMN is VALUE (ignoring case), e.g. --where 'Financial Status=paid'; "
+                     help="Import only rows whose COLUMN is VALUE (ignoring case), "
+                          "e.g. --where 'Financial Status=paid'; "
                           "repeat for one column = any of the values, for several columns = all must hold."),
         click.option("--date-format", metavar="FORMAT", help="strptime layout of the dates, e.g. '%d.%m.%Y %H:%M'."),
         click.option("--encoding", metavar="NAME",
-                     help="Text encoding of the file [default: UTF-8 with or without BOM; UTF-16 or UTF-32 by its BOM]."),
+                     help="Text encoding of the file "
+                          "[default: UTF-8 with or without BOM; UTF-16 or UTF-32 by its BOM]."),
         click.option("--delimiter", metavar="CHAR",
                      help="Field separator [default: ','; ';' with --decimal-comma when the header has one]."),
         click.option("--decimal-comma", is_flag=True, help="Amounts are written with a decimal comma, e.g. 12,50."),

@@ -114,7 +114,8 @@ def redeem(member, points, reward, order_id, when, fmt, config, db):
         raise click.UsageError("give either POINTS or --reward NAME")
     with ledger_session(config, db, write=True) as (prog, conn):
         pts = parse_points(points, "POINTS") if points is not None else None
-        r = operations.redeem(conn, prog, member, at=_write_at(prog, when), points=pts, reward=reward, order_id=order_id)
+        r = operations.redeem(conn, prog, member, at=_write_at(prog, when), points=pts, reward=reward,
+                              order_id=order_id)
     cols = [Col("member", "Member"), Col("reward", "Reward"), Col("points_redeemed", "Redeemed", "right"),
             Col("points", "Balance", "right")]
     emit(fmt, r, [View("Redemption", cols, [r], record=True)])
@@ -127,7 +128,8 @@ def redeem(member, points, reward, order_id, when, fmt, config, db):
 @date_option
 @format_option
 @ledger_options
-@examples("loyalty adjust anna 50 --reason 'sorry for the wait'", "loyalty adjust anna -20 --reason 'double-scanned receipt'")
+@examples("loyalty adjust anna 50 --reason 'sorry for the wait'",
+          "loyalty adjust anna -20 --reason 'double-scanned receipt'")
 def adjust(member, points, reason, when, fmt, config, db):
     """Add (positive) or take away (negative) points by hand, with a reason.
     Taking away is limited to the member's balance."""

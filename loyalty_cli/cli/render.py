@@ -153,7 +153,8 @@ def cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M") if (value.hour, value.minute, value.second) != (0, 0, 0) else value.strftime("%Y-%m-%d")
+        midnight = (value.hour, value.minute, value.second) == (0, 0, 0)
+        return value.strftime("%Y-%m-%d") if midnight else value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
         return value.isoformat()
     return printable(str(value))
@@ -242,7 +243,7 @@ def _plain_tables(views: list[View], out) -> None:
         for row in grid:
             parts = [
                 text.rjust(w) if c.align == "right" else text.ljust(w)
-                for text, w, c in zip(row, widths, v.cols)
+                for text, w, c in zip(row, widths, v.cols, strict=True)
             ]
             out.write("  ".join(parts).rstrip() + "\n")
         if v.caption:
@@ -423,7 +424,7 @@ def _table(v: View, cols: list[Col], dropped: list[Col], widths: list[int], widt
               caption=Text(printable(caption)) if caption else None, caption_justify="left", show_header=not v.kv,
               box=box.SIMPLE_HEAD if not v.kv else box.SIMPLE, header_style="bold",
               min_width=min(len(v.title) + 2, width))
-    for i, (c, w) in enumerate(zip(cols, widths)):
+    for i, (c, w) in enumerate(zip(cols, widths, strict=True)):
         style = "bold" if v.kv and i == 0 else None
         # a header wraps between words only (its column is as wide as its longest word)
         head = Text(printable(c.header), no_wrap=False, overflow="fold")
@@ -436,7 +437,7 @@ def _table(v: View, cols: list[Col], dropped: list[Col], widths: list[int], widt
         return Text(value)
 
     for r in v.rows:
-        t.add_row(*[text(c, w, cell(r.get(c.key))) for c, w in zip(cols, widths)])
+        t.add_row(*[text(c, w, cell(r.get(c.key))) for c, w in zip(cols, widths, strict=True)])
     return t
 
 

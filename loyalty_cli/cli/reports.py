@@ -31,7 +31,8 @@ from loyalty_cli.errors import LoyaltyError
 @as_of_option
 @format_option
 @ledger_options
-@examples("loyalty balance", "loyalty balance anna bob --format json", "loyalty balance --as-of 2026-06-30 --format csv")
+@examples("loyalty balance", "loyalty balance anna bob --format json",
+          "loyalty balance --as-of 2026-06-30 --format csv")
 def balance(member, as_of, fmt, config, db):
     """Points and tier of the named members, or of every member."""
     from loyalty_cli.queries import reports
@@ -190,7 +191,8 @@ def report(since, until, lapsed_days, shop_sales, as_of, fmt, config, db):
              empty="no sales in the period"),
         View("Points issued vs redeemed", [Col("month", "Month"), Col("points_issued", "Issued", "right"),
                                            Col("issued_bar", "", drop=1),
-                                           Col("points_redeemed", "Redeemed", "right"), Col("redeemed_bar", "", drop=1)],
+                                           Col("points_redeemed", "Redeemed", "right"),
+                                           Col("redeemed_bar", "", drop=1)],
              [{**x, "issued_bar": bar(x["points_issued"], top_points),
                "redeemed_bar": bar(x["points_redeemed"], top_points)} for x in r["months"]],
              empty="no points moved in the period"),
@@ -221,7 +223,8 @@ def expiring(within, marketing_only, as_of, fmt, config, db):
         days = prog.warn_days if within is None else within
         rows = figures.expiring_members(conn, prog, _as_of(prog, as_of), days, marketing_only)
     cols = [Col("member", "Member"), Col("name", "Name", wrap=True), Col("email", "E-mail", drop=1),
-            Col("phone", "Phone", drop=4), Col("points_expiring", "Expiring", "right"), Col("expires", "Gone on", drop=2),
+            Col("phone", "Phone", drop=4), Col("points_expiring", "Expiring", "right"),
+            Col("expires", "Gone on", drop=2),
             Col("last_day", "Last day"), Col("total_expiring", "In window", "right", drop=3),
             Col("points", "Balance", "right", drop=4), Col("marketing", "Marketing", drop=5)]
     emit(fmt, rows, [View(f"Points expiring within {_plural(days, 'day')}", cols, rows, empty="none")])
@@ -244,7 +247,8 @@ def lapsed(lapsed_days, marketing_only, as_of, fmt, config, db):
         rows = figures.lapsed_members(conn, prog, _as_of(prog, as_of), lapsed_days, marketing_only)
     out = [{**r, "spend": money(prog, r["spend"])} for r in rows]
     cols = [Col("member", "Member"), Col("name", "Name", wrap=True), Col("email", "E-mail", drop=1),
-            Col("phone", "Phone", drop=5), Col("last_purchase", "Last purchase"), Col("days_since", "Days", "right", drop=3),
+            Col("phone", "Phone", drop=5), Col("last_purchase", "Last purchase"),
+            Col("days_since", "Days", "right", drop=3),
             Col("purchases", "Purchases", "right", drop=4), Col("spend", "Spend", "right", drop=2),
             Col("points", "Points", "right", drop=6), Col("marketing", "Marketing", drop=7)]
     emit(fmt, out, [View(f"Lapsed: no purchase for {lapsed_days} days", cols, out, empty="none")])

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import date, datetime, time
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
-from loyalty_cli.errors import ConfigError, LoyaltyError
 from loyalty_cli.domain.money import currency_decimals, parse_amount, parse_decimal, shown
+from loyalty_cli.errors import ConfigError, LoyaltyError
 
 ROUNDINGS = ("floor", "half-up", "ceil")
 TIER_BASES = ("spend", "points")
@@ -307,7 +307,9 @@ class TomlFloat:
         self.text = text
 
     def __repr__(self) -> str:
-        return self.text if len(self.text) <= 40 else f"{self.text[:28]}…{self.text[-8:]} ({len(self.text):,} characters)"
+        if len(self.text) <= 40:
+            return self.text
+        return f"{self.text[:28]}…{self.text[-8:]} ({len(self.text):,} characters)"
 
 
 def loads(text: str) -> dict:

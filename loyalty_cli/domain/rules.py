@@ -10,12 +10,12 @@ from bisect import bisect_left, bisect_right
 from calendar import monthrange
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
+from functools import lru_cache
 
 from loyalty_cli.domain.config import Level, Programme
-from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.domain.money import INT64_MAX, format_amount
+from loyalty_cli.errors import LoyaltyError
 
 _ROUNDING = {"floor": ROUND_FLOOR, "half-up": ROUND_HALF_UP, "ceil": ROUND_CEILING}
 # Far beyond any amount x rate product, so only the final rounding rounds: an

@@ -12,8 +12,8 @@ from typing import IO, Iterator
 from sqlalchemy import Connection, func, select
 
 from loyalty_cli.domain.config import Programme
-from loyalty_cli.store.models import entries, members, purchases, refunds
 from loyalty_cli.domain.money import format_amount
+from loyalty_cli.store.models import entries, members, purchases, refunds
 
 YIELD = 2000
 

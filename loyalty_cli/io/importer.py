@@ -24,32 +24,40 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-from codecs import lookup as codecs_lookup
 import io
 import os
-import stat
 import re
+import stat
+from codecs import lookup as codecs_lookup
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from functools import lru_cache
 from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
-from datetime import date, datetime, time
 from typing import IO, Callable, Iterable
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from loyalty_cli.store import chain
-from loyalty_cli.ledger import codes
-from loyalty_cli.ledger import operations
 from loyalty_cli.domain import rules
 from loyalty_cli.domain.config import Programme
 from loyalty_cli.domain.dates import FIRST_YEAR, LAST_YEAR, localise, parse_date, parse_datetime
-from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.ledger.members import ID_PATTERN, clean_name, forgotten_text, normalise_email, normalise_phone
-from loyalty_cli.store.models import (entries, members, promo_codes, promo_uses, purchases, referral_rewards, referrals,
-                                refunds, tier_changes)
 from loyalty_cli.domain.money import format_amount, parse_amount
+from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.ledger import codes, operations
+from loyalty_cli.ledger.members import ID_PATTERN, clean_name, forgotten_text, normalise_email, normalise_phone
+from loyalty_cli.store import chain
+from loyalty_cli.store.models import (
+    entries,
+    members,
+    promo_codes,
+    promo_uses,
+    purchases,
+    referral_rewards,
+    referrals,
+    refunds,
+    tier_changes,
+)
 
 PURCHASE_FIELDS = ("member", "amount", "date", "order", "code", "name")
 PURCHASE_REQUIRED = ("member", "amount", "date")
@@ -565,7 +573,8 @@ def _when(text: str, prog: Programme, fmt: str | None, now: datetime) -> datetim
             raise LoyaltyError(f"{text!r} does not match --date-format {fmt!r}"
                                + (f"; {guess} would read it" if guess else "")) from None
         if not FIRST_YEAR <= dt.year <= LAST_YEAR:
-            raise LoyaltyError(f"{text!r} is {f'before {FIRST_YEAR}' if dt.year < FIRST_YEAR else f'after {LAST_YEAR}'}")
+            where = f'before {FIRST_YEAR}' if dt.year < FIRST_YEAR else f'after {LAST_YEAR}'
+            raise LoyaltyError(f"{text!r} is {where}")
         at = localise(dt, prog.timezone, text, "date", check_gap=dt.time() != time.min)
     else:
         try:
@@ -599,8 +608,9 @@ class Row:
 
 def read_purchases(reader: Reader, prog: Programme, opts: Options, now: datetime,
                    problems: list[Problem]) -> tuple[list[Row], int, int]:
-    """The file's rows, parsed, how many were merged, and in how many orders more than one row had an amount; the rows of one order (a web shop writes one
-    per line item, the total on the first) merged into one, see merge_orders."""
+    """The file's rows, parsed, how many were merged, and in how many orders more than one row had an amount;
+    the rows of one order (a web shop writes one per line item, the total on the first) merged into one, see
+    merge_orders."""
     rows: list[Row] = []
     dec = prog.currency.decimals
     dates: dict[str, datetime] = {}  # an export repeats each date and amount many times: parse once
@@ -951,8 +961,9 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
             elif _same(p, r):
                 result.skipped += 1
             else:
+                shown_amount = format_amount(p.amount, prog.currency.decimals)
                 problems.append(Problem(r.line, "order", f"order {r.key} is already in the ledger with other content "
-                                                         f"(member {p.member_id}, {format_amount(p.amount, prog.currency.decimals)}, "
+                                                         f"(member {p.member_id}, {shown_amount}, "
                                                          f"{p.at:%Y-%m-%d})", r.raw))
     if gone:
         keep = []

@@ -21,11 +21,11 @@ from types import SimpleNamespace
 from sqlalchemy import Connection, func, insert, select, update
 
 from loyalty_cli.domain.config import MAX_RATE, Level, Programme
+from loyalty_cli.domain.money import format_amount, shown
 from loyalty_cli.domain.rules import Effect
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.ledger.members import active_member, find_member, normalise_email
 from loyalty_cli.store.models import promo_codes, promo_uses, purchases, referral_codes, referrals
-from loyalty_cli.domain.money import format_amount, shown
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: 5 bits a character
 PROMO_LENGTH = 10  # 50 bits

@@ -12,14 +12,13 @@ transaction.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-
 from calendar import isleap
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Connection, insert, select, update
 
-from loyalty_cli.ledger import operations
 from loyalty_cli.domain.config import Programme
+from loyalty_cli.ledger import operations
 from loyalty_cli.store.models import birthday_bonuses, entries, members, meta, purchases, tier_changes
 
 # A birthday bonus is paid by a run on the birthday or up to this many days

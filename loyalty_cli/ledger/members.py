@@ -4,9 +4,9 @@ by id, e-mail or phone. Pure lookups; no points move here."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from contextlib import contextmanager
 from contextvars import ContextVar
-import unicodedata
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterator
 
@@ -323,7 +323,8 @@ def record_consent(conn: Connection, member_id: str, at: datetime, given: bool, 
     return at
 
 
-def consent_as_of(conn: Connection, as_of: datetime, member_id: str | None = None) -> dict[str, tuple[bool, datetime | None]]:
+def consent_as_of(conn: Connection, as_of: datetime,
+                  member_id: str | None = None) -> dict[str, tuple[bool, datetime | None]]:
     """(consent, since when) at `as_of` of the members whose consent changed
     after `as_of` (of one member, or of everyone): for the others the cached
     `members.marketing` and `marketing_at` are their consent at `as_of`

@@ -16,18 +16,39 @@ from typing import Callable
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from loyalty_cli.store import chain
-from loyalty_cli.ledger import codes
 from loyalty_cli.domain import rules
 from loyalty_cli.domain.config import Level, Programme
 from loyalty_cli.domain.dates import days_after, end_of
-from loyalty_cli.store.db import lock_member, plain_rows
-from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.ledger.members import (ID_PATTERN, active_member, check_birthday, clean_name, find_member,
-                                 normalise_email, normalise_phone, record_consent, refuse_control)
-from loyalty_cli.store.models import (allocations, birthday_bonuses, entries, members, meta, promo_uses, purchases,
-                                referral_rewards, referrals, refunded_purchases, refunds, tier_changes)
 from loyalty_cli.domain.money import format_amount
+from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.ledger import codes
+from loyalty_cli.ledger.members import (
+    ID_PATTERN,
+    active_member,
+    check_birthday,
+    clean_name,
+    find_member,
+    normalise_email,
+    normalise_phone,
+    record_consent,
+    refuse_control,
+)
+from loyalty_cli.store import chain
+from loyalty_cli.store.db import lock_member, plain_rows
+from loyalty_cli.store.models import (
+    allocations,
+    birthday_bonuses,
+    entries,
+    members,
+    meta,
+    promo_uses,
+    purchases,
+    referral_rewards,
+    referrals,
+    refunded_purchases,
+    refunds,
+    tier_changes,
+)
 
 # ---------------------------------------------------------------------------
 # members
@@ -156,7 +177,8 @@ def edit(conn: Connection, prog: Programme, key: str, *, at: datetime, name=UNSE
         # a bare date: after what is already recorded for the member that day, consent changes too
         values["marketing_at"] = record_consent(conn, m.id, stamp(conn, m.id, at), bool(marketing), "edit")
     if not values:
-        raise LoyaltyError("nothing to change: give at least one of --name, --email, --phone, --birthday, --marketing/--no-marketing")
+        raise LoyaltyError("nothing to change: give at least one of --name, --email, --phone, --birthday, "
+                           "--marketing/--no-marketing")
     conn.execute(update(members).where(members.c.id == m.id).values(**values))
     return {"member": m.id, "changed": sorted(values.keys() - {"marketing_at"})}
 
@@ -185,7 +207,8 @@ def lots(conn: Connection, member_id: str, *, created_by: datetime, as_of: datet
         entries.c.expires_on,
         entries.c.available_on,
     ).where(entries.c.member_id == member_id, entries.c.points > 0, entries.c.at <= created_by)
-    return [rules.Lot(r.id, r.remaining, r.at, r.expires_on, r.available_on) for r in conn.execute(q) if r.remaining > 0]
+    return [rules.Lot(r.id, r.remaining, r.at, r.expires_on, r.available_on)
+            for r in conn.execute(q) if r.remaining > 0]
 
 
 def _live(lot: rules.Lot, on: date) -> bool:
@@ -633,7 +656,8 @@ def _next_order_id(conn: Connection) -> str:
 
 def _not_before_enrolment(m, at: datetime) -> None:
     if at.date() < m.enrolled_at.date():
-        raise LoyaltyError(f"{at.date().isoformat()} is before member {m.id} enrolled ({m.enrolled_at.date().isoformat()})")
+        raise LoyaltyError(f"{at.date().isoformat()} is before member {m.id} enrolled "
+                           f"({m.enrolled_at.date().isoformat()})")
 
 
 def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: datetime,
@@ -649,7 +673,8 @@ def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: da
     expire_due(conn, at, m.id)
     if order_id is not None:
         order_id = _check_order_id(order_id)
-        prior = conn.execute(select(purchases.c.member_id, purchases.c.at).where(purchases.c.order_id == order_id)).first()
+        prior = conn.execute(select(purchases.c.member_id, purchases.c.at)
+                             .where(purchases.c.order_id == order_id)).first()
         if prior is not None:
             raise LoyaltyError(f"order {order_id} is already recorded (member {prior.member_id}, {prior.at:%Y-%m-%d})")
     else:
@@ -871,7 +896,8 @@ def adjust(conn: Connection, prog: Programme, key: str, points: int, *, at: date
         live = avail.available + avail.pending
         if -points > live:
             expired = f", of which only {live} have not expired" if live != avail.balance else ""
-            raise LoyaltyError(f"cannot take {-points} points from member {m.id}: the balance is {avail.balance}{expired}")
+            raise LoyaltyError(f"cannot take {-points} points from member {m.id}: "
+                               f"the balance is {avail.balance}{expired}")
         _debit(conn, m.id, at, "adjust", -points, pool="live", note=reason)
     balance = _balance(conn, m.id)
     return {"member": m.id, "adjusted": points, "reason": reason, "points": balance}

@@ -16,12 +16,12 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Connection, String, and_, case, cast, func, literal, select
 
-from loyalty_cli.store import db
-from loyalty_cli.ledger import operations
-from loyalty_cli.queries import reports
 from loyalty_cli.domain import rules
 from loyalty_cli.domain.config import Programme
+from loyalty_cli.ledger import operations
 from loyalty_cli.ledger.members import consent_as_of, consent_of
+from loyalty_cli.queries import reports
+from loyalty_cli.store import db
 from loyalty_cli.store.models import entries, members, purchases, refunded_purchases, refunds
 
 ISSUED_KINDS = ("earn", "welcome", "award", "promo", "referral", "birthday")

@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import heapq
 import re
-from operator import itemgetter
 from datetime import datetime
+from operator import itemgetter
 
 from sqlalchemy import Connection, func, select
 
-from loyalty_cli.store import db
-from loyalty_cli.ledger import operations
 from loyalty_cli.domain import rules
 from loyalty_cli.domain.config import Programme
+from loyalty_cli.ledger import operations
 from loyalty_cli.ledger.members import consent_as_of, consent_of, find_member
-from loyalty_cli.store.models import (allocations, consent_changes, entries, members, promo_codes, promo_uses, purchases,
-                                referral_rewards, referrals, refunds, tier_changes)
+from loyalty_cli.store import db
+from loyalty_cli.store.models import (
+    allocations,
+    consent_changes,
+    entries,
+    members,
+    promo_codes,
+    promo_uses,
+    purchases,
+    referral_rewards,
+    referrals,
+    refunds,
+    tier_changes,
+)
 
 RECENT = 10  # history lines in `show`
 LAST = 2**63  # sorts after every entry id
@@ -135,7 +146,8 @@ def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
     return {
         "member": m.id, "name": m.name, "email": m.email, "phone": m.phone, "birthday": m.birthday,
         "enrolled": m.enrolled_at, "marketing": marketing, "marketing_at": marketing_at,
-        "forgotten_at": m.forgotten_at, "points": points, "available": max(0, min(points, sum(lot.remaining for lot in live) - pending)),
+        "forgotten_at": m.forgotten_at, "points": points,
+        "available": max(0, min(points, sum(lot.remaining for lot in live) - pending)),
         "pending": pending,
         "tier": level.name, "tier_basis": prog.tier_basis, "tier_window": prog.tier_window,
         "qualifying": total, "lifetime_spend": _spend_as_of(conn, m.id, as_of),
@@ -158,7 +170,8 @@ def history(conn: Connection, prog: Programme, key: str, as_of: datetime, since:
     # everything recorded so far), so history as of a day never depends on
     # when cron ran.
     due = [(d["at"], 0, LAST, {"kind": "expire", "points": -d["points"], "order": None,
-                                       "note": d["note"], "id": None}) for d in operations.due_expiry(conn, as_of, m.id)]
+                               "note": d["note"], "id": None})
+           for d in operations.due_expiry(conn, as_of, m.id)]
     timeline = sorted([(e.at, 0, e.id, {"kind": e.kind, "points": e.points, "order": e.order_id, "note": e.note,
                                         "id": e.id}) for e in conn.execute(q)]
                       + due
@@ -287,7 +300,8 @@ def _check_purchases(conn: Connection, prog: Programme) -> list[str]:
         select(entries.c.order_id, func.sum(entries.c.points)).where(entries.c.kind == "earn")
         .group_by(entries.c.order_id))}
     back = {p: (int(a), int(n)) for p, a, n in conn.execute(
-        select(refunds.c.purchase_id, func.sum(refunds.c.amount), func.sum(refunds.c.net)).group_by(refunds.c.purchase_id))}
+        select(refunds.c.purchase_id, func.sum(refunds.c.amount), func.sum(refunds.c.net))
+        .group_by(refunds.c.purchase_id))}
     for p in conn.execute(select(purchases)):
         if p.net != p.amount - p.discount - p.points_paid or p.net < 0:
             out.append(f"order {p.order_id}: net {p.net} is not amount {p.amount} - discount {p.discount} "

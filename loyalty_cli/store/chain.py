@@ -125,8 +125,8 @@ def verify(conn: Connection, head: str | None = None) -> list[str]:
 
 
 def parse_head(text: str) -> tuple[int, str]:
-    from loyalty_cli.errors import LoyaltyError
     from loyalty_cli.domain.money import INT64_MAX, parse_whole, shown
+    from loyalty_cli.errors import LoyaltyError
 
     def refuse(why: str = ""):
         raise LoyaltyError(f"head {shown(text)} is not valid: expected <entries>:<64 hex digits>, "

@@ -19,12 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import (Connection, Engine, bindparam, create_engine, event, exc, insert, inspect, select, text,
-                        update)
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, exc, insert, inspect, select, text, update
 from sqlalchemy.engine import make_url
 
-from loyalty_cli.store import models
 from loyalty_cli.errors import LedgerError
+from loyalty_cli.store import models
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -394,7 +393,9 @@ def _migrate(conn: Connection, after: int) -> None:
         if version > after:
             fn(conn)
             conn.execute(
-                insert(models.schema_version).values(version=version, name=name, applied_at=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0))
+                insert(models.schema_version).values(
+                    version=version, name=name,
+                    applied_at=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0))
             )
 
 

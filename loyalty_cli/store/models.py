@@ -18,8 +18,19 @@ mapper each) cost about a tenth of a second of every command's start-up
 
 from __future__ import annotations
 
-from sqlmodel import (AutoString, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Index, Integer,
-                      SQLModel, Table)
+from sqlmodel import (
+    AutoString,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SQLModel,
+    Table,
+)
 
 metadata = SQLModel.metadata
 
