@@ -60,11 +60,19 @@ SUMMARIES = {
     "import purchases": "Import purchases from a CSV file or stdin.",
     "import members": "Import members from a CSV file or stdin.",
 }
+
+
+def _command(path: str) -> click.Command:
+    """The command `path` names ("promo create"), from the group down."""
+    cmd: click.Command = cli
+    for word in path.split():
+        assert isinstance(cmd, click.Group), path
+        cmd = cmd.commands[word]
+    return cmd
+
+
 for _name, _text in SUMMARIES.items():
-    _cmd: click.Command = cli
-    for _word in _name.split():
-        _cmd = _cmd.commands[_word]
-    _cmd.short_help = _text
+    _command(_name).short_help = _text
 
 
 completion.attach()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Iterable
 
 import click
 
@@ -109,7 +110,7 @@ def init(ctx, force, name, currency, tz, sample, config, db):
             os.replace(partial, path.resolve() if path.is_symlink() else path)
             partial = None
     except BaseException:
-        if made:
+        if made and ledger_file is not None:  # made: a new file, so one was named
             for p in (ledger_file, *(Path(f"{ledger_file}{x}") for x in ("-wal", "-shm", "-journal"))):
                 p.unlink(missing_ok=True)
         raise
@@ -362,6 +363,7 @@ def program(fmt, config):
 
 def _flatten(value, prefix=""):
     """('levels.0.name', 'Bronze') pairs from nested dicts and lists."""
+    items: Iterable[tuple[object, object]]
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):

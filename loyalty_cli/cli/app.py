@@ -15,7 +15,9 @@ import os
 import re
 import sys
 import textwrap
+from collections.abc import Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import click
 
@@ -68,18 +70,20 @@ class LoyaltyGroup(click.Group):
     def get_short_help_str(self, limit: int = 45) -> str:
         return _summary(self)
 
-    def main(self, *args, standalone_mode: bool = True, **kwargs):
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **kwargs: Any) -> Any:
         """click's main, with every error line made printable (a typed
         option or value may hold a terminal escape) and Ctrl-C as exit 130
         with one line, not "Aborted!" and exit 1."""
         if not standalone_mode:  # `batch` runs its lines this way and reports errors itself
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **kwargs)
         records = RECORDS
         try:
             try:
-                rv = super().main(*args, standalone_mode=False, **kwargs)
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **kwargs)
             except click.ClickException as e:
-                e.message = _one_line(e.message)
+                # click types `message` Final, but every subclass's show() (usage, hint) prints it: shortened in place
+                e.message = _one_line(e.message)  # type: ignore[misc]
                 e.show()
                 sys.exit(e.exit_code)
             except click.exceptions.Abort:
@@ -428,12 +432,12 @@ def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bo
 
     prog = _programme(config)
     url = prog.database_url(db_url)
-    reuse = REUSE is not None
-    engine = REUSE.get(url) if reuse else None
+    reuse = REUSE
+    engine = reuse.get(url) if reuse is not None else None
     if engine is None:
         engine = db.engine_for(url)
-        if reuse:
-            REUSE[url] = engine
+        if reuse is not None:
+            reuse[url] = engine
     from loyalty_cli.ledger.members import phone_region
 
     # Whether the transaction changed anything: SQLite's count of changed rows

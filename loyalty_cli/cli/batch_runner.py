@@ -22,7 +22,7 @@ import re
 import shlex
 import sys
 from contextlib import redirect_stderr, redirect_stdout
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 import click
 
@@ -193,7 +193,7 @@ def run(group: click.Group, stream: IO[bytes], *, config: str, db: str | None, s
                     raise ValueError("it is not UTF-8 text")
                 args = split(text)
             except ValueError as e:  # not UTF-8, a NUL byte, an unbalanced quote
-                r = {"exit": 1, "stdout": "", "stderr": f"Error: cannot read line {n}: {e}\n"}
+                r: dict[str, Any] = {"exit": 1, "stdout": "", "stderr": f"Error: cannot read line {n}: {e}\n"}
             else:
                 if not args:
                     continue

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 FORMATS = ("table", "csv", "json")
 
@@ -25,7 +25,7 @@ FORMATS = ("table", "csv", "json")
 class Col:
     key: str
     header: str
-    align: str = "left"  # left | right
+    align: Literal["left", "right"] = "left"
     # On a terminal: a column that may wrap at spaces (names, notes,
     # descriptions); the others (ids, dates, amounts, e-mails) are never
     # split. `drop`: when the table does not fit the terminal, columns are

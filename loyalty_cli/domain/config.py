@@ -432,7 +432,7 @@ def parse(data: dict, file: Path) -> Programme:
     welcome = earn.whole("welcome_bonus")
     birthday = earn.whole("birthday_bonus")
     pending = earn.whole("pending_days", maximum=MAX_DAYS)
-    actions = {}
+    actions: dict[str, Action] = {}
     for aname, spec in earn.table("actions").items():
         a = _Section(file, f"earning.actions.{aname}", spec, "earning.actions.<name>")
         twin = next((x for x in actions if name_key(x) == name_key(aname)), None)

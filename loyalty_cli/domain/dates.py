@@ -93,7 +93,9 @@ def _exists(dt: datetime, tz: str, text: str, what: str) -> None:
             early = mid
         else:
             late = mid
-    old = (late + before.utcoffset()).replace(tzinfo=None)
+    offset = before.utcoffset()
+    assert offset is not None  # `before` has a zone
+    old = (late + offset).replace(tzinfo=None)
     new = late.astimezone(z).replace(tzinfo=None)
     raise LoyaltyError(f"{what} {text!r} does not exist in {tz}: clocks moved forward from "
                        f"{old:%H:%M} to {new:%H:%M} on {new:%Y-%m-%d}")

@@ -167,7 +167,8 @@ def parse_decimal(value: object, what: str, maximum: Decimal | None = None) -> D
 def _bounded_rate(d: Decimal, value: object, what: str, maximum: Decimal | None) -> Decimal:
     if maximum is not None and d > maximum:
         raise LoyaltyError(f"{what}: must be at most {maximum}, got {shown(value)}")
-    if d != d.to_integral_value() and -d.normalize().as_tuple().exponent > MAX_RATE_DECIMALS:
+    exponent = d.normalize().as_tuple().exponent  # an int: a rate here is finite (its letter 'n'/'F' is NaN/inf)
+    if d != d.to_integral_value() and isinstance(exponent, int) and -exponent > MAX_RATE_DECIMALS:
         raise LoyaltyError(f"{what}: at most {MAX_RATE_DECIMALS} decimals, got {shown(value)}")
     return d
 

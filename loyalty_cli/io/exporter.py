@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import json
 from datetime import datetime
-from typing import IO, Iterator
+from typing import Iterator, Protocol
 
 from sqlalchemy import Connection, func, select
 
@@ -88,7 +88,13 @@ def _json(value):
     return value
 
 
-def write(out: IO[str], fmt: str, cols: list[str], items: Iterator[dict]) -> None:
+class TextOut(Protocol):
+    """Where export writes: a text file, or the CLI's screen wrapper."""
+
+    def write(self, text: str, /) -> object: ...
+
+
+def write(out: TextOut, fmt: str, cols: list[str], items: Iterator[dict]) -> None:
     if fmt == "csv":
         w = csv.writer(out, lineterminator="\n")
         w.writerow(cols)

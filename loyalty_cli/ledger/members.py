@@ -8,9 +8,10 @@ import unicodedata
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterator
+from enum import Enum
+from typing import Iterator, Sequence
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, Row, func, insert, select
 
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.store.models import consent_changes, members
@@ -28,7 +29,8 @@ def _nfc_keeping_ascii_lookalikes(text: str) -> str:
     """NFC, except for the few characters that NFC would turn into ASCII
     (KELVIN SIGN -> K, GREEK QUESTION MARK -> ;, GREEK VARIA -> `): those are
     kept as typed, so no non-ASCII address ever becomes an ASCII one."""
-    out, run = [], []
+    out: list[str] = []
+    run: list[str] = []
     for ch in text:
         if not ch.isascii() and unicodedata.normalize("NFD", ch).isascii():
             out.append(unicodedata.normalize("NFC", "".join(run)))
@@ -91,7 +93,15 @@ def normalise_email(text: str) -> str:
 # None: no region, numbers are kept as typed (a leading + and the digits).
 PHONE_REGION: ContextVar[str | None] = ContextVar("phone_region", default=None)
 
-_AMBIENT = object()
+
+
+class _Ambient(Enum):
+    """The default of a `region` argument: the PHONE_REGION in force (None is "no region")."""
+
+    REGION = "ambient"
+
+
+_AMBIENT = _Ambient.REGION
 
 
 @contextmanager
@@ -109,19 +119,19 @@ _LENGTH_REASONS = {1: "its country code is unknown", 2: "too short", 3: "too lon
                    5: "wrong length"}
 
 
-def normalise_phone(text: str, region: str | None | object = _AMBIENT) -> str:
+def normalise_phone(text: str, region: str | None | _Ambient = _AMBIENT) -> str:
     """A phone number as stored. Without a phone region: a leading + and the
     digits (spaces, dots, hyphens and brackets go), as typed. With one
     ([program] phone_region, e.g. "EE"): E.164 (+37251230003), a number
     without a country code being one of that region's, and a number that is
     not valid there refused with the reason."""
-    if region is _AMBIENT:
+    if isinstance(region, _Ambient):
         region = PHONE_REGION.get()
     s = text.strip()
     # the + of the country code comes first, or inside the opening bracket: "(+372) 5123 0003"
     lead = re.match(r"\(?\s*\+", s)
     plus = lead is not None
-    body = s[:lead.end() - 1] + s[lead.end():] if plus else s
+    body = s[:lead.end() - 1] + s[lead.end():] if lead is not None else s
     if not re.fullmatch(r"[0-9 ().\-/]+", body):
         raise LoyaltyError(f"phone {text!r} is not a phone number (digits, with spaces, brackets, dots, hyphens "
                            f"or slashes between them, and a + before the country code)")
@@ -140,7 +150,8 @@ def normalise_phone(text: str, region: str | None | object = _AMBIENT) -> str:
         why = _PARSE_REASONS.get(e.error_type, "it is not a phone number")
         raise LoyaltyError(f"phone {text!r} is not a phone number ({why})") from None
     if not phonenumbers.is_valid_number(number):
-        where = phonenumbers.region_code_for_country_code(number.country_code)
+        cc = number.country_code  # set by parse(); the stubs allow None
+        where = phonenumbers.region_code_for_country_code(cc) if cc is not None else None
         where = region if where in (None, "ZZ") else where
         why = _LENGTH_REASONS.get(phonenumbers.is_possible_number_with_reason(number),
                                   "no such number in its numbering plan")
@@ -149,13 +160,13 @@ def normalise_phone(text: str, region: str | None | object = _AMBIENT) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def phone_forms(phone: str, region: str | None | object = _AMBIENT) -> list[str]:
+def phone_forms(phone: str, region: str | None | _Ambient = _AMBIENT) -> list[str]:
     """The forms the number `phone` (as normalise_phone returns it) may be
     stored in. With a phone region, a number stored before the region was set
     kept its digits as typed: without the country code (51230003), with it
     (+37251230003), or with 00 (0037251230003). All of them are the same
     member's number for lookups and for uniqueness."""
-    if region is _AMBIENT:
+    if isinstance(region, _Ambient):
         region = PHONE_REGION.get()
     if region is None or not phone.startswith("+"):
         return [phone]
@@ -208,7 +219,7 @@ def find_member(conn: Connection, key: str):
     row = conn.execute(select(members).where(members.c.id == key)).first()
     if row is not None:
         return row
-    candidates = []
+    candidates: Sequence[Row] = ()
     if "@" in key:
         try:
             candidates = conn.execute(select(members).where(members.c.email == normalise_email(key))).all()

@@ -684,10 +684,12 @@ def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: da
     available = availability(conn, m.id, at).available if redeem else None
     q = rules.quote_purchase(prog, amount, level if tier_discount else rules.without_discount(level), redeem, available,
                              codes.effect_of(promo) if promo is not None else None)
-    purchase_id = conn.execute(insert(purchases).values(
+    inserted = conn.execute(insert(purchases).values(
         order_id=order_id, member_id=m.id, at=at, amount=q.amount, discount=q.discount,
         points_redeemed=q.points_redeemed, points_paid=q.points_paid, net=q.net,
-        points_earned=q.points_earned, rounding=prog.rounding, recorded_at=recorded_now())).inserted_primary_key[0]
+        points_earned=q.points_earned, rounding=prog.rounding, recorded_at=recorded_now())).inserted_primary_key
+    assert inserted is not None  # a one-row INSERT has its key
+    purchase_id = inserted[0]
     if q.points_redeemed:
         _debit(conn, m.id, at, "redeem", q.points_redeemed, pool="spendable", order_id=order_id,
                note=f"paid {format_amount(q.points_paid, prog.currency.decimals)} of order {order_id}")

@@ -12,6 +12,7 @@ import heapq
 import re
 from datetime import datetime
 from operator import itemgetter
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 
@@ -189,9 +190,10 @@ def history(conn: Connection, prog: Programme, key: str, as_of: datetime, since:
 def tiers(conn: Connection, prog: Programme, as_of: datetime) -> dict:
     ids = db.plain_rows(conn, select(members.c.id, members.c.name).where(members.c.enrolled_at <= as_of))
     totals, level_of = operations.tier_standing(conn, prog, as_of)
-    per = {lv.name: {"tier": lv.name, "min": lv.min, "members": 0, "total": 0} for lv in prog.levels}
+    per: dict[str, dict[str, Any]] = {lv.name: {"tier": lv.name, "min": lv.min, "members": 0, "total": 0}
+                                      for lv in prog.levels}
     following = {lv: rules.next_level(prog.levels, lv) for lv in prog.levels}
-    gaps = []  # (points or spend to the next tier, member, name, level, total)
+    gaps = []  # (points or spend to the next tier, member, name, level, total, next level)
     for m, name in ids:
         lv, total = level_of(m), totals.get(m, 0)
         row = per[lv.name]
@@ -199,9 +201,10 @@ def tiers(conn: Connection, prog: Programme, as_of: datetime) -> dict:
         row["total"] += total
         nxt = following[lv]
         if nxt is not None:
-            gaps.append((nxt.min - total, m, name, lv, total))
-    closest = [{"member": m, "name": name, "tier": lv.name, "next_tier": following[lv].name, "total": total,
-                "to_next_tier": gap} for gap, m, name, lv, total in heapq.nsmallest(CLOSEST, gaps, key=lambda g: g[:2])]
+            gaps.append((nxt.min - total, m, name, lv, total, nxt))
+    closest = [{"member": m, "name": name, "tier": lv.name, "next_tier": nxt.name, "total": total,
+                "to_next_tier": gap}
+               for gap, m, name, lv, total, nxt in heapq.nsmallest(CLOSEST, gaps, key=lambda g: g[:2])]
     n = len(ids)
     out = list(per.values())
     for row in out:
@@ -266,16 +269,16 @@ def _check_allocations(conn: Connection, prog: Programme) -> list[str]:
                           .group_by(entries.c.id, entries.c.points).having(used > entries.c.points)):
         out.append(f"entry {r.id}: {r.used} points spent from a credit of {r.points}")
     covered = func.coalesce(func.sum(allocations.c.points), 0)
-    for r in conn.execute(select(entries.c.id, entries.c.kind, entries.c.points, covered.label("covered"))
+    for d in conn.execute(select(entries.c.id, entries.c.kind, entries.c.points, covered.label("covered"))
                           .select_from(entries.outerjoin(allocations, allocations.c.debit_id == entries.c.id))
                           .where(entries.c.points < 0)
                           .group_by(entries.c.id, entries.c.kind, entries.c.points)
                           .having((covered > -entries.c.points)
                                   | ((covered < -entries.c.points) & (entries.c.kind != "refund")))):
-        if r.covered > -r.points:
-            out.append(f"entry {r.id}: debit of {-r.points} covered by {r.covered} points")
+        if d.covered > -d.points:
+            out.append(f"entry {d.id}: debit of {-d.points} covered by {d.covered} points")
         else:
-            out.append(f"entry {r.id}: {r.kind} of {-r.points} points but only {r.covered} were available "
+            out.append(f"entry {d.id}: {d.kind} of {-d.points} points but only {d.covered} were available "
                        "(spent beyond the balance)")
     # Dates compare with date-times as "that day at 00:00" on SQLite and PostgreSQL alike.
     for r in conn.execute(select(debit.c.id.label("did"), credit.c.id.label("cid"), debit.c.at)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, datetime
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NoReturn
 
 from sqlalchemy import Connection, select
 
@@ -89,7 +89,7 @@ def verify(conn: Connection, head: str | None = None) -> list[str]:
     """The first break in the chain, as a problem line ([] when whole). With
     `head` (``"<entries>:<hash>"`` noted earlier), also that the ledger still
     holds that head: nothing before it rewritten, nothing cut off."""
-    want_n, want_h = parse_head(head) if head else (None, None)
+    want_n, want_h = parse_head(head) if head else (None, "")
     h, expected_id = GENESIS, 1
     seen_head = None
     for row in _stored(conn):
@@ -128,7 +128,7 @@ def parse_head(text: str) -> tuple[int, str]:
     from loyalty_cli.domain.money import INT64_MAX, parse_whole, shown
     from loyalty_cli.errors import LoyaltyError
 
-    def refuse(why: str = ""):
+    def refuse(why: str = "") -> NoReturn:
         raise LoyaltyError(f"head {shown(text)} is not valid: expected <entries>:<64 hex digits>, "
                            f"as `loyalty check --print-head` prints it{why}")
 

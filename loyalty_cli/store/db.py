@@ -241,7 +241,8 @@ def _disk_full(folder: str | Path) -> str | None:
 
 
 def _translate(e: Exception, where: str) -> LedgerError:
-    msg = str(e.orig) if getattr(e, "orig", None) is not None else str(e)
+    orig = getattr(e, "orig", None)  # the driver's error, when SQLAlchemy wrapped one
+    msg = str(orig) if orig is not None else str(e)
     low = msg.lower()
     if "disk is full" in low or "disk i/o error" in low:
         full = _disk_full(os.path.dirname(os.path.abspath(where)))
@@ -317,7 +318,7 @@ def _our_objects() -> set[tuple[str, str, str]]:
     objs = set()
     for t in models.metadata.tables.values():
         objs.add(("table", t.name, t.name))
-        objs.update(("index", ix.name, t.name) for ix in t.indexes)
+        objs.update(("index", ix.name, t.name) for ix in t.indexes if ix.name is not None)  # all are named
     for name in models.APPEND_ONLY:
         objs.update(("trigger", f"{name}_no_{op}", name) for op in ("update", "delete"))
     objs.update({("trigger", "promo_codes_no_delete", "promo_codes"),
@@ -619,7 +620,8 @@ def plain_rows(conn: Connection, stmt) -> list[tuple]:
     as they are; dates would come back as SQLite's stored text."""
     result = conn.execute(stmt)
     try:
-        return result.cursor.fetchall()
+        rows = result.cursor.fetchall()  # a list from sqlite3 and psycopg; PEP 249 promises only a sequence
+        return rows if isinstance(rows, list) else list(rows)
     except Exception as e:  # the driver's own error: not wrapped by SQLAlchemy here
         if "integer overflow" in str(e):
             raise _overflow() from None
