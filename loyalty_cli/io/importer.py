@@ -35,7 +35,7 @@ from functools import lru_cache
 from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
-from typing import IO, Callable, Iterable
+from typing import IO, Any, Callable, Iterable
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
@@ -91,7 +91,7 @@ class Problem:
     line: int
     column: str | None
     reason: str
-    row: list[str]
+    row: list[str] | None  # the row's cells, when they are kept (--rejects)
 
     def __str__(self) -> str:
         col = f" ({self.column})" if self.column else ""
@@ -374,11 +374,12 @@ class Reader:
             if i is None and f == "name" and "+" in wanted:
                 parts = [p.strip() for p in wanted.split("+")]
                 found = [find(p, everything) if p else None for p in parts]
-                if None not in found:
-                    self.joined[f] = found
+                hits = [i for i in found if i is not None]
+                if len(hits) == len(found):
+                    self.joined[f] = hits
                     continue
-                missing = parts[found.index(None)]
-                raise LoyaltyError(f"--map {f}={wanted}: the file has no column {missing!r} (columns: {columns()})")
+                absent = parts[found.index(None)]
+                raise LoyaltyError(f"--map {f}={wanted}: the file has no column {absent!r} (columns: {columns()})")
             if i is None:
                 raise LoyaltyError(f"--map {f}={wanted}: the file has no column {wanted!r} "
                                    f"(columns: {columns()})")
@@ -651,8 +652,11 @@ def read_purchases(reader: Reader, prog: Programme, opts: Options, now: datetime
                     name = clean_name(name)
                 except LoyaltyError as e:
                     raise _Bad("name", str(e).removeprefix("name ")) from None
-            rows.append(Row(line, at, member, amount, order, v.get("code") or None, name,
-                            raw if opts.keep_rows else None))
+            # A row of a many-row order may lack its date, member or amount (`partial`): merge_orders, which
+            # every row passes through before anything reads them, fills them or refuses the order. Row is
+            # typed as what leaves merge_orders, so that no later use re-checks it (1M rows, the fast path).
+            rows.append(Row(line, at, member, amount, order,  # type: ignore[arg-type]
+                            v.get("code") or None, name, raw if opts.keep_rows else None))
         except _Bad as e:
             problems.append(Problem(line, e.column, e.reason, raw))
             if order is not None:
@@ -710,7 +714,7 @@ def merge_orders(rows: list[Row], problems: list[Problem], bad_orders: dict[str,
             out.append(group[0])
             continue
         first = group[0]
-        reason = None
+        reason: tuple[()] | tuple[str, str] | None = None  # (): refused above; (column, why): refuse the order
         for attr, column, what, shown in (
                 ("amount", "amount", "total", lambda a: format_amount(a, decimals)),
                 ("member_key", "member", "member", str),
@@ -791,8 +795,8 @@ def resolve_members(conn: Connection, keys: set[str]) -> dict[str, str]:
         for (mid,) in conn.execute(select(members.c.id).where(members.c.id.in_(chunk))):
             found[mid] = mid
     rest = [k for k in plain if k not in found]
-    emails = {}
-    phones = {}
+    emails: dict[str, list[str]] = {}
+    phones: dict[str, list[str]] = {}
     for k in rest:
         if "@" in k:
             try:
@@ -1208,7 +1212,8 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
             if name != previous:
                 change_rows.append({"member_id": r.member_id, "at": moment, "from_tier": previous, "to_tier": name})
                 last_tier[r.member_id] = name
-        reviewed[r.member_id] = max(r.at, reviewed[r.member_id]) if reviewed[r.member_id] else r.at
+        since = reviewed[r.member_id]
+        reviewed[r.member_id] = max(r.at, since) if since else r.at
         after = t.level(r.at)
         previous = last_tier.get(r.member_id, prog.levels[0].name)
         if after.name != previous:
@@ -1256,7 +1261,9 @@ def _bulk_insert(conn: Connection, table, rows: list[dict]) -> None:
         return
     cols = list(rows[0])
     procs = [table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in cols]
-    convert = [(i, p, {}) for i, p in enumerate(procs) if p is not None]  # dates: each value formatted once
+    # dates: each value formatted once
+    convert: list[tuple[int, Callable[[Any], Any], dict[Any, Any]]] = [
+        (i, p, {}) for i, p in enumerate(procs) if p is not None]
     data = []
     for r in rows:
         values = list(r.values())
@@ -1452,6 +1459,7 @@ class RejectsFile:
         self.path = path
         self.created = not os.path.lexists(path)
         flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+        self.fd: int | None = None  # None once written or discarded
         try:
             self.fd = os.open(path, flags, 0o666)  # no O_TRUNC: nothing is lost if the import is refused
         except OSError as e:
@@ -1480,6 +1488,7 @@ class RejectsFile:
     def write(self, header: list[str], problems: list[Problem]) -> None:
         """Raises OSError when the rows cannot be written (a full disk)."""
         fd, self.fd = self.fd, None
+        assert fd is not None, "the rejects file is written once"
         if self.regular:
             try:
                 os.ftruncate(fd, 0)
