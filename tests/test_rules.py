@@ -25,7 +25,6 @@ from loyalty_cli.domain.money import (
     parse_amount,
     parse_decimal,
     parse_points,
-    to_units,
 )
 from loyalty_cli.domain.rules import (
     Lot,
@@ -129,7 +128,6 @@ def test_amounts_sum_exactly_in_minor_units():
     total = parse_amount("0.10", 2) + parse_amount("0.20", 2)
     assert total == 30
     assert format_amount(total, 2) == "0.30"
-    assert to_units(total, 2) == D("0.30")
     # earning each separately at 10 per unit: 1 + 2 = 3
     assert earned_points(10, 2, D(10), ONE, "floor") == 1
     assert earned_points(20, 2, D(10), ONE, "floor") == 2

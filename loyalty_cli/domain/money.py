@@ -121,11 +121,6 @@ def format_amount(minor: int, decimals: int) -> str:
     return f"{sign}{q}.{r:0{decimals}d}"
 
 
-def to_units(minor: int, decimals: int) -> Decimal:
-    """Minor units as an exact Decimal of currency units (1250 -> Decimal('12.50'))."""
-    return Decimal(minor).scaleb(-decimals)
-
-
 def parse_decimal(value: object, what: str, maximum: Decimal | None = None) -> Decimal:
     """A rate from config or the command line: int, TOML float or string.
 

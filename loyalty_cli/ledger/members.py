@@ -298,7 +298,7 @@ def active_member(conn: Connection, key: str):
 # marketing consent over time
 # ---------------------------------------------------------------------------
 
-CONSENT_VIA = ("enroll", "edit", "import", "forget", "upgrade")
+# consent_changes.via: enroll, edit, import, forget, or upgrade (a ledger older than the consent history)
 
 
 def consent_moment(conn: Connection, member_id: str, at: datetime) -> datetime:

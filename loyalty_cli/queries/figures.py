@@ -12,7 +12,7 @@ rates are exact Decimals.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import Connection, String, and_, case, cast, func, literal, select
 
@@ -253,7 +253,3 @@ def expiring_members(conn: Connection, prog: Programme, end: datetime, within: i
                     "points": balances.get(r.id, 0)})
     out.sort(key=lambda x: (x["expires"], -x["points_expiring"], x["member"]))
     return out
-
-
-def period_start(day: date | None) -> datetime | None:
-    return datetime.combine(day, time.min) if day is not None else None

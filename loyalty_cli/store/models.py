@@ -36,20 +36,18 @@ metadata = SQLModel.metadata
 
 # Date-times are naive, in the programme's timezone (see dates.py).
 
-# Kinds of ledger entry. Credits are lots; debits consume lots.
-KINDS = (
-    "welcome",  # + welcome bonus on enrolment
-    "earn",  # + points a purchase earned
-    "redeem",  # - points spent (catalogue reward, points, or part of a purchase)
-    "refund",  # - points clawed back by a refund
-    "restore",  # + points that paid for a refunded purchase, given back
-    "adjust",  # +/- goodwill or correction, with a reason
-    "award",  # + points for a configured action
-    "promo",  # + bonus points from a promo code
-    "referral",  # + referral reward, to the referrer and to the friend
-    "birthday",  # + birthday bonus, once per member per year
-    "expire",  # - points whose time ran out (one entry per member and day)
-)
+# Kinds of ledger entry (entries.kind). Credits are lots; debits consume lots.
+#   welcome   + welcome bonus on enrolment
+#   earn      + points a purchase earned
+#   redeem    - points spent (catalogue reward, points, or part of a purchase)
+#   refund    - points clawed back by a refund
+#   restore   + points that paid for a refunded purchase, given back
+#   adjust    +/- goodwill or correction, with a reason
+#   award     + points for a configured action
+#   promo     + bonus points from a promo code
+#   referral  + referral reward, to the referrer and to the friend
+#   birthday  + birthday bonus, once per member per year
+#   expire    - points whose time ran out (one entry per member and day)
 
 
 def _col(name: str, type_, *args, nullable: bool = False, **kw) -> Column:
