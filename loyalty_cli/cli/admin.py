@@ -20,7 +20,7 @@ from loyalty_cli.cli.app import (
     recorded,
 )
 from loyalty_cli.cli.render import Col, View, echo, emit, emit_json
-from loyalty_cli.domain.config import load
+from loyalty_cli.domain.config import Programme, load
 from loyalty_cli.errors import LoyaltyError
 
 # ---------------------------------------------------------------------------
@@ -289,9 +289,22 @@ def _problem(text: str) -> dict:
 def program(fmt, config):
     """Show the rules in force: earning, actions, redemption, rewards, expiry, tiers, referral."""
     prog = load(config)
+    doc = _program_doc(prog)
+    if fmt == "json":
+        emit_json(doc)
+        return
+    if fmt == "csv":
+        rows = [{"section": sec, "key": k, "value": v} for sec, body in doc.items() for k, v in _flatten(body)]
+        emit("csv", doc, [View("", [Col("section", ""), Col("key", ""), Col("value", "")], rows)])
+        return
+    emit("table", doc, _program_views(prog))
+
+
+def _program_doc(prog: Programme) -> dict:
+    """`program --format json`: the rules as data."""
     m = lambda v: money(prog, v)  # noqa: E731
     basis_min = (lambda v: m(v)) if prog.tier_basis == "spend" else (lambda v: v)
-    doc = {
+    return {
         "program": {"name": prog.name, "currency": prog.currency.code, "timezone": prog.timezone,
                     "phone_region": prog.phone_region, "config": str(prog.path), "database": prog.database},
         "earning": {"points_per_unit": prog.points_per_unit, "rounding": prog.rounding,
@@ -308,20 +321,19 @@ def program(fmt, config):
         "referral": {"referrer_points": prog.referrer_points, "referee_points": prog.referee_points,
                      "min_purchase": m(prog.referral_min_purchase)},
     }
-    if fmt == "json":
-        emit_json(doc)
-        return
-    if fmt == "csv":
-        rows = [{"section": sec, "key": k, "value": v} for sec, body in doc.items() for k, v in _flatten(body)]
-        emit("csv", doc, [View("", [Col("section", ""), Col("key", ""), Col("value", "")], rows)])
-        return
+
+
+def _program_views(prog: Programme) -> list[View]:
+    """`program` on a terminal: the rules in words, one table per section."""
+    m = lambda v: money(prog, v)  # noqa: E731
+    basis_min = (lambda v: m(v)) if prog.tier_basis == "spend" else (lambda v: v)
     kv = [Col("field", "Field"), Col("value", "Value")]
 
     def kv_view(title, pairs):
         return View(title, kv, [{"field": k, "value": v} for k, v in pairs], kv=True)
 
     cur = prog.currency.code
-    views = [
+    return [
         kv_view(f"{prog.name}", [("currency", f"{cur} ({prog.currency.decimals} decimals)"),
                                  ("timezone", prog.timezone),
                                  ("phone region", prog.phone_region or "none (numbers kept as typed)"),
@@ -358,7 +370,6 @@ def program(fmt, config):
                              ("friend gets", f"{prog.referee_points} points"),
                              ("friend's first purchase from", f"{m(prog.referral_min_purchase)} {cur}")]),
     ]
-    emit("table", doc, views)
 
 
 def _flatten(value, prefix=""):
