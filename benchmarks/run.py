@@ -146,7 +146,7 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
-def main() -> None:
+def main() -> None:  # long: the benchmark's steps, one after another
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000, help="entries in the big ledger (purchases imported)")
     ap.add_argument("--members", type=int, default=None, help="default: rows x 0.34")

@@ -39,7 +39,7 @@ from loyalty_cli.errors import LoyaltyError
 @examples("loyalty init", "loyalty init --name 'Corner Coffee' --currency EUR --timezone Europe/Tallinn",
           "loyalty init --config shop/loyalty.toml", "loyalty init --sample --name 'Corner Coffee'")
 @click.pass_context
-def init(ctx, force, name, currency, tz, sample, config, db):
+def init(ctx, force, name, currency, tz, sample, config, db):  # long: steps undone together when one fails
     """Write a starter programme file and create the ledger.
 
     An existing programme file is kept unless --force, which keeps the old one

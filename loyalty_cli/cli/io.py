@@ -85,8 +85,9 @@ def import_options(f):
     return f
 
 
-def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, skip_errors, rejects,
-                create_members, fmt, config, db, where=(), decimal_comma=False, apply_tier_discount=False):
+def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, skip_errors, rejects,  # noqa: C901
+                create_members, fmt, config, db, where=(), decimal_comma=False,
+                apply_tier_discount=False):  # long: each option checked, then one session, then the summary
     from loyalty_cli.io import importer
 
     for name, value in (("--rejects", rejects), ("--date-format", date_format), ("--encoding", encoding),

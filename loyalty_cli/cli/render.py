@@ -261,7 +261,7 @@ def _rich_tables(views: list[View], out, force_terminal: bool | None = None, wid
         console.print(_fitted_table(v, console))
 
 
-def _fitted_table(v: View, console):
+def _fitted_table(v: View, console):  # long: one fitting algorithm; its helpers share its spans
     """The view, fitted to the console's width, as a rich table or, when no
     table fits, as field / value lines. Never-split columns (ids, dates,
     amounts, points, e-mails, order ids, tiers, kinds: every column that is

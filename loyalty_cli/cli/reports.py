@@ -124,7 +124,7 @@ def _rate(value) -> str:
 @ledger_options
 @examples("loyalty report", "loyalty report --since 2026-01-01 --until 2026-03-31",
           "loyalty report --since 2026-10-01 --shop-sales 48250.00 --format json")
-def report(since, until, lapsed_days, shop_sales, as_of, fmt, config, db):
+def report(since, until, lapsed_days, shop_sales, as_of, fmt, config, db):  # long: its views, in the order they print
     """Programme figures for a period: members (total, new, active), purchases
     (first-time and repeat) and sales, repeat-purchase rate, points issued,
     redeemed and expired, redemption rate, outstanding points and their value

@@ -397,7 +397,7 @@ def _phone_region(prog: _Section) -> str | None:
     return code
 
 
-def parse(data: dict, file: Path) -> Programme:
+def parse(data: dict, file: Path) -> Programme:  # noqa: C901 -- long: one section after another, in SCHEMA's order, each a few checks
     top = _Section(file, "top level", data)
     if "program" not in data:
         raise ConfigError(f"{file}: [program]: section is required (with at least name = \"...\")")
@@ -548,7 +548,7 @@ def _toml_string(text: str) -> str:
     return tomli_w.dumps({"v": text}).split(" = ", 1)[1].strip()
 
 
-def starter(name: str = "My Shop", currency: str = "EUR", timezone: str = "UTC") -> str:
+def starter(name: str = "My Shop", currency: str = "EUR", timezone: str = "UTC") -> str:  # long: a template
     """The TOML that `loyalty init` writes: a small, working programme, with
     rewards and tiers as arrays of tables ([[rewards]], [[tiers.levels]]), so
     that a block from the README or sample_config.toml can be appended as it

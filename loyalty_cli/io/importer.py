@@ -333,8 +333,8 @@ class Reader:
             self.close()
             raise
 
-    def _read_header(self, opts: Options, fields: tuple[str, ...], required: tuple[str, ...],
-                     where: list[tuple[str, str, str]]) -> None:
+    def _read_header(self, opts: Options, fields: tuple[str, ...], required: tuple[str, ...],  # noqa: C901
+                     where: list[tuple[str, str, str]]) -> None:  # long: header rules in order
         self.header: list[str] = []
         while not any(cell.strip() for cell in self.header):  # blank lines before the header are no header
             line = self.csv.line_num + 1
@@ -680,8 +680,8 @@ def _amount(text: str, decimals: int, decimal_comma: bool) -> int:
         raise _Bad("amount", reason) from None
 
 
-def merge_orders(rows: list[Row], problems: list[Problem], bad_orders: dict[str, int], decimals: int,
-                 partial: bool) -> tuple[list[Row], int, int]:
+def merge_orders(rows: list[Row], problems: list[Problem], bad_orders: dict[str, int], decimals: int,  # noqa: C901
+                 partial: bool) -> tuple[list[Row], int, int]:  # long: one pass over the sorted rows; hot (1M rows)
     """One row per order. A web shop's export has a row per line item: the
     order's total on its first row, empty on the others. The rows of an order
     merge into the first: its amount, member, date and code are the first
@@ -787,7 +787,7 @@ def _chunks(items: list, n: int = 500):
         yield items[i:i + n]
 
 
-def resolve_members(conn: Connection, keys: set[str]) -> dict[str, str]:
+def resolve_members(conn: Connection, keys: set[str]) -> dict[str, str]:  # noqa: C901 -- id, e-mail, phone, id ignoring case: four lookups in turn
     """Member key (id, e-mail or phone, as in the file) -> member id, for those that exist."""
     found: dict[str, str] = {}
     plain = sorted(keys)
@@ -871,8 +871,8 @@ def _same_moment(recorded: datetime, given: datetime) -> bool:
 # ---------------------------------------------------------------------------
 
 
-def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts: Options, now: datetime,
-                     progress: Callable[[int, int], None] | None = None) -> Result:
+def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts: Options, now: datetime,  # noqa: C901
+                     progress: Callable[[int, int], None] | None = None) -> Result:  # long: one transaction's steps
     reader = Reader(stream, opts, PURCHASE_FIELDS, PURCHASE_REQUIRED)
     result = Result(header=reader.header)
     problems: list[Problem] = []
@@ -1059,7 +1059,8 @@ def _refused(problems: list[Problem]) -> ImportRefused:
                          "(--skip-errors --rejects FILE imports the good rows)", problems)
 
 
-def _create_members(conn: Connection, prog: Programme, firsts: list[Row], failed: dict[str, str]) -> dict[str, str]:
+def _create_members(conn: Connection, prog: Programme, firsts: list[Row],  # noqa: C901
+                    failed: dict[str, str]) -> dict[str, str]:  # long: id, e-mail or phone; checks; one insert
     """Enrol members the file names but the ledger does not know, on the date of
     their first row: the key as id when it looks like one, else a generated id
     with the key as e-mail or phone. A key that cannot be enrolled goes into
@@ -1164,7 +1165,7 @@ def _split(conn: Connection, prog: Programme, todo: list[Row], fresh: set[str]) 
 
 
 def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quotes: dict, fresh: set[str],
-                tier_discount: bool = False) -> None:
+                tier_discount: bool = False) -> None:  # long: the fast path's one loop, kept flat for speed
     """Price and write the rows of a batch of members, each member's rows in
     date order, with the tier they hold at each row: its multiplier, and its
     standing discount only with `tier_discount` (--apply-tier-discount), as

@@ -95,7 +95,7 @@ def _last_purchases(conn: Connection, end: datetime) -> dict[str, tuple[datetime
 
 
 def report(conn: Connection, prog: Programme, start: datetime | None, end: datetime, *,
-           lapsed_days: int, shop_sales: int | None = None) -> dict:
+           lapsed_days: int, shop_sales: int | None = None) -> dict:  # long: a few whole-ledger passes, then sums
     # Whole-ledger passes, each an aggregate in the database read as plain
     # rows: purchases per member, qualifying totals (tiers), entries per
     # month and kind, purchases per month, member ids. See benchmarks/README.md.

@@ -520,7 +520,7 @@ def _fsync(path: Path, *, folder: bool = False) -> None:
         os.close(fd)
 
 
-def backup(engine: Engine, target: Path, verify):
+def backup(engine: Engine, target: Path, verify):  # noqa: C901 -- each step's failure has its own message and clean-up
     """An online, consistent copy of the SQLite ledger at `target` (VACUUM
     INTO: one read transaction, so writers carry on and the copy is one
     moment of the ledger, compacted), readable by its owner only. The copy is
