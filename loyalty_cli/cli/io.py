@@ -147,8 +147,8 @@ def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, 
     what = "would add" if dry_run else "added"
     merged = f", {s['merged']} merged into their order's first row" if s["merged"] else ""
     left = f", {s['not_selected']} not selected by --where" if s["not_selected"] else ""
-    echo(f"Read {s['read']} row{'' if s['read'] == 1 else 's'}: {what} {s['added']}, skipped {s['skipped']} already in the ledger, "
-         f"rejected {s['rejected']}{made}{merged}{left}.", err=True)
+    echo(f"Read {s['read']} row{'' if s['read'] == 1 else 's'}: {what} {s['added']}, "
+         f"skipped {s['skipped']} already in the ledger, rejected {s['rejected']}{made}{merged}{left}.", err=True)
     if s["amount_on_several_rows"]:  # a till that writes each line's price in the amount column would lose money
         n = s["amount_on_several_rows"]
         echo(f"{n} order{'s' if n != 1 else ''} had {'their' if n != 1 else 'its'} amount on more than one row; "
