@@ -38,6 +38,63 @@ database = "loyalty.db"
 """
 
 
+# --- the two lanes -------------------------------------------------------------
+# A test that starts a real process (subprocess, fork, a pty, kill -9, races
+# between tills) is marked `process`. `pytest -m "not process"` is the fast
+# lane; plain `pytest` runs everything. The property tests with a costly
+# example (the model-based test, the import held to typed purchases) run fewer
+# examples in the fast lane and their full count in the whole run:
+# `examples(full, fast)`. LOYALTY_TEST_LANE=fast|full overrides the choice.
+
+_LANE = {"name": "full"}
+
+
+def examples(full: int, fast: int) -> int:
+    """Hypothesis examples for this run's lane: `full` in the whole run, `fast`
+    in the fast lane."""
+    return fast if _LANE["name"] == "fast" else full
+
+
+def pytest_configure(config):
+    chosen = os.environ.get("LOYALTY_TEST_LANE") or ""
+    if chosen not in ("", "fast", "full"):
+        raise pytest.UsageError(f"LOYALTY_TEST_LANE={chosen!r}: say fast or full")
+    expr = " ".join((config.getoption("markexpr", "") or "").split())
+    _LANE["name"] = chosen or ("fast" if "not process" in expr else "full")
+
+
+def pytest_report_header(config):
+    return f"loyalty test lane: {_LANE['name']} (LOYALTY_TEST_LANE=fast|full to choose)"
+
+
+# An unmarked test that starts a process fails, so the fast lane stays free of
+# them: the guard wraps every way this suite (and click) starts one.
+_SPAWN = {"allowed": True}
+
+
+def _guarded(start):
+    def guarded(*args, **kwargs):
+        if not _SPAWN["allowed"]:
+            pytest.fail("this test starts a real process: mark it @pytest.mark.process", pytrace=False)
+        return start(*args, **kwargs)
+    return guarded
+
+
+subprocess.Popen._execute_child = _guarded(subprocess.Popen._execute_child)  # run, Popen, check_output
+for _name in ("fork", "forkpty", "posix_spawn", "posix_spawnp"):
+    if hasattr(os, _name):
+        setattr(os, _name, _guarded(getattr(os, _name)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _SPAWN["allowed"] = item.get_closest_marker("process") is not None
+    try:
+        return (yield)
+    finally:
+        _SPAWN["allowed"] = True
+
+
 def programme(body: str = "", currency: str = "EUR", name: str = "Test Shop") -> str:
     """A programme file: [program] and [ledger], then `body` (dedented)."""
     head = f"""

@@ -1162,6 +1162,7 @@ PROCESS_CASES = [
 ]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("c", PROCESS_CASES)
 def test_bad_input_in_a_real_process(ledger, c: Case):
     before = ledger.snapshot()

@@ -101,6 +101,7 @@ def test_an_empty_batch_does_nothing(shop):
     assert r.stdout == "" and r.exit_code == 0
 
 
+@pytest.mark.process
 def test_batch_as_a_real_process_from_a_pipe(shop):
     shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
     lines = "".join(f"purchase anna 1.00 --order p{i} --date 2026-01-02\n" for i in range(200))

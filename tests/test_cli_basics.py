@@ -29,6 +29,7 @@ def test_every_command_has_help_with_an_example(name):
     assert "Examples:" in r.stdout and f"loyalty {name}" in r.stdout, r.stdout
 
 
+@pytest.mark.process
 def test_help_does_not_import_the_database_or_rich():
     code = ("import sys; from loyalty_cli.cli import main; sys.argv=['loyalty','--help'];\n"
             "try: main()\nexcept SystemExit: pass\n"
@@ -38,11 +39,13 @@ def test_help_does_not_import_the_database_or_rich():
     assert "HEAVY []" in out.stderr
 
 
+@pytest.mark.process
 def test_python_dash_m_runs_the_cli(tmp_path):
     r = run_process("--version")
     assert r.returncode == 0 and r.stdout.startswith("loyalty ")
 
 
+@pytest.mark.process
 def test_init_writes_a_config_and_an_owner_only_ledger(tmp_path):
     r = run_process("init", "--name", "Corner Coffee", "--currency", "eur", "--timezone", "Europe/Tallinn",
                     cwd=tmp_path)
@@ -66,6 +69,7 @@ def test_init_writes_a_config_and_an_owner_only_ledger(tmp_path):
     assert "anna" in run_process("balance", cwd=tmp_path).stdout
 
 
+@pytest.mark.process
 def test_init_refuses_unknown_currency_and_timezone_and_writes_nothing(tmp_path):
     r = run_process("init", "--currency", "XYZ", cwd=tmp_path)
     assert r.returncode == 1 and "currency" in r.stderr
@@ -215,6 +219,7 @@ def test_check_catches_a_code_used_beyond_its_limit_and_a_referral_paid_twice(ma
     assert "member anna: 2 referral payments, but only 1 rewarded referrals" in out
 
 
+@pytest.mark.process
 def test_a_real_terminal_gets_a_rich_table_that_shows_markup_literally(shop):
     import pty
     import select

@@ -376,7 +376,9 @@ def test_the_packaged_sample_is_the_repository_one():
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shell, says", [("bash", "complete -o"), ("zsh", "compdef"), ("fish", "complete")])
+# click checks the bash version by running `bash --version`: a real process
+@pytest.mark.parametrize("shell, says", [pytest.param("bash", "complete -o", marks=pytest.mark.process),
+                                         ("zsh", "compdef"), ("fish", "complete")])
 def test_completion_prints_the_script(shop, shell, says):
     r = shop.run("completion", shell)
     assert says in r.stdout and "_LOYALTY_COMPLETE" in r.stdout

@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import BASE_TOML
+
+pytestmark = pytest.mark.process  # every test here runs real processes
 
 PROCS = 8
 

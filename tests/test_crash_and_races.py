@@ -40,7 +40,11 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import clean, copy_ledger, programme
+
+pytestmark = pytest.mark.process  # every test here runs real processes
 
 # Sizes are kept small so that the file runs in about a minute on a small
 # machine (every process pays ~1.3 s of imports); CRASH_TEST_PURCHASES=60

@@ -161,6 +161,7 @@ def test_an_import_skips_a_forgotten_members_recorded_orders_and_refuses_new_one
     clean(zelda)
 
 
+@pytest.mark.process
 def test_forget_while_a_till_keeps_writing(zelda):
     """Other processes write while forget vacuums: both succeed, nothing is
     lost, and no copy is left once everyone is done."""
@@ -203,6 +204,7 @@ def test_backup_refuses_to_overwrite_and_names_the_reason(zelda, tmp_path):
     assert not (tmp_path / "no").exists()
 
 
+@pytest.mark.process
 def test_an_online_backup_while_tills_write_is_one_consistent_moment(zelda, tmp_path):
     env = {**os.environ, "LOYALTY_CONFIG": str(zelda.config)}
     tills = [subprocess.Popen([sys.executable, "-m", "loyalty_cli", "purchase", "ben", f"{i + 1}.00", "--order",
@@ -235,6 +237,7 @@ def test_a_backup_of_a_postgres_url_is_refused_cleanly(zelda, tmp_path):
 # --- owner-only files -------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_the_ledger_and_its_wal_files_are_owner_only_whatever_the_umask(tmp_path):
     old = os.umask(0o022)
     try:

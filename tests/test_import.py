@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import BASE_TOML
+from tests.conftest import BASE_TOML, examples
 
 # --- the import earns exactly what `purchase` earns -----------------------------
 
@@ -78,7 +78,7 @@ def _ledger(shop):
     }
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(full=25, fast=5), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(toml=programmes, rows=rows_, prior=priors, apply=st.booleans())
 def test_import_earns_exactly_what_purchase_commands_earn(make_shop, tmp_path_factory, toml, rows, prior, apply):
     """A typed `purchase` takes the Gold tier's standing discount; an import
@@ -338,6 +338,7 @@ def test_export_streams_csv_and_json(shop, tmp_path):
     shop.fail("export", "ledger", "--marketing-only", code=2)
 
 
+@pytest.mark.process
 def test_a_progress_bar_only_when_stderr_is_a_terminal(shop, tmp_path):
     import os
     import pty

@@ -8,6 +8,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
+pytestmark = pytest.mark.process  # every test here runs real processes
+
 ROWS = 20_000
 MEMBERS = 2_000
 

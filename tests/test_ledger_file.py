@@ -239,6 +239,7 @@ def _files(*folders):
     return sorted(str(p) for f in folders for p in f.iterdir())
 
 
+@_pytest.mark.process
 def test_init_as_an_unprivileged_user_writes_both_files_or_neither(open_folder):
     closed, opened = open_folder
     env = {"LOYALTY_CONFIG": None, "LOYALTY_DB": None, "LOYALTY_FORMAT": None}
@@ -256,6 +257,7 @@ def test_init_as_an_unprivileged_user_writes_both_files_or_neither(open_folder):
     assert _files(opened) == [str(opened / "l.db"), str(opened / "loyalty.toml")]
 
 
+@_pytest.mark.process
 def test_a_ledger_an_unprivileged_user_cannot_write_or_read_is_refused(shop, open_folder):
     closed, opened = open_folder
     ledger = closed / "l.db"

@@ -49,7 +49,8 @@ downgrade = false, tier discounts, min_points and max_share below 1, other
 currencies, back-dated writes (the clock never goes back), several tills at
 once. Their example tests are elsewhere.
 
-The default run is 200 examples of STEPS steps (about 80 seconds here). A long
+The default run is 200 examples of STEPS steps (about 80 seconds here); the
+fast lane, `pytest -m "not process"`, runs 30 of them. A long
 soak raises the examples to N and the steps to 40 (or LOYALTY_SOAK_STEPS):
 
     LOYALTY_SOAK=5000 .venv/bin/pytest -q tests/test_model.py
@@ -77,7 +78,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from tests.conftest import Shop, clean, copy_ledger, programme
+from tests.conftest import Shop, clean, copy_ledger, examples, programme
 
 # ---------------------------------------------------------------------------
 # settings
@@ -85,7 +86,7 @@ from tests.conftest import Shop, clean, copy_ledger, programme
 
 STEPS = 5
 SOAK = int(os.environ.get("LOYALTY_SOAK") or 0)
-MAX_EXAMPLES = max(200, SOAK)
+MAX_EXAMPLES = max(examples(full=200, fast=30), SOAK)  # the fast lane (tests/conftest.py) runs 30
 STEP_COUNT = int(os.environ.get("LOYALTY_SOAK_STEPS") or (40 if SOAK else STEPS))
 
 # ---------------------------------------------------------------------------
