@@ -8,7 +8,7 @@ from pathlib import Path
 
 from loyalty_cli.domain import config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_config.toml"
 
 

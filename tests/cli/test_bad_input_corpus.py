@@ -484,7 +484,7 @@ IMPORT_PURCHASES = [
     case("csv-binary-junk", *IP, file("p.bin", BINARY), says=("not valid utf-8-sig", "--encoding")),
     case("csv-png", *IP, file("p.png", b"\x89PNG\r\n\x1a\n" + bytes(range(128, 256)) * 4),
          says="not valid utf-8-sig"),
-    # a UTF-16 file is recognised by its BOM (tests/test_import_shopify.py); told it is UTF-8, it is not
+    # a UTF-16 file is recognised by its BOM (tests/cli/test_import_shopify.py); told it is UTF-8, it is not
     case("csv-utf16-read-as-utf8", *IP, file("p.csv", (PURCHASES + GOOD_ROW).encode("utf-16")), "--encoding", "utf-8",
          says="not valid utf-8"),
     case("csv-latin1-header", *IP, file("p.csv", "member,amount,date,märkus\n".encode("latin-1")),

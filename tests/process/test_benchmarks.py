@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.process  # every test here runs real processes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_import_benchmark_smoke(tmp_path):

@@ -357,7 +357,7 @@ def test_init_sample_writes_the_packaged_sample(tmp_path):
     r = runner.invoke(cli, ["init", "--sample", "--config", str(conf), "--name", "Kohvik \"Nurk\""], env=env)
     assert r.exit_code == 0, r.stderr
     text = conf.read_text()
-    root = (Path(__file__).resolve().parent.parent / "sample_config.toml").read_text()
+    root = (Path(__file__).resolve().parents[2] / "sample_config.toml").read_text()
     assert text == root.replace('name = "Corner Coffee"', 'name = "Kohvik \\"Nurk\\""', 1)
     assert tomllib.loads(text)["program"]["timezone"] == "Europe/Tallinn"  # not given: the sample's
     r = runner.invoke(cli, ["program", "--config", str(conf), "--format", "json"], env=env)
@@ -367,7 +367,7 @@ def test_init_sample_writes_the_packaged_sample(tmp_path):
 def test_the_packaged_sample_is_the_repository_one():
     from loyalty_cli.domain import config
 
-    root = Path(__file__).resolve().parent.parent / "sample_config.toml"
+    root = Path(__file__).resolve().parents[2] / "sample_config.toml"
     assert config.sample_text() == root.read_text(encoding="utf-8")
 
 

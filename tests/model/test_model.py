@@ -53,7 +53,7 @@ The default run is 200 examples of STEPS steps (about 80 seconds here); the
 fast lane, `pytest -m "not process"`, runs 30 of them. A long
 soak raises the examples to N and the steps to 40 (or LOYALTY_SOAK_STEPS):
 
-    LOYALTY_SOAK=5000 .venv/bin/pytest -q tests/test_model.py
+    LOYALTY_SOAK=5000 .venv/bin/pytest -q tests/model/test_model.py
 
 Failing examples are kept in Hypothesis's example database (.hypothesis/) and
 replayed first on the next run.

@@ -3,7 +3,7 @@ Each test pins down a rule a reviewer broke by hand once."""
 
 import pytest
 
-from tests.test_cli_purchase import TIERS
+from tests.cli.test_cli_purchase import TIERS
 
 SPENDY = """
 [program]

@@ -195,7 +195,7 @@ def test_a_newer_schema_is_refused(shop):
 
 
 def test_check_catches_a_code_used_beyond_its_limit_and_a_referral_paid_twice(make_shop):
-    from tests.test_concurrency import PROMO_TOML
+    from tests.process.test_concurrency import PROMO_TOML
     shop = make_shop(PROMO_TOML)
     shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
     code = shop.json("referral", "anna")["code"]
