@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -27,15 +28,24 @@ from click.testing import CliRunner
 
 from loyalty_cli.cli import cli
 
-BASE_TOML = """
-[program]
-name = "Test Shop"
-currency = "EUR"
-timezone = "Europe/Tallinn"
+PROGRAMMES = Path(__file__).parent / "programmes"
 
-[ledger]
-database = "loyalty.db"
-"""
+
+def programme_file(name: str, **keys) -> str:
+    """The text of tests/programmes/NAME.toml, a programme that tests in
+    several files share. Each of `keys` sets a key the file has exactly once:
+    ``programme_file("gold_at_100", window="rolling-365", downgrade=False)``."""
+    text = (PROGRAMMES / f"{name}.toml").read_text(encoding="utf-8")
+    for key, value in keys.items():
+        literal = (("true" if value else "false") if isinstance(value, bool)
+                   else json.dumps(value) if isinstance(value, str) else str(value))
+        text, found = re.subn(rf"^{re.escape(key)} = .*$", lambda _: f"{key} = {literal}", text, flags=re.M)
+        if found != 1:
+            raise KeyError(f"{key!r} is in tests/programmes/{name}.toml {found} times, not once")
+    return text
+
+
+BASE_TOML = programme_file("base")  # [program] and [ledger]: what `shop` runs on
 
 
 # --- the two lanes -------------------------------------------------------------

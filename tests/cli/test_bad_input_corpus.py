@@ -47,7 +47,7 @@ import pytest
 from click.testing import CliRunner
 
 from loyalty_cli.cli import cli
-from tests.conftest import Shop, programme, run_process
+from tests.conftest import Shop, programme, programme_file, run_process
 
 # ---------------------------------------------------------------------------
 # the shop every case starts from
@@ -820,7 +820,7 @@ def test_bad_input_is_refused_and_nothing_is_written(ledger, c: Case):
 # the programme file: each error names the file (and the key, where there is one)
 # ---------------------------------------------------------------------------
 
-HEAD = '[program]\nname = "Bad"\ncurrency = "EUR"\ntimezone = "UTC"\n'  # lines 1-4
+HEAD = programme_file("minimal")  # [program] only, lines 1-4
 
 
 def conf(id: str, text: str | bytes | Callable[[Path], Path], says=(), *, named: bool = True, absent=(),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import clean
+from tests.conftest import clean, programme_file
 from tests.conftest import programme as shared_programme
 
 
@@ -50,27 +50,8 @@ min = "500"
 multiplier = 1.5
 """
 
-GOLD_AT_100 = """
-[earning]
-points_per_unit = 1
-
-[tiers]
-window = "{window}"
-downgrade = {downgrade}
-
-[[tiers.levels]]
-name = "Bronze"
-min = "0"
-
-[[tiers.levels]]
-name = "Gold"
-min = "100"
-multiplier = 2
-"""
-
-
 def gold_at_100(window: str = "lifetime", downgrade: str = "true") -> str:
-    return programme(GOLD_AT_100.format(window=window, downgrade=downgrade))
+    return programme(programme_file("gold_at_100", window=window, downgrade=downgrade == "true"))
 
 
 # ---------------------------------------------------------------------------

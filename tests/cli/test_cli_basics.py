@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from loyalty_cli.cli import cli
-from tests.conftest import clean, run_process
+from tests.conftest import clean, programme_file, run_process
 
 
 def test_version_and_help():
@@ -195,8 +195,7 @@ def test_a_newer_schema_is_refused(shop):
 
 
 def test_check_catches_a_code_used_beyond_its_limit_and_a_referral_paid_twice(make_shop):
-    from tests.process.test_concurrency import PROMO_TOML
-    shop = make_shop(PROMO_TOML)
+    shop = make_shop(programme_file("referral"))
     shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
     code = shop.json("referral", "anna")["code"]
     shop.run("enroll", "bob", "--name", "Bob", "--referral", code, "--date", "2026-01-02")

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from loyalty_cli.domain.dates import now
-from tests.conftest import clean
+from tests.conftest import clean, programme_file
 from tests.conftest import programme as shared_programme
 
 
@@ -776,23 +776,8 @@ def test_a_birthday_more_than_30_days_back_is_not_paid_by_daily_or_birthdays(mak
     clean(s2)
 
 
-GOLD_AT_100 = """
-[earning]
-points_per_unit = 1
-
-[tiers]
-window = "{window}"
-downgrade = {downgrade}
-
-[[tiers.levels]]
-name = "Bronze"
-min = "0"
-
-[[tiers.levels]]
-name = "Gold"
-min = "100"
-multiplier = 2
-"""
+def gold_at_100(window: str, downgrade: bool = True) -> str:
+    return programme(programme_file("gold_at_100", window=window, downgrade=downgrade))
 
 
 @pytest.mark.parametrize(
@@ -808,7 +793,7 @@ def test_a_late_daily_run_after_a_write_following_a_window_drop(make_shop, amoun
         buy(s, "anna", "100", "2025-02-10T12:00", "--order", "A0")  # Gold; leaves the window 2026-02-10
 
     events = {"2026-02-15": [("purchase", "anna", amount, "--order", "A1", "--date", "2026-02-15T10:00")]}
-    a, b, runs, once = run_both(make_shop, programme(GOLD_AT_100.format(window="rolling-365", downgrade="true")),
+    a, b, runs, once = run_both(make_shop, gold_at_100("rolling-365"),
                                 setup, "2026-02-08", "2026-02-16", events)
     expected = [("anna", ts("2025-02-10T12:00"), "Bronze", "Gold"),
                 ("anna", ts("2026-02-10"), "Gold", "Bronze"), *after_drop]
@@ -830,7 +815,7 @@ def test_a_late_daily_run_after_a_write_following_a_window_drop(make_shop, amoun
     ],
 )
 def test_a_rolling_window_lets_go_of_a_purchase_365_days_after_it(make_shop, bought, last_gold, drop):
-    s = make_shop(programme(GOLD_AT_100.format(window="rolling-365", downgrade="true") + "\n[expiry]\ndays = 365\n"))
+    s = make_shop(gold_at_100("rolling-365") + "\n[expiry]\ndays = 365\n")
     enroll(s, "anna", "2023-01-01")
     r = buy(s, "anna", "100", f"{bought}T15:00", "--order", "R1")  # 100 points, Gold; gone on `drop` too
     assert (r["points_earned"], r["tier"]) == (100, "Gold")
@@ -856,7 +841,7 @@ def test_a_rolling_window_lets_go_of_a_purchase_365_days_after_it(make_shop, bou
 
 
 def test_a_calendar_year_window_restarts_on_1_january(make_shop):
-    s = make_shop(programme(GOLD_AT_100.format(window="calendar-year", downgrade="true")))
+    s = make_shop(gold_at_100("calendar-year"))
     enroll(s, "anna")
     enroll(s, "bob")
     buy(s, "anna", "150", "2025-06-01")  # Gold
@@ -878,7 +863,7 @@ def test_a_calendar_year_window_restarts_on_1_january(make_shop):
 
 @pytest.mark.parametrize("window", ["rolling-365", "calendar-year"])
 def test_with_downgrade_false_time_never_lowers_a_tier(make_shop, window):
-    s = make_shop(programme(GOLD_AT_100.format(window=window, downgrade="false")))
+    s = make_shop(gold_at_100(window, downgrade=False))
     enroll(s, "anna")
     buy(s, "anna", "150", "2025-03-10")  # Gold
     assert s.json("daily", "--as-of", "2025-03-10")["tier_changes"] == []

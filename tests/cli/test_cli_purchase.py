@@ -1,39 +1,9 @@
 """purchase: earning by the spec's formula, through the CLI, on a real ledger."""
 
+from tests.conftest import programme_file
 
-TIERS = """
-[program]
-name = "Tiered"
-currency = "EUR"
-timezone = "Europe/Tallinn"
 
-[earning]
-points_per_unit = 1
-rounding = "floor"
-
-[redemption]
-point_value = "0.01"
-min_points = 100
-max_share = 0.5
-
-[tiers]
-basis = "spend"
-
-[[tiers.levels]]
-name = "Bronze"
-min = 0
-
-[[tiers.levels]]
-name = "Silver"
-min = 200
-multiplier = 1.25
-
-[[tiers.levels]]
-name = "Gold"
-min = 500
-multiplier = 1.5
-discount_percent = 5
-"""
+TIERS = programme_file("tiers_by_spend")  # tests/programmes/, shared with test_cli_time
 
 
 def test_purchase_earns_points_and_reports_json(shop):

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from loyalty_cli.cli import cli
+from tests.conftest import programme_file
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -402,7 +403,7 @@ def test_points_refusals(ledger, args, says, code):
 # programme file (config): each error names the file, and the key where there is one
 # ---------------------------------------------------------------------------
 
-PROGRAM = '[program]\nname = "Bad"\ncurrency = "EUR"\ntimezone = "UTC"\n'
+PROGRAM = programme_file("minimal")  # [program] only, lines 1-4
 
 
 def whole(id: str, text: str, says: tuple[str, ...]):

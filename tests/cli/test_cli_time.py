@@ -3,7 +3,9 @@ Each test pins down a rule a reviewer broke by hand once."""
 
 import pytest
 
-from tests.cli.test_cli_purchase import TIERS
+from tests.conftest import programme_file
+
+TIERS = programme_file("tiers_by_spend")
 
 SPENDY = """
 [program]

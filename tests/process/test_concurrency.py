@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import BASE_TOML
+from tests.conftest import BASE_TOML, programme_file
 
 pytestmark = pytest.mark.process  # every test here runs real processes
 
@@ -69,12 +69,7 @@ def test_same_order_id_from_two_tills_lands_once(shop):
     assert shop.sql("SELECT count(*) FROM purchases") == [(1,)]
 
 
-PROMO_TOML = BASE_TOML + """
-[referral]
-referrer_points = 200
-referee_points = 100
-min_purchase = "20"
-"""
+PROMO_TOML = programme_file("referral")
 
 
 def test_a_single_use_code_is_used_once_by_eight_tills(shop):
@@ -119,13 +114,7 @@ def test_a_referral_is_paid_once_when_eight_first_purchases_race(make_shop):
     assert shop.run("check").stdout == ""
 
 
-DAILY_TOML = BASE_TOML + """
-[earning]
-birthday_bonus = 25
-
-[expiry]
-days = 30
-"""
+DAILY_TOML = programme_file("birthday_and_expiry")
 
 
 def test_eight_daily_runs_at_once_write_each_expiry_and_bonus_once(make_shop):

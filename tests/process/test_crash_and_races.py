@@ -42,7 +42,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean, copy_ledger, programme
+from tests.conftest import clean, copy_ledger, programme, programme_file
 
 pytestmark = pytest.mark.process  # every test here runs real processes
 
@@ -526,13 +526,7 @@ def test_eight_purchases_paying_with_points_never_overdraw(make_shop):
     assert shop.sql("SELECT count(*), sum(points) FROM entries WHERE kind = 'redeem'") == [(2, -100)]
 
 
-DAILY_RACE_TOML = programme("""
-    [earning]
-    birthday_bonus = 25
-
-    [expiry]
-    days = 30
-    """)
+DAILY_RACE_TOML = programme_file("birthday_and_expiry")
 
 
 def test_daily_racing_seven_purchases_of_the_members_it_expires(make_shop):
