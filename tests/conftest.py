@@ -194,6 +194,34 @@ class Shop:
             con.close()
 
 
+class CopiedShop(Shop):
+    """A Shop over a copy of a template's folder (no `init`: it is set up)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.config = folder / "loyalty.toml"
+        self.db = folder / "loyalty.db"
+        self.runner = CliRunner()
+
+
+def shop_template(folder: Path, toml: str, history) -> Shop:
+    """A shop with a history (each item the arguments of one command, which
+    must succeed), built once in `folder` for a module-scoped fixture; tests get
+    copies with `copy_shop`, instead of each running the same commands again."""
+    folder.mkdir()
+    shop = Shop(folder, toml)
+    for args in history:
+        shop.run(*args)
+    assert not list(folder.glob("loyalty.db-*")), "the template ledger is not checkpointed"
+    return shop
+
+
+def copy_shop(template: Path, folder: Path) -> Shop:
+    """A fresh copy of a template's folder (programme and ledger), as a Shop."""
+    shutil.copytree(template, folder)
+    return CopiedShop(folder)
+
+
 @pytest.fixture
 def make_shop(tmp_path):
     count = 0

@@ -44,10 +44,9 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from click.testing import CliRunner
 
 from loyalty_cli.cli import cli
-from tests.conftest import Shop, programme, programme_file, run_process
+from tests.conftest import Shop, copy_shop, programme, programme_file, run_process, shop_template
 
 # ---------------------------------------------------------------------------
 # the shop every case starts from
@@ -106,31 +105,14 @@ ANNA_POINTS = 130
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     """The shop with its history, built once; each case gets a copy."""
-    folder = tmp_path_factory.mktemp("corpus") / "shop"
-    folder.mkdir()
-    shop = Shop(folder, RULES)
-    for args in HISTORY:
-        shop.run(*args)
+    shop = shop_template(tmp_path_factory.mktemp("corpus") / "shop", RULES, HISTORY)
     assert shop.json("balance", "anna")[0]["points"] == ANNA_POINTS
-    assert not list(folder.glob("loyalty.db-*")), "the template ledger is not checkpointed"
-    return folder
-
-
-class CopiedShop(Shop):
-    """A Shop over a copy of the template's folder (no `init`: it is set up)."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.config = folder / "loyalty.toml"
-        self.db = folder / "loyalty.db"
-        self.runner = CliRunner()
+    return shop.folder
 
 
 @pytest.fixture
 def ledger(template, tmp_path) -> Shop:
-    folder = tmp_path / "shop"
-    shutil.copytree(template, folder)
-    return CopiedShop(folder)
+    return copy_shop(template, tmp_path / "shop")
 
 
 # ---------------------------------------------------------------------------

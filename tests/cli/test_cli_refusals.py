@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from loyalty_cli.cli import cli
-from tests.conftest import programme_file
+from tests.conftest import copy_shop, programme_file, shop_template
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -82,19 +82,29 @@ points = 150
 """
 
 
+LEDGER_HISTORY = [
+    ("enroll", "anna", "--name", "Anna Tamm", "--email", "anna@example.com", "--phone", "+372 555 1234",
+     "--date", "2026-01-05"),
+    ("enroll", "bob", "--name", "Bob", "--date", "2026-01-05"),
+    ("enroll", "carl", "--name", "Carl", "--date", "2026-03-01"),
+    ("purchase", "anna", "100.00", "--order", "A1", "--date", "2026-01-10"),
+    ("purchase", "anna", "20.00", "--order", "R1", "--date", "2026-01-10"),
+    ("refund", "R1", "--date", "2026-01-11"),
+    ("award", "anna", "review", "--date", "2026-02-01"),
+]
+
+
+@pytest.fixture(scope="module")
+def ledger_template(tmp_path_factory) -> Path:
+    """The shop with its history, built once; each test gets a copy."""
+    shop = shop_template(tmp_path_factory.mktemp("refusals") / "shop", LEDGER_RULES, LEDGER_HISTORY)
+    assert shop.json("balance", "anna")[0]["points"] == 120
+    return shop.folder
+
+
 @pytest.fixture
-def ledger(make_shop):
-    s = make_shop(LEDGER_RULES)
-    s.run("enroll", "anna", "--name", "Anna Tamm", "--email", "anna@example.com", "--phone", "+372 555 1234",
-          "--date", "2026-01-05")
-    s.run("enroll", "bob", "--name", "Bob", "--date", "2026-01-05")
-    s.run("enroll", "carl", "--name", "Carl", "--date", "2026-03-01")
-    s.run("purchase", "anna", "100.00", "--order", "A1", "--date", "2026-01-10")
-    s.run("purchase", "anna", "20.00", "--order", "R1", "--date", "2026-01-10")
-    s.run("refund", "R1", "--date", "2026-01-11")
-    s.run("award", "anna", "review", "--date", "2026-02-01")
-    assert s.json("balance", "anna")[0]["points"] == 120
-    return s
+def ledger(ledger_template, tmp_path):
+    return copy_shop(ledger_template, tmp_path / "ledger")
 
 
 # ---------------------------------------------------------------------------
