@@ -11,7 +11,7 @@ import sqlite3
 
 import pytest
 
-from tests.conftest import clean, programme
+from tests.conftest import clean, copy_shop, programme, shop_template
 
 
 def _tamper(db, *statements):
@@ -33,27 +33,34 @@ def _problems(shop):
     return r.stdout.splitlines()
 
 
-@pytest.fixture
-def busy(make_shop):
-    """A ledger with a few of every kind of entry: ids 1..9."""
-    shop = make_shop(programme("""
+@pytest.fixture(scope="module")
+def busy_template(tmp_path_factory):
+    """A ledger with a few of every kind of entry: ids 1..9 (built once)."""
+    shop = shop_template(tmp_path_factory.mktemp("chain") / "busy", programme("""
         [earning]
         points_per_unit = 1
         [expiry]
         days = 30
-    """))
-    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
-    shop.run("enroll", "ben", "--name", "Ben", "--date", "2026-01-01")
-    shop.run("purchase", "anna", "40.00", "--order", "a1", "--date", "2026-01-02")     # 1 earn 40
-    shop.run("purchase", "ben", "25.00", "--order", "b1", "--date", "2026-01-02")      # 2 earn 25
-    shop.run("purchase", "anna", "30.00", "--order", "a2", "--date", "2026-01-10")     # 3 earn 30
-    shop.run("redeem", "anna", "50", "--date", "2026-01-11")                           # 4 redeem 40 from 1, 10 from 3
-    shop.run("adjust", "ben", "5", "--reason", "goodwill", "--date", "2026-01-12")     # 5 adjust +5
-    shop.run("refund", "a2", "--amount", "10.00", "--date", "2026-01-12")              # 6 refund -10 from 3
-    shop.run("daily", "--as-of", "2026-03-01")                                        # 7, 8, 9: expiry
+    """), [
+        ("enroll", "anna", "--name", "Anna", "--date", "2026-01-01"),
+        ("enroll", "ben", "--name", "Ben", "--date", "2026-01-01"),
+        ("purchase", "anna", "40.00", "--order", "a1", "--date", "2026-01-02"),     # 1 earn 40
+        ("purchase", "ben", "25.00", "--order", "b1", "--date", "2026-01-02"),      # 2 earn 25
+        ("purchase", "anna", "30.00", "--order", "a2", "--date", "2026-01-10"),     # 3 earn 30
+        ("redeem", "anna", "50", "--date", "2026-01-11"),                           # 4 redeem 40 from 1, 10 from 3
+        ("adjust", "ben", "5", "--reason", "goodwill", "--date", "2026-01-12"),     # 5 adjust +5
+        ("refund", "a2", "--amount", "10.00", "--date", "2026-01-12"),              # 6 refund -10 from 3
+        ("daily", "--as-of", "2026-03-01"),                                         # 7, 8, 9: expiry
+    ])
     clean(shop)
     assert shop.sql("SELECT count(*) FROM entries") == [(9,)]
-    return shop
+    return shop.folder
+
+
+@pytest.fixture
+def busy(busy_template, tmp_path):
+    """A copy of that ledger, for one test."""
+    return copy_shop(busy_template, tmp_path / "busy")
 
 
 def _hash(prev, row):

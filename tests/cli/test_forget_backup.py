@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.conftest import clean, programme, run_process
+from tests.conftest import clean, copy_shop, programme, run_process, shop_template
 
 TOML = programme("""
     [earning]
@@ -51,22 +51,28 @@ def _traces(shop):
     return found
 
 
+@pytest.fixture(scope="module")
+def zelda_template(tmp_path_factory):
+    """Built once; each test gets a byte-for-byte copy of the folder."""
+    return shop_template(tmp_path_factory.mktemp("forget") / "zelda", TOML, [
+        ("enroll", "zelda", "--name", NAME, "--email", EMAIL, "--phone", PHONE, "--birthday", BIRTHDAY,
+         "--marketing", "--date", "2026-01-01"),
+        ("enroll", "ben", "--name", "Ben", "--date", "2026-01-01"),
+        ("purchase", "zelda", "120.00", "--order", "z1", "--date", "2026-01-05"),
+        ("purchase", "zelda", "30.00", "--order", "z2", "--date", "2026-02-05"),
+        ("purchase", "ben", "40.00", "--order", "b1", "--date", "2026-02-06"),
+        ("redeem", "zelda", "50", "--date", "2026-03-01"),
+        ("award", "zelda", "review", "--date", "2026-03-02"),
+        ("daily", "--as-of", "2026-03-20"),  # pays her birthday bonus
+        # the name also went through an edit: an old version of the row exists too
+        ("edit", "zelda", "--name", NAME + " Jr", "--date", "2026-03-21"),
+        ("edit", "zelda", "--name", NAME, "--date", "2026-03-22"),
+    ]).folder
+
+
 @pytest.fixture
-def zelda(make_shop):
-    shop = make_shop(TOML)
-    shop.run("enroll", "zelda", "--name", NAME, "--email", EMAIL, "--phone", PHONE, "--birthday", BIRTHDAY,
-             "--marketing", "--date", "2026-01-01")
-    shop.run("enroll", "ben", "--name", "Ben", "--date", "2026-01-01")
-    shop.run("purchase", "zelda", "120.00", "--order", "z1", "--date", "2026-01-05")
-    shop.run("purchase", "zelda", "30.00", "--order", "z2", "--date", "2026-02-05")
-    shop.run("purchase", "ben", "40.00", "--order", "b1", "--date", "2026-02-06")
-    shop.run("redeem", "zelda", "50", "--date", "2026-03-01")
-    shop.run("award", "zelda", "review", "--date", "2026-03-02")
-    shop.run("daily", "--as-of", "2026-03-20")  # pays her birthday bonus
-    # the name also went through an edit: an old version of the row exists too
-    shop.run("edit", "zelda", "--name", NAME + " Jr", "--date", "2026-03-21")
-    shop.run("edit", "zelda", "--name", NAME, "--date", "2026-03-22")
-    return shop
+def zelda(zelda_template, tmp_path):
+    return copy_shop(zelda_template, tmp_path / "zelda")
 
 
 def test_forget_leaves_no_copy_in_any_ledger_file_and_every_total_still_balances(zelda):
