@@ -168,6 +168,7 @@ def test_every_command_to_a_full_disk_says_so_in_every_format(full_shop, monkeyp
     clean(full_shop)
 
 
+@pytest.mark.process  # `completion bash`: click runs `bash --version`
 def test_click_s_own_output_to_a_full_disk_is_one_error_line(full_shop, monkeypatch):
     for unbuffered in (True, False):
         for argv in (("--help",), ("--version",), ("purchase", "--help"), ("completion", "bash")):

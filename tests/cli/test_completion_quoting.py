@@ -55,6 +55,7 @@ def bash_words(line: str) -> list[str]:
     return words.split("\0")[:-1]
 
 
+@pytest.mark.process  # bash itself splits the words
 def test_a_reward_name_with_spaces_and_shell_characters_is_one_word_in_bash(make_shop):
     shop = make_shop(RULES)
     lines = complete(shop, "loyalty redeem anna --reward ")

@@ -43,7 +43,7 @@ def tty(monkeypatch):
     return show
 
 
-SAMPLE = (Path(__file__).resolve().parent.parent / "loyalty_cli" / "sample_config.toml").read_text(encoding="utf-8")
+SAMPLE = (Path(__file__).resolve().parents[2] / "loyalty_cli" / "sample_config.toml").read_text(encoding="utf-8")
 
 
 @pytest.fixture
