@@ -20,7 +20,7 @@ import sys
 import pytest
 
 from loyalty_cli.cli import app, render
-from tests.conftest import clean
+from tests.conftest import clean, copy_shop, shop_template
 
 FULL = "Error: could not write the output (No space left on device); "
 ALL = ("table", "csv", "json")
@@ -45,16 +45,21 @@ days = 30
 """
 
 
+@pytest.fixture(scope="module")
+def full_template(tmp_path_factory):
+    """Built once; each test gets a copy."""
+    return shop_template(tmp_path_factory.mktemp("full") / "shop", PROGRAMME, [
+        ("enroll", "anna", "--name", "Anna", "--birthday", "1990-01-03", "--date", "2026-01-01"),
+        ("enroll", "bob", "--name", "Bob", "--date", "2026-01-01", "--marketing"),
+        *[("enroll", f"gone{i}", "--name", f"Gone {i}", "--date", "2026-01-01") for i in range(3)],
+        ("purchase", "anna", "50.00", "--order", "A1", "--date", "2026-01-02"),
+        ("promo", "create", "TEN", "--percent", "10", "--date", "2026-01-01"),
+    ]).folder
+
+
 @pytest.fixture
-def full_shop(make_shop):
-    shop = make_shop(PROGRAMME)
-    shop.run("enroll", "anna", "--name", "Anna", "--birthday", "1990-01-03", "--date", "2026-01-01")
-    shop.run("enroll", "bob", "--name", "Bob", "--date", "2026-01-01", "--marketing")
-    for i in range(3):
-        shop.run("enroll", f"gone{i}", "--name", f"Gone {i}", "--date", "2026-01-01")
-    shop.run("purchase", "anna", "50.00", "--order", "A1", "--date", "2026-01-02")
-    shop.run("promo", "create", "TEN", "--percent", "10", "--date", "2026-01-01")
-    return shop
+def full_shop(full_template, tmp_path):
+    return copy_shop(full_template, tmp_path / "shop")
 
 
 def _full(unbuffered: bool):
