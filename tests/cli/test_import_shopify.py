@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-EXPORT = Path(__file__).parent / "data" / "shopify_orders.csv"
+EXPORT = Path(__file__).resolve().parents[1] / "data" / "shopify_orders.csv"
 
 # The README's recipe ("Importing a Shopify export"), word for word.
 RECIPE = ["import", "purchases", str(EXPORT), "--map", "member=Email", "--map", "amount=Total", "--map", "order=Name",
