@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from loyalty_cli.ledger.operations import SCOPE_LIMIT
-from tests.conftest import clean, programme
+from tests.conftest import clean, copy_shop, programme, shop_template
 
 PROGRAMME = """
 [expiry]
@@ -40,9 +40,11 @@ MEMBERS = SCOPE_LIMIT + 40
 MOMENTS = ("2025-01-20", "2025-06-15", "2026-08-01")  # before, among and well after the purchases
 
 
-@pytest.fixture(params=["true", "false"], ids=["downgrade", "keep-tier"])
-def busy(make_shop, tmp_path, request):
-    shop = make_shop(programme(PROGRAMME.format(downgrade=request.param)))
+@pytest.fixture(scope="module", params=["true", "false"], ids=["downgrade", "keep-tier"])
+def busy_template(tmp_path_factory, request):
+    """Built once per programme; each test gets a copy."""
+    tmp_path = tmp_path_factory.mktemp("whole")
+    shop = shop_template(tmp_path / "shop", programme(PROGRAMME.format(downgrade=request.param)), [])
     people = tmp_path / "members.csv"
     people.write_text("member,name,enrolled\n" + "".join(f"m{i},Member {i},2025-01-0{1 + i % 9}\n"
                                                       for i in range(MEMBERS)))
@@ -59,7 +61,13 @@ def busy(make_shop, tmp_path, request):
         if i % 4:
             shop.run("refund", f"o{i}-0", *([] if i % 2 else ["--amount", "1.00"]), "--date", "2025-12-20")
     shop.run("daily", "--as-of", "2025-09-01")  # some expiry posted, the rest only due
-    return shop
+    assert not list(shop.folder.glob("loyalty.db-*")), "the template ledger is not checkpointed"
+    return shop.folder
+
+
+@pytest.fixture
+def busy(busy_template, tmp_path):
+    return copy_shop(busy_template, tmp_path / "busy")
 
 
 def test_everyone_at_once_matches_each_member_alone(busy):
