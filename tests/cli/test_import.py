@@ -4,9 +4,11 @@ idempotent, all or nothing, and the shapes real exports come in."""
 import csv
 import io
 import json
+import textwrap
+from datetime import date
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import BASE_TOML, examples
@@ -60,7 +62,7 @@ programmes = st.builds(
     st.sampled_from(["true", "false"]))
 
 MEMBERS = ["ann", "bob", "cyd"]
-dates = st.dates(min_value=__import__("datetime").date(2025, 1, 2), max_value=__import__("datetime").date(2026, 6, 30))
+dates = st.dates(min_value=date(2025, 1, 2), max_value=date(2026, 6, 30))
 rows_ = st.lists(st.tuples(st.sampled_from(MEMBERS), st.integers(0, 9000), dates, st.sampled_from(["", "T10:30"])),
                  min_size=1, max_size=14)
 # purchases recorded before the import: some older than every row (fast path), some newer (exact path)
@@ -80,18 +82,30 @@ def _ledger(shop):
 
 @settings(max_examples=examples(full=25, fast=5), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(toml=programmes, rows=rows_, prior=priors, apply=st.booleans())
+# found by the fast lane: a prior purchase made at Gold, typed in both shops
+@example(toml=PROGRAMME.format(ppu="1", rounding="floor", welcome=0, pending=0, expiry=0, basis="spend",
+                               window="lifetime", downgrade="true", zero='"0"', silver='"60"', gold='"150"'),
+         rows=[("ann", 0, date(2025, 1, 2), "")], apply=False,
+         prior=[("ann", 100, date(2025, 1, 2)), ("ann", 7286, date(2025, 1, 2)), ("ann", 8960, date(2025, 1, 2)),
+                ("ann", 100, date(2025, 1, 2))])
 def test_import_earns_exactly_what_purchase_commands_earn(make_shop, tmp_path_factory, toml, rows, prior, apply):
     """A typed `purchase` takes the Gold tier's standing discount; an import
     takes it only with --apply-tier-discount (an imported amount is what was
     charged). So the import is held to typed purchases under the same
     programme with the option, and under the programme without the discount
     without it."""
-    a, b = make_shop(toml), make_shop(toml if apply else toml.replace("discount_percent = 5\n", ""))
+    plain = toml.replace("discount_percent = 5\n", "")
+    # Both shops type the same prior purchases under the same programme (a Gold
+    # prior would otherwise be discounted in one shop and not in the other);
+    # without the option, `a` then imports under the full programme.
+    a, b = make_shop(toml if apply else plain), make_shop(toml if apply else plain)
     for shop in (a, b):
         for m in MEMBERS:
             shop.run("enroll", m, "--name", m.title(), "--date", "2025-01-01")
         for i, (m, cents, d) in enumerate(prior):
             shop.run("purchase", m, f"{cents // 100}.{cents % 100:02d}", "--order", f"prior{i}", "--date", d.isoformat())
+    if not apply:
+        a.config.write_text(textwrap.dedent(toml), encoding="utf-8")
     lines = ["member,amount,date,order"]
     for i, (m, cents, d, t) in enumerate(rows):
         lines.append(f"{m},{cents // 100}.{cents % 100:02d},{d.isoformat()}{t},o{i}")
