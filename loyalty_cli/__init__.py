@@ -6,6 +6,7 @@ domain (money, dates, config, rules) pure and used by all of them:
       __init__.py       version, and this layout
       __main__.py       python -m loyalty_cli
       errors.py         LoyaltyError and friends: refused input, exit code 1 (every layer raises them)
+      checks.py         `loyalty check`: each integrity rule a small function (conn, prog) -> [problems]
       domain/           pure: no database, no terminal
         money.py        currencies, exact parsing and formatting of amounts, bounded whole numbers
         dates.py        --date / --as-of parsing in the programme's timezone (gaps, folds, 1900-9998)
@@ -21,7 +22,7 @@ domain (money, dates, config, rules) pure and used by all of them:
         operations.py   writes: enroll, edit, forget, purchase, refund, redeem, adjust, award, referral, expiry
         daily.py        time-driven rules: expire, birthdays, the tier review, the daily run
       queries/          the read side, nothing here writes
-        reports.py      members, show, balance, history, tiers, check
+        reports.py      members, show, balance, history, tiers
         figures.py      the programme report, and the expiring and lapsed lists
       io/
         importer.py     CSV import: streaming, mapping, merging an order's rows, idempotency keys, the fast path

@@ -191,8 +191,8 @@ def backup(path, fmt, config, db):
     like `loyalty check` does, and the command prints the head of its hash
     chain: note it, and `check --head` proves later that the ledger still
     holds everything up to it. PATH must not exist yet."""
+    from loyalty_cli import checks
     from loyalty_cli.domain.config import expand_path
-    from loyalty_cli.queries import reports
     from loyalty_cli.store import chain
     from loyalty_cli.store import db as dbm
 
@@ -204,7 +204,7 @@ def backup(path, fmt, config, db):
         try:
             with dbm.transaction(copy, write=False) as conn:
                 return {"path": str(path), "bytes": copy_path.stat().st_size, "entries": chain.last(conn)[0],
-                        "head": chain.head(conn), "problems": reports.check(conn, prog)}
+                        "head": chain.head(conn), "problems": checks.check(conn, prog)}
         finally:
             copy.dispose()
 
@@ -249,13 +249,13 @@ def check(config, db, head, print_head, fmt):
     that was not available, nothing expired before its day, purchases add up,
     no code or referral paid beyond its limits, every member's marketing
     consent is the latest change in its consent history."""
-    from loyalty_cli.queries import reports
+    from loyalty_cli import checks
     from loyalty_cli.store import chain
 
     if head is not None:
         chain.parse_head(head)
     with ledger_session(config, db, write=False, checking=True) as (prog, conn):
-        problems = reports.check(conn, prog, head=head)
+        problems = checks.check(conn, prog, head=head)
         top = chain.head(conn) if print_head and not problems else None
     if fmt != "table":  # the problems as objects: {"ok", "problems": [{"kind", "subject", "message"}], "head"}
         objects = [_problem(p) for p in problems]
