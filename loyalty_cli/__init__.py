@@ -22,6 +22,7 @@ domain (money, dates, config, rules) pure and used by all of them:
         operations.py   writes: enroll, edit, forget, purchase, refund, redeem, adjust, award, referral, expiry
         daily.py        time-driven rules: expire, birthdays, the tier review, the daily run
       queries/          the read side, nothing here writes
+        standing.py     a member's standing as of a moment: lots, availability, expiry due, tier totals, the tier log
         reports.py      members, show, balance, history, tiers
         figures.py      the programme report, and the expiring and lapsed lists
       io/

@@ -46,6 +46,7 @@ from loyalty_cli.domain.money import format_amount, parse_amount
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.ledger import codes, operations
 from loyalty_cli.ledger.members import ID_PATTERN, clean_name, forgotten_text, normalise_email, normalise_phone
+from loyalty_cli.queries import standing
 from loyalty_cli.store import chain
 from loyalty_cli.store.models import (
     entries,
@@ -859,7 +860,7 @@ def _same(existing, r: Row) -> bool:
 
 def _same_moment(recorded: datetime, given: datetime) -> bool:
     """A bare date (00:00) is recorded after the member's earlier records of
-    that day (`operations.stamp`), so the ledger may hold a later moment of the
+    that day (`standing.stamp`), so the ledger may hold a later moment of the
     same day for the very row the file gives again."""
     if given.time() == time.min:
         return recorded.date() == given.date() and recorded >= given
@@ -1177,16 +1178,16 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
     last_change: dict[str, datetime] = {}
     known = [m for m in members_in if m not in fresh]
     for chunk in _chunks(known):
-        events.update(operations.tier_events(conn, prog, datetime.max, chunk))
+        events.update(standing.tier_events(conn, prog, datetime.max, chunk))
         for m, to_tier, at in conn.execute(
                 select(tier_changes.c.member_id, tier_changes.c.to_tier, tier_changes.c.at)
                 .where(tier_changes.c.member_id.in_(chunk)).order_by(tier_changes.c.at, tier_changes.c.id)):
             last_tier[m], last_change[m] = to_tier, at
     trackers = {m: rules.TierTracker(prog, events.get(m, [])) for m in members_in}
-    mark = operations.last_daily_run(conn)
+    mark = standing.last_daily_run(conn)
     # from when each member's tier log may lack changes time alone caused (as operations._review_member)
-    reviewed = {m: operations.review_start(last_change.get(m), mark) for m in members_in}
-    recorded = operations.recorded_now()
+    reviewed = {m: standing.review_start(last_change.get(m), mark) for m in members_in}
+    recorded = standing.recorded_now()
     buy_rows, earn_rows, change_rows = [], [], []
     balance: dict[str, int] = {}
     # quote_purchase is pure, so `quotes` prices an amount at a tier once per import

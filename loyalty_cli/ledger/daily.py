@@ -19,6 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from loyalty_cli.domain.config import Programme
 from loyalty_cli.ledger import operations
+from loyalty_cli.queries import standing
 from loyalty_cli.store.models import birthday_bonuses, entries, members, meta, purchases, tier_changes
 
 # A birthday bonus is paid by a run on the birthday or up to this many days
@@ -103,7 +104,7 @@ def _window_moments(conn: Connection, prog: Programme, since: datetime | None,
     qs = [select(purchases.c.member_id, purchases.c.at).where(purchases.c.at <= until - span)]
     if prog.tier_basis == "points":
         qs.append(select(entries.c.member_id, entries.c.at).where(
-            entries.c.kind.in_(operations.EARNED_KINDS), entries.c.at <= until - span))
+            entries.c.kind.in_(standing.EARNED_KINDS), entries.c.at <= until - span))
     affected: dict[datetime, set[str]] = {}
     for q in qs:
         if low is not None:
@@ -122,8 +123,8 @@ def _first_year(conn: Connection) -> int | None:
 
 def _sync(conn: Connection, prog: Programme, at: datetime, member_ids: list[str] | None) -> list[dict]:
     """Record, at `at`, every member whose tier then differs from the log."""
-    levels, _ = operations.levels_at(conn, prog, at, member_ids)
-    logged = operations.recorded_tiers(conn, prog, at, list(levels) if member_ids is not None else None)
+    levels, _ = standing.levels_at(conn, prog, at, member_ids)
+    logged = standing.recorded_tiers(conn, prog, at, list(levels) if member_ids is not None else None)
     base = prog.levels[0].name
     out = []
     for m in sorted(levels):
@@ -156,7 +157,7 @@ def released(conn: Connection, since: datetime | None, until: datetime) -> int:
         entries.c.points > 0, entries.c.at <= until).distinct()).scalars().all()
     total = 0
     for m in lots:
-        total += sum(lot.remaining for lot in operations.lots(conn, m, created_by=until)
+        total += sum(lot.remaining for lot in standing.lots(conn, m, created_by=until)
                      if lot.available_on is not None and first <= lot.available_on <= until.date()
                      and (lot.expires_on is None or lot.expires_on > until.date()))
     return total
@@ -164,16 +165,16 @@ def released(conn: Connection, since: datetime | None, until: datetime) -> int:
 
 def _mark(conn: Connection, as_of: datetime, previous: datetime | None) -> None:
     if previous is None:
-        conn.execute(insert(meta).values(key=operations.DAILY_MARK, value=as_of.isoformat()))
+        conn.execute(insert(meta).values(key=standing.DAILY_MARK, value=as_of.isoformat()))
     elif as_of > previous:
-        conn.execute(update(meta).where(meta.c.key == operations.DAILY_MARK).values(value=as_of.isoformat()))
+        conn.execute(update(meta).where(meta.c.key == standing.DAILY_MARK).values(value=as_of.isoformat()))
 
 
 def run(conn: Connection, prog: Programme, as_of: datetime) -> dict:
     """Everything time-driven, as of `as_of`: birthday bonuses, then expiry
     (so a bonus already past its expiry goes too), pending points released,
     and the tier review since the last run."""
-    previous = operations.last_daily_run(conn)
+    previous = standing.last_daily_run(conn)
     bdays = birthdays(conn, prog, as_of)
     expired = expire(conn, as_of)
     freed = released(conn, previous, as_of)

@@ -304,7 +304,7 @@ def active_member(conn: Connection, key: str):
 def consent_moment(conn: Connection, member_id: str, at: datetime) -> datetime:
     """When a consent change dated `at` happens. A bare date (00:00) means
     that day after everything already recorded for the member on it (the
-    README's date rule, as `operations.stamp` for entries): after the latest
+    README's date rule, as `standing.stamp` for entries): after the latest
     consent change that day. An explicit time is taken as it is."""
     if at.time() != datetime.min.time():
         return at

@@ -18,9 +18,8 @@ from sqlalchemy import Connection, String, and_, case, cast, func, literal, sele
 
 from loyalty_cli.domain import rules
 from loyalty_cli.domain.config import Programme
-from loyalty_cli.ledger import operations
 from loyalty_cli.ledger.members import consent_as_of, consent_of
-from loyalty_cli.queries import reports
+from loyalty_cli.queries import reports, standing
 from loyalty_cli.store import db
 from loyalty_cli.store.models import entries, members, purchases, refunded_purchases, refunds
 
@@ -71,7 +70,7 @@ def _points_by_month(conn: Connection, start: datetime | None, end: datetime) ->
                                         .group_by(_month(entries.c.at), entries.c.kind)):
         total[kind] = total.get(kind, 0) + int(pts)
         by_month[key, kind] = int(pts)
-    due = sum(operations.due_totals(conn, end, since=start).values())
+    due = sum(standing.due_totals(conn, end, since=start).values())
     if due:
         total["expire"] = total.get("expire", 0) - due
     return total, by_month
@@ -127,12 +126,12 @@ def report(conn: Connection, prog: Programme, start: datetime | None, end: datet
     top = ranked[:rules.top_count(len(ranked), TOP_PERCENT)]
     top_sales = sum(v for v, _ in top)
 
-    soon = operations.expiring_within(conn, end, prog.warn_days)
+    soon = standing.expiring_within(conn, end, prog.warn_days)
     # Lapsed: enrolled by the cutoff day, and no purchase after it (up to `end`).
     ids = db.plain_rows(conn, select(members.c.id, case((members.c.enrolled_at < recent_from, 1), else_=0))
                         .where(members.c.enrolled_at <= end))
     lapsed = sum(1 for m, old in ids if old and m not in recent)
-    _, level_of = operations.tier_standing(conn, prog, end)
+    _, level_of = standing.tier_standing(conn, prog, end)
     mix = {lv.name: 0 for lv in prog.levels}
     for lv, n in Counter(level_of(m) for m, _ in ids).items():
         mix[lv.name] += n
@@ -234,7 +233,7 @@ def expiring_members(conn: Connection, prog: Programme, end: datetime, within: i
     before), with `points_expiring`, only the points gone that day;
     `total_expiring`, all that expire within the window; and `expiring`, each
     day with its points (as `show` lists them). Consent as it stood at `end`."""
-    soon = operations.expiring_within(conn, end, within)
+    soon = standing.expiring_within(conn, end, within)
     if not soon:
         return []
     balances = _balances(conn, end)

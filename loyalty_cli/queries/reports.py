@@ -18,8 +18,8 @@ from sqlalchemy import Connection, func, select
 
 from loyalty_cli.domain import rules
 from loyalty_cli.domain.config import Programme
-from loyalty_cli.ledger import operations
 from loyalty_cli.ledger.members import consent_as_of, consent_of, find_member
+from loyalty_cli.queries import standing
 from loyalty_cli.store import db
 from loyalty_cli.store.models import (
     entries,
@@ -64,7 +64,7 @@ def not_yet(conn: Connection, as_of: datetime, member_id: str | None = None) -> 
         later = (select(entries.c.member_id, func.sum(entries.c.points)).where(entries.c.at > as_of)
                  .group_by(entries.c.member_id))
         out = {m: int(v) for m, v in db.plain_rows(conn, later)}
-    for m, due in operations.due_totals(conn, as_of, member_id).items():
+    for m, due in standing.due_totals(conn, as_of, member_id).items():
         out[m] = out.get(m, 0) + due
     return out
 
@@ -82,7 +82,7 @@ def balances(conn: Connection, prog: Programme, as_of: datetime, keys: list[str]
     if keys:
         rows = [(m.id, m.name, points_as_of(conn, as_of, m.id).get(m.id, 0))
                 for m in (find_member(conn, k) for k in keys)]
-        levels, _ = operations.levels_at(conn, prog, as_of, [r[0] for r in rows])
+        levels, _ = standing.levels_at(conn, prog, as_of, [r[0] for r in rows])
         return [{"member": m, "name": name, "points": p, "tier": levels[m].name} for m, name, p in rows]
     # Everyone: cached balances, corrected to `as_of`, and each tier from the
     # qualifying totals, with no per-member query and no per-member dict
@@ -91,7 +91,7 @@ def balances(conn: Connection, prog: Programme, as_of: datetime, keys: list[str]
                          .where(members.c.enrolled_at <= as_of))
     rows.sort(key=itemgetter(0))
     later = not_yet(conn, as_of).get
-    _, level_of = operations.tier_standing(conn, prog, as_of)
+    _, level_of = standing.tier_standing(conn, prog, as_of)
     return [{"member": m, "name": name, "points": p - later(m, 0), "tier": level_of(m).name} for m, name, p in rows]
 
 
@@ -111,7 +111,7 @@ def member_list(conn: Connection, prog: Programme, as_of: datetime, tier: str | 
         q = q.where(cond)
     wanted = prog.level(tier).name if tier else None
     points = points_as_of(conn, as_of)
-    _, level_of = operations.tier_standing(conn, prog, as_of)
+    _, level_of = standing.tier_standing(conn, prog, as_of)
     consent = consent_as_of(conn, as_of)
     out = []
     for r in conn.execute(q):
@@ -125,18 +125,18 @@ def member_list(conn: Connection, prog: Programme, as_of: datetime, tier: str | 
 
 
 def _remaining(conn: Connection, member_id: str, as_of: datetime) -> list[rules.Lot]:
-    return operations.lots(conn, member_id, created_by=as_of, as_of=as_of)
+    return standing.lots(conn, member_id, created_by=as_of, as_of=as_of)
 
 
 def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
     m = find_member(conn, key)
-    level, total = operations.tier_of(conn, prog, m.id, as_of)
+    level, total = standing.tier_of(conn, prog, m.id, as_of)
     nxt = rules.next_level(prog.levels, level)
     points = points_as_of(conn, as_of, m.id).get(m.id, 0)
     today = as_of.date()
     live = [lot for lot in _remaining(conn, m.id, as_of) if lot.expires_on is None or lot.expires_on > today]
     pending = sum(lot.remaining for lot in live if lot.available_on and lot.available_on > today)
-    expiring = operations.expiring_within(conn, as_of, prog.warn_days, m.id).get(m.id, {})
+    expiring = standing.expiring_within(conn, as_of, prog.warn_days, m.id).get(m.id, {})
     marketing, marketing_at = consent_of(m, consent_as_of(conn, as_of, m.id))
     return {
         "member": m.id, "name": m.name, "email": m.email, "phone": m.phone, "birthday": m.birthday,
@@ -166,7 +166,7 @@ def history(conn: Connection, prog: Programme, key: str, as_of: datetime, since:
     # when cron ran.
     due = [(d["at"], 0, LAST, {"kind": "expire", "points": -d["points"], "order": None,
                                "note": d["note"], "id": None})
-           for d in operations.due_expiry(conn, as_of, m.id)]
+           for d in standing.due_expiry(conn, as_of, m.id)]
     timeline = sorted([(e.at, 0, e.id, {"kind": e.kind, "points": e.points, "order": e.order_id, "note": e.note,
                                         "id": e.id}) for e in conn.execute(q)]
                       + due
@@ -183,7 +183,7 @@ def history(conn: Connection, prog: Programme, key: str, as_of: datetime, since:
 
 def tiers(conn: Connection, prog: Programme, as_of: datetime) -> dict:
     ids = db.plain_rows(conn, select(members.c.id, members.c.name).where(members.c.enrolled_at <= as_of))
-    totals, level_of = operations.tier_standing(conn, prog, as_of)
+    totals, level_of = standing.tier_standing(conn, prog, as_of)
     per: dict[str, dict[str, Any]] = {lv.name: {"tier": lv.name, "min": lv.min, "members": 0, "total": 0}
                                       for lv in prog.levels}
     following = {lv: rules.next_level(prog.levels, lv) for lv in prog.levels}

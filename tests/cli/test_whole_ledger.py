@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from loyalty_cli.ledger.operations import SCOPE_LIMIT
+from loyalty_cli.queries.standing import SCOPE_LIMIT
 from tests.conftest import clean, copy_shop, programme, shop_template
 
 PROGRAMME = """
