@@ -206,9 +206,11 @@ def _refuse_unknown_options(ctx: click.Context, args: list[str]) -> None:
 def _is_number(tok: str) -> bool:
     """`-inf`, `-nan`, `-Infinity`: words Python reads as numbers, which
     reach the amount's or the points' own refusal."""
+    from decimal import Decimal, InvalidOperation
+
     try:
-        float(tok)
-    except ValueError:
+        Decimal(tok)  # only to tell a number from an option: the value itself is parsed exactly later
+    except InvalidOperation:
         return False
     return True
 
