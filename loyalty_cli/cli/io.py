@@ -27,13 +27,6 @@ from loyalty_cli.errors import LoyaltyError
 # ---------------------------------------------------------------------------
 
 
-class _DryRun(Exception):
-    """Raised inside the transaction to roll a --dry-run back."""
-
-    def __init__(self, result):
-        self.result = result
-
-
 class _InputFile(click.File):
     """A file to read, or - for stdin; a closed stdin or an unopenable path
     is a one-line error, not a traceback."""
@@ -109,17 +102,14 @@ def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, 
     run = importer.import_purchases if kind == "purchases" else importer.import_members
     sink = None  # --rejects, opened before the import commits, written after
     try:
-        with ledger_session(config, db, write=True) as (prog, conn):
+        # a --dry-run does all the work and is rolled back by the session, which then counts it as no write
+        with ledger_session(config, db, write=True, dry_run=dry_run) as (prog, conn):
             if rejects:
                 from loyalty_cli.store import db as dbm
-                importer.guard_rejects(rejects, dbm._sqlite_path(prog.database_url(db)), prog.path, file)
+                importer.guard_rejects(rejects, dbm.sqlite_file(prog.database_url(db)), prog.path, file)
                 if not dry_run:
                     sink = importer.RejectsFile(rejects)
             result = run(conn, prog, file, opts, now(prog.timezone), progress)
-            if dry_run:
-                raise _DryRun(result)
-    except _DryRun as d:
-        result = d.result
     except importer.ImportRefused as e:
         stop()
         for p in e.problems[:importer.SHOWN_ERRORS]:

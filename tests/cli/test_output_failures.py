@@ -180,3 +180,17 @@ def test_a_dry_run_or_a_read_whose_output_fails_recorded_nothing(rich_shop, full
         assert r.exit_code == 1
         assert r.stderr == "Error: could not write the output (No space left on device); nothing was changed\n"
     assert rich_shop.snapshot() == before
+
+
+@pytest.mark.process
+def test_a_dry_run_import_whose_reader_left_ends_quietly_like_other_dry_runs(anna, tmp_path):
+    """`import --dry-run` writes nothing, so a closed stdout is a reader that
+    left (exit 0), as for `expire --dry-run`; it used to say "nothing was
+    changed" with exit 1, as a write would."""
+    f = tmp_path / "p.csv"
+    f.write_text("member,amount,date,order\nanna,5.00,2026-01-20,D1\n", encoding="utf-8")
+    before = anna.snapshot()
+    for args in (("import", "purchases", f, "--dry-run", "--format", "json"), ("expire", "--dry-run", "--format", "json")):
+        r = _process(anna, *args, stdout=None, preexec=_close_stdout)
+        assert (r.returncode, r.stderr) == (0, ""), (args, r.stderr)
+    assert anna.snapshot() == before
