@@ -20,7 +20,8 @@ domain (money, dates, config, rules) pure and used by all of them:
         members.py      members' identity: normalising e-mail and phone, finding a member, consent history
         codes.py        promo and referral codes: generating, normalising, checking their rules
         operations.py   writes: enroll, edit, forget, purchase, refund, redeem, adjust, award, referral, expiry
-        daily.py        time-driven rules: expire, birthdays, the tier review, the daily run
+        daily.py        time-driven rules: expire, birthdays, the daily tier review, the daily run
+        tiers.py        the tier review of writes and imports: the changes time alone caused, each on its day
       queries/          the read side, nothing here writes
         standing.py     a member's standing as of a moment: lots, availability, expiry due, tier totals, the tier log
         reports.py      members, show, balance, history, tiers

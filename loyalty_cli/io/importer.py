@@ -44,7 +44,7 @@ from loyalty_cli.domain.config import Programme
 from loyalty_cli.domain.dates import FIRST_YEAR, LAST_YEAR, localise, parse_date, parse_datetime
 from loyalty_cli.domain.money import format_amount, parse_amount
 from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.ledger import codes, operations
+from loyalty_cli.ledger import codes, operations, tiers
 from loyalty_cli.ledger.members import ID_PATTERN, clean_name, forgotten_text, normalise_email, normalise_phone
 from loyalty_cli.queries import standing
 from loyalty_cli.store import chain
@@ -1185,7 +1185,7 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
             last_tier[m], last_change[m] = to_tier, at
     trackers = {m: rules.TierTracker(prog, events.get(m, [])) for m in members_in}
     mark = standing.last_daily_run(conn)
-    # from when each member's tier log may lack changes time alone caused (as operations._review_member)
+    # from when each member's tier log may lack changes time alone caused (as tiers.review_members)
     reviewed = {m: standing.review_start(last_change.get(m), mark) for m in members_in}
     recorded = standing.recorded_now()
     buy_rows, earn_rows, change_rows = [], [], []
@@ -1209,11 +1209,11 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
                               "recorded_at": recorded})
             balance[r.member_id] = balance.get(r.member_id, 0) + q.points_earned
         t.add(r.at, q.net if prog.tier_basis == "spend" else q.points_earned)
-        for moment in t.moments(reviewed[r.member_id], r.at):  # what time alone changed before this row
-            name, previous = t.level(moment).name, last_tier.get(r.member_id, prog.levels[0].name)
-            if name != previous:
-                change_rows.append({"member_id": r.member_id, "at": moment, "from_tier": previous, "to_tier": name})
-                last_tier[r.member_id] = name
+        # what time alone changed before this row: the one tier review, in memory
+        for moment, previous, name in tiers.time_changes(t, reviewed[r.member_id], r.at,
+                                                         last_tier.get(r.member_id, prog.levels[0].name)):
+            change_rows.append({"member_id": r.member_id, "at": moment, "from_tier": previous, "to_tier": name})
+            last_tier[r.member_id] = name
         since = reviewed[r.member_id]
         reviewed[r.member_id] = max(r.at, since) if since else r.at
         after = t.level(r.at)

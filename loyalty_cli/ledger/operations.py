@@ -18,7 +18,7 @@ from loyalty_cli.domain import rules
 from loyalty_cli.domain.config import Level, Programme
 from loyalty_cli.domain.money import format_amount
 from loyalty_cli.errors import LoyaltyError
-from loyalty_cli.ledger import codes
+from loyalty_cli.ledger import codes, tiers
 from loyalty_cli.ledger.members import (
     ID_PATTERN,
     active_member,
@@ -37,12 +37,9 @@ from loyalty_cli.queries.standing import (
     _spendable,
     availability,
     due_expiry,
-    last_daily_run,
     lots,
     recorded_now,
-    review_start,
     stamp,
-    tier_events,
     tier_of,
 )
 from loyalty_cli.store import chain
@@ -303,23 +300,9 @@ def expire_due(conn: Connection, as_of: datetime, member_id: str | None = None) 
 
 
 def _review_member(conn: Connection, prog: Programme, member_id: str, until: datetime) -> None:
-    """Record the tier changes that time alone brought the member since the
-    log last looked (a window letting go of a purchase), each at its moment,
-    so a write never compares with a stale tier."""
-    if not prog.downgrade or prog.tier_window == "lifetime":
-        return
-    last = conn.execute(
-        select(tier_changes.c.at, tier_changes.c.to_tier).where(tier_changes.c.member_id == member_id,
-                                                                tier_changes.c.at <= until)
-        .order_by(tier_changes.c.at.desc(), tier_changes.c.id.desc()).limit(1)).first()
-    since = review_start(last.at if last else None, last_daily_run(conn))
-    tracker = rules.TierTracker(prog, tier_events(conn, prog, until, [member_id]).get(member_id, []))
-    current = last.to_tier if last else prog.levels[0].name
-    for moment in tracker.moments(since, until):
-        name = tracker.level(moment).name
-        if name != current:
-            conn.execute(insert(tier_changes).values(member_id=member_id, at=moment, from_tier=current, to_tier=name))
-            current = name
+    """Record the tier changes that time alone brought the member before
+    `until` (the one tier review: `tiers.review_members`)."""
+    tiers.review_members(conn, prog, [member_id], until)
 
 
 def _record_earned_tier(conn: Connection, prog: Programme, member_id: str, at: datetime) -> None:
