@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from calendar import isleap
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, true, update
 
 from loyalty_cli.domain.config import Programme
-from loyalty_cli.ledger import operations
+from loyalty_cli.ledger import operations, tiers
 from loyalty_cli.queries import standing
 from loyalty_cli.store.models import birthday_bonuses, entries, members, meta, purchases, tier_changes
 
@@ -85,46 +86,40 @@ def birthdays(conn: Connection, prog: Programme, as_of: datetime) -> dict:
 # --- tiers --------------------------------------------------------------------
 
 
-def _window_moments(conn: Connection, prog: Programme, since: datetime | None,
-                    until: datetime) -> list[tuple[datetime, list[str] | None]]:
-    """The moments in (since, until] when a tier window lets go of something,
-    with the members it may affect (None: everyone). A calendar-year window
-    starts afresh on 1 January; a rolling one drops each purchase (or earning)
-    365 days after its day, at midnight."""
+def _members_to_review(conn: Connection, prog: Programme, since: datetime | None,
+                       until: datetime) -> list[str]:
+    """The members whose tier window may have let go of something in
+    (since, until]: with a calendar-year window everyone with a purchase (or
+    earning) if a 1 January falls in it; with a rolling one those with a
+    purchase (or earning) whose day + 365 does."""
     if not prog.downgrade or prog.tier_window == "lifetime":
         return []  # totals only fall by refunds, which record their own change
-    if prog.tier_window == "calendar-year":
-        first = since.year + 1 if since is not None else _first_year(conn)
-        if first is None:
-            return []
-        moments = [datetime(y, 1, 1) for y in range(first, until.year + 1)]
-        return [(m, None) for m in moments if (since is None or m > since) and m <= until]
     span = timedelta(days=365)
-    low = since - span if since is not None else None
-    qs = [select(purchases.c.member_id, purchases.c.at).where(purchases.c.at <= until - span)]
+    calendar = prog.tier_window == "calendar-year"
+    if calendar:
+        first = since.year + 1 if since is not None else None
+        if first is not None and first > until.year:
+            return []  # no 1 January in (since, until]
+        end = until
+    else:
+        end = datetime.combine(until.date() - span, time.max)  # its day + 365 is on or before `until`
+    low = datetime.combine(since.date() - span, time.min) if since is not None and not calendar else None
+    sources: list[tuple[Any, Any, Any]] = [(purchases.c.member_id, purchases.c.at, true())]
     if prog.tier_basis == "points":
-        qs.append(select(entries.c.member_id, entries.c.at).where(
-            entries.c.kind.in_(standing.EARNED_KINDS), entries.c.at <= until - span))
-    affected: dict[datetime, set[str]] = {}
-    for q in qs:
-        if low is not None:
-            q = q.where(q.selected_columns[1] >= datetime.combine(low.date(), time.min))
-        for m, at in conn.execute(q):
-            moment = datetime.combine(at.date() + span, time.min)
-            if (since is None or moment > since) and moment <= until:
-                affected.setdefault(moment, set()).add(m)
-    return [(moment, sorted(ids)) for moment, ids in sorted(affected.items())]
+        sources.append((entries.c.member_id, entries.c.at, entries.c.kind.in_(standing.EARNED_KINDS)))
+    ids: set[str] = set()
+    for member, at, kind in sources:
+        q = select(member).distinct().where(at <= end, kind)
+        if low is not None:  # its day + 365 is after `since`
+            q = q.where(at >= low)
+        ids.update(conn.execute(q).scalars())
+    return sorted(ids)
 
 
-def _first_year(conn: Connection) -> int | None:
-    first = conn.execute(select(purchases.c.at).order_by(purchases.c.at).limit(1)).scalar()
-    return first.year + 1 if first is not None else None
-
-
-def _sync(conn: Connection, prog: Programme, at: datetime, member_ids: list[str] | None) -> list[dict]:
+def _sync(conn: Connection, prog: Programme, at: datetime) -> list[dict]:
     """Record, at `at`, every member whose tier then differs from the log."""
-    levels, _ = standing.levels_at(conn, prog, at, member_ids)
-    logged = standing.recorded_tiers(conn, prog, at, list(levels) if member_ids is not None else None)
+    levels, _ = standing.levels_at(conn, prog, at)
+    logged = standing.recorded_tiers(conn, prog, at)
     base = prog.levels[0].name
     out = []
     for m in sorted(levels):
@@ -137,12 +132,13 @@ def _sync(conn: Connection, prog: Programme, at: datetime, member_ids: list[str]
 
 def review_tiers(conn: Connection, prog: Programme, since: datetime | None, until: datetime) -> list[dict]:
     """Record the tier changes that time alone brought about in (since, until]:
-    each on the day its window let go, then any difference left at `until`."""
-    changes = []
-    for moment, ids in _window_moments(conn, prog, since, until):
-        changes += _sync(conn, prog, moment, ids)
-    changes += _sync(conn, prog, until, None)
-    return changes
+    each on the day its window let go, by the one tier review that writes use
+    (`tiers.review_members`, where a refund counts in the window of the
+    purchase it refunds), then any difference left at `until`."""
+    found = tiers.review_members(conn, prog, _members_to_review(conn, prog, since, until), until)
+    changes = [{"member": m, "date": at.date(), "from": before, "to": after}
+               for m, at, before, after in sorted(found, key=lambda c: (c[1], c[0]))]
+    return changes + _sync(conn, prog, until)
 
 
 # --- pending points and the daily run -----------------------------------------

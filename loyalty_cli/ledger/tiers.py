@@ -5,8 +5,9 @@ of a purchase (or earning): on 1 January for a calendar-year window, at
 midnight 365 days after its day for a rolling one. `time_changes` finds those
 changes, each on its own moment, from a member's qualifying total through time
 (`rules.TierTracker`); `review_members` records them in the tier log. Writes
-(`operations._record_tier`) and the import's fast path (`importer._apply_fast`,
-in memory, then in bulk) both go through `time_changes`.
+(`operations._record_tier`), the daily run (`daily.review_tiers`) and the
+import's fast path (`importer._apply_fast`, in memory, then in bulk) all go
+through `time_changes`.
 """
 
 from __future__ import annotations
@@ -36,15 +37,17 @@ def time_changes(tracker: rules.TierTracker, since: datetime | None, until: date
     return out
 
 
-def review_members(conn: Connection, prog: Programme, member_ids: list[str], until: datetime) -> None:
+def review_members(conn: Connection, prog: Programme, member_ids: list[str],
+                   until: datetime) -> list[tuple[str, datetime, str, str]]:
     """Record the tier changes that time alone brought each member since
     their log last looked (after their last recorded change by `until`, and
     after the last daily run), each at its moment, so a write never compares
-    with a stale tier."""
+    with a stale tier. Returns them as (member, moment, from, to)."""
     if not prog.downgrade or prog.tier_window == "lifetime":
-        return
+        return []
     mark = last_daily_run(conn)
     events = tier_events(conn, prog, until, member_ids)
+    found: list[tuple[str, datetime, str, str]] = []
     for member_id in member_ids:
         last = conn.execute(
             select(tier_changes.c.at, tier_changes.c.to_tier).where(tier_changes.c.member_id == member_id,
@@ -56,3 +59,5 @@ def review_members(conn: Connection, prog: Programme, member_ids: list[str], unt
         if changes:
             conn.execute(insert(tier_changes), [{"member_id": member_id, "at": at, "from_tier": before,
                                                  "to_tier": after} for at, before, after in changes])
+            found += [(member_id, at, before, after) for at, before, after in changes]
+    return found

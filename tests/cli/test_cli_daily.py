@@ -840,6 +840,23 @@ def test_a_rolling_window_lets_go_of_a_purchase_365_days_after_it(make_shop, bou
     clean(s)
 
 
+def test_daily_counts_a_refund_in_the_window_of_the_purchase_it_refunds(make_shop):
+    s = make_shop(gold_at_100("rolling-365"))
+    enroll(s, "anna", "2024-01-01")
+    buy(s, "anna", "150.00", "2024-01-10")  # Gold; leaves the window 2025-01-09 (2024 is a leap year)
+    buy(s, "anna", "150.00", "2024-07-01", "--order", "o2")  # still Gold; would leave it 2025-07-01
+    s.run("refund", "o2", "--date", "2025-02-01")  # o2 counts for nothing, in its own window
+    log = [("anna", ts("2024-01-10"), "Bronze", "Gold"),
+           ("anna", ts("2025-01-09"), "Gold", "Bronze")]  # the refund's review: nothing left then
+    assert tier_log(s) == log
+    # daily agrees: no Bronze -> Gold at 2025-01-09 from o2 before its refund was recorded, and
+    # no Gold -> Bronze when o2 leaves the window
+    assert s.json("daily", "--as-of", "2025-08-01")["tier_changes"] == []
+    assert tier_log(s) == log
+    assert s.json("show", "anna", "--as-of", "2025-08-01")["tier"] == "Bronze"
+    clean(s)
+
+
 def test_a_calendar_year_window_restarts_on_1_january(make_shop):
     s = make_shop(gold_at_100("calendar-year"))
     enroll(s, "anna")
