@@ -1,6 +1,6 @@
 """loyalty: a command-line loyalty ledger for small shops.
 
-Layout: data flows one way, cli -> ledger / queries / io -> store, with
+Layout: data flows one way, cli -> api -> ledger / queries / io -> store, with
 domain (money, dates, config, rules) pure and used by all of them:
 
       __init__.py       version, and this layout
@@ -16,6 +16,18 @@ domain (money, dates, config, rules) pure and used by all of them:
         models.py       the tables, on SQLModel's metadata
         db.py           engine, SQLite pragmas and triggers, transactions, schema versions, backup and scrub
         chain.py        the hash chain over entries: sealing new entries, verifying, the head
+      api/              the library: open_ledger -> Ledger, methods named after the commands, frozen typed results
+        __init__.py     Ledger, open_ledger
+        ledger.py       open_ledger, and the Ledger: every group of methods below in one class
+        core.py         the unit of work (one transaction per method, dry runs), and the values methods take
+        results.py      Result and Rows: frozen results whose fields are the command's JSON keys; as_json
+        members.py      enroll, edit, forget, members, show
+        points.py       purchase, refund, redeem, adjust, award
+        codes.py        promo codes and referral codes
+        reports.py      balance, history, tiers, report, expiring, lapsed
+        io.py           import purchases/members, export
+        daily.py        expire, birthdays, daily
+        admin.py        init, backup, check, program
       ledger/           operations, each inside one transaction of the store
         members.py      members' identity: normalising e-mail and phone, finding a member, consent history
         codes.py        promo and referral codes: generating, normalising, checking their rules
@@ -44,4 +56,21 @@ domain (money, dates, config, rules) pure and used by all of them:
         batch_runner.py `loyalty batch`: the click commands line by line in one process
 """
 
+from loyalty_cli.errors import ConfigError, LedgerError, LoyaltyError
+
 __version__ = "0.1.0"
+__all__ = ["open_ledger", "Ledger", "LoyaltyError", "ConfigError", "LedgerError", "__version__"]
+
+
+def __getattr__(name: str):
+    """`open_ledger` and `Ledger`, imported on first use: `loyalty --help`
+    imports this package and should not pay for the database layer."""
+    if name in ("open_ledger", "Ledger"):
+        from loyalty_cli.api import ledger
+
+        return getattr(ledger, name)
+    raise AttributeError(f"module 'loyalty_cli' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"open_ledger", "Ledger"})

@@ -15,9 +15,9 @@ import os
 import re
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,6 +27,9 @@ from loyalty_cli.domain.config import Programme, load
 from loyalty_cli.domain.dates import now, parse_date, parse_datetime
 from loyalty_cli.domain.money import format_amount
 from loyalty_cli.errors import LoyaltyError
+
+if TYPE_CHECKING:
+    from loyalty_cli.api import Ledger
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -341,18 +344,6 @@ def recorded_as(what: str) -> None:
         ctx.meta[_RECORDED_KEY] = what
 
 
-_CHANGES_KEY = "loyalty.total_changes"
-
-
-def _total_changes(raw) -> int | None:
-    """Rows SQLite's connection has inserted, updated or deleted since it was
-    opened (None for another driver, or a closed connection)."""
-    try:
-        return raw.total_changes
-    except Exception:
-        return None
-
-
 def _output_failed(ctx, e) -> None:
     """Standard output failed. After a commit that is exit 1 saying what was
     recorded; a reader that left before anything was written is a quiet end
@@ -420,16 +411,20 @@ def _as_of(prog: Programme, text: str | None):
     return parse_datetime(text, prog.timezone, "--as-of", end_of_day=True)
 
 
-class _RollBack(Exception):
-    """Raised at the end of a --dry-run to roll its transaction back."""
+def _wrote() -> None:
+    """A write (not a dry run) has begun: a reader that leaves now is not a quiet end."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[_WROTE_KEY] = True
 
 
 @contextmanager
-def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bool = False, dry_run: bool = False):
-    """Load the programme, open the ledger, run one transaction. The ledger
-    must be in the programme's currency (`check` reports that itself). A
-    `dry_run` does all the work of a write and then rolls it back, so it
-    reports exactly what the real run would write."""
+def cli_ledger(config: str, db_url: str | None) -> Iterator[Ledger]:
+    """The library's Ledger for one command: the programme file and the
+    ledger it names (--db wins), closed after the command; in a batch, the
+    engine (and parsed programme) the batch keeps open. Its writes tell the
+    command what they recorded, for the message if the output then fails."""
+    from loyalty_cli.api import Ledger
     from loyalty_cli.store import db
 
     prog = _programme(config)
@@ -440,37 +435,21 @@ def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bo
         engine = db.engine_for(url)
         if reuse is not None:
             reuse[url] = engine
-    from loyalty_cli.ledger.members import phone_region
-
-    # Whether the transaction changed anything: SQLite's count of changed rows
-    # on this connection, against the count when its last session ended (a
-    # batch reuses the connection; a new one starts at 0, so an upgrade or
-    # the currency recorded counts). A write that committed nothing (a second
-    # `birthdays`, an import whose rows were all there) records nothing.
-    raw = info = None
+    ledger = Ledger(prog, url, engine, owns_engine=reuse is None)
+    ledger.on_write, ledger.on_commit = _wrote, recorded
     try:
-        with phone_region(prog.phone_region), db.transaction(engine, write=write, allow_old=checking) as conn:
-            fairy = getattr(conn, "connection", None)
-            raw, info = getattr(fairy, "dbapi_connection", None), getattr(fairy, "info", None)
-            if not checking:
-                db.bind_currency(conn, prog.currency.code, prog.currency.decimals, record=write)
-            ctx = click.get_current_context(silent=True)
-            if write and not dry_run and ctx is not None:
-                ctx.meta[_WROTE_KEY] = True
-            yield prog, conn
-            if dry_run:
-                raise _RollBack
-            total = _total_changes(raw)
-            changed = total is None or info is None or total != info.get(_CHANGES_KEY, 0)
-        if write and changed:
-            recorded()
-    except _RollBack:
-        pass
+        yield ledger
     finally:
-        if info is not None:
-            info[_CHANGES_KEY] = _total_changes(raw) or 0
-        if not reuse:
-            engine.dispose()
+        ledger.close()
+
+
+@contextmanager
+def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bool = False, dry_run: bool = False):
+    """The programme and a connection in one transaction of the Ledger's
+    unit of work, for a command not yet written against the Ledger's methods."""
+    with cli_ledger(config, db_url) as ledger, \
+            ledger._session(write=write, checking=checking, dry_run=dry_run) as conn:
+        yield ledger.programme, conn
 
 
 # Set by `batch`: engines (and their pooled connections) and parsed programme

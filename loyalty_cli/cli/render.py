@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 FORMATS = ("table", "csv", "json")
 
@@ -217,6 +217,19 @@ def emit(fmt: str, doc: Any, views: list[View], csv_view: int = 0) -> None:
         emit_csv(views[csv_view])
     else:
         emit_tables(views)
+
+
+def emit_result(fmt: str, result: Any, views: Callable[[Any], list[View]], csv_view: int = 0) -> Any:
+    """Print a library result: as JSON, its own document (`result.to_json()`:
+    the names are the result's fields, never chosen here); as CSV or tables,
+    the views its renderer builds from that same document. Returns the
+    document, for a renderer's notes."""
+    doc = result.to_json()
+    if fmt == "json":
+        emit_json(doc)
+    else:
+        emit(fmt, doc, views(doc), csv_view)
+    return doc
 
 
 def _is_terminal(out) -> bool:

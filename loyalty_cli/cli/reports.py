@@ -10,13 +10,14 @@ from loyalty_cli.cli.app import (
     _plural,
     as_of_option,
     cli,
+    cli_ledger,
     examples,
     format_option,
     ledger_options,
     ledger_session,
     money,
 )
-from loyalty_cli.cli.render import Col, View, bar, emit, emit_json
+from loyalty_cli.cli.render import Col, View, bar, emit, emit_json, emit_result
 from loyalty_cli.domain.dates import parse_datetime
 from loyalty_cli.domain.money import parse_amount
 from loyalty_cli.errors import LoyaltyError
@@ -35,13 +36,11 @@ from loyalty_cli.errors import LoyaltyError
           "loyalty balance --as-of 2026-06-30 --format csv")
 def balance(member, as_of, fmt, config, db):
     """Points and tier of the named members, or of every member."""
-    from loyalty_cli.queries import reports
-
-    with ledger_session(config, db, write=False) as (prog, conn):
-        rows = reports.balances(conn, prog, _as_of(prog, as_of), list(member) or None)
+    with cli_ledger(config, db) as ledger:
+        r = ledger.balances(*member, as_of=as_of)
     cols = [Col("member", "Member"), Col("name", "Name", wrap=True), Col("points", "Points", "right"),
             Col("tier", "Tier")]
-    emit(fmt, rows, [View("Balances", cols, rows, empty="no members")])
+    emit_result(fmt, r, lambda rows: [View("Balances", cols, rows, empty="no members")])
 
 
 @cli.command()

@@ -633,3 +633,12 @@ def plain_rows(conn: Connection, stmt) -> list[tuple]:
 def _overflow() -> LedgerError:
     return LedgerError("a total over the ledger is beyond 9,223,372,036,854,775,807, the most a 64-bit sum "
                        "can hold, so it cannot be added up")
+
+
+def changes(conn: Connection) -> int | None:
+    """Rows the connection has inserted, updated or deleted since it was
+    opened (SQLite's total_changes); None where the driver does not say."""
+    try:
+        return conn.connection.dbapi_connection.total_changes  # type: ignore[union-attr]
+    except Exception:
+        return None

@@ -1,0 +1,186 @@
+"""The `Ledger`'s unit of work and the values its methods take.
+
+One programme, one engine; every method runs in one transaction of the store
+(`_session`): a write takes the write lock, records the ledger's currency,
+commits on success and rolls back on any exception, and a `dry_run` does all
+the work and then rolls it back, so it reports exactly what the real run
+would write. What callers pass is checked here, once, with the CLI's words
+(the message of a refusal is the CLI's `Error:` line): amounts are `str`,
+`Decimal` or `int` (a `float` is refused: it is not exact), points are `int`
+or digit strings, moments are `datetime`, `date` or ISO strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, overload
+
+from loyalty_cli.api.results import money
+from loyalty_cli.domain.dates import now, parse_date, parse_datetime
+from loyalty_cli.domain.money import parse_amount, parse_points
+from loyalty_cli.errors import LoyaltyError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from loyalty_cli.domain.config import Programme
+
+Moment = datetime | date | str
+Amount = str | Decimal | int
+
+
+_CHANGES = "loyalty.changes"  # a pooled connection's count of changed rows when its last session ended
+
+
+class _RollBack(Exception):
+    """Raised at the end of a dry run to roll its transaction back."""
+
+
+class LedgerCore:
+    """The session and value handling every group of methods shares."""
+
+    def __init__(self, programme: Programme, url: str, engine: Engine, *, owns_engine: bool = True):
+        self.programme = programme
+        self.url = url
+        self._engine = engine
+        self._owns_engine = owns_engine
+        self.commits = 0  # write transactions that committed a change
+        # Hooks for a caller that reports on writes (the CLI): `on_write` when
+        # a write (not a dry run) begins, `on_commit` when one committed a change.
+        self.on_write: Callable[[], None] | None = None
+        self.on_commit: Callable[[], None] | None = None
+
+    # -- lifetime ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the ledger's connections (a Ledger that shares its engine keeps it)."""
+        if self._owns_engine:
+            self._engine.dispose()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Ledger {self.programme.path} at {self.url}>"
+
+    # -- the unit of work ---------------------------------------------------
+
+    @contextmanager
+    def _session(self, *, write: bool, dry_run: bool = False, checking: bool = False) -> Iterator[Connection]:
+        """One transaction. A write that changed no row (a second `birthdays`,
+        an import whose rows were all there) counts as no commit. `checking`
+        (`check`) opens an older ledger without upgrading it and leaves the
+        currency to the check itself."""
+        from loyalty_cli.ledger.members import phone_region
+        from loyalty_cli.store import db
+
+        prog = self.programme
+        changed = False
+        info: dict[str, Any] = {}
+        try:
+            with phone_region(prog.phone_region), db.transaction(self._engine, write=write,
+                                                                 allow_old=checking) as conn:
+                # rows changed on this connection since its last session ended (a new
+                # connection starts at 0, so an upgrade of the schema counts)
+                info = conn.connection.info
+                before = info.get(_CHANGES, 0)
+                if not checking:
+                    db.bind_currency(conn, prog.currency.code, prog.currency.decimals, record=write)
+                if write and not dry_run and self.on_write is not None:
+                    self.on_write()
+                try:
+                    yield conn
+                    if dry_run:
+                        raise _RollBack
+                    after = db.changes(conn)
+                    changed = after is None or after != before
+                finally:
+                    info[_CHANGES] = db.changes(conn) or 0
+        except _RollBack:
+            return
+        if write and changed:
+            self.commits += 1
+            if self.on_commit is not None:
+                self.on_commit()
+
+    # -- values -------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return now(self.programme.timezone)
+
+    def _at(self, value: Moment | None, what: str = "--date") -> datetime:
+        """When a write happened: now, or a moment not in the future."""
+        current = self._now()
+        if value is None:
+            return current
+        at = self._moment(value, what)
+        if at > current:
+            shown = value.strip() if isinstance(value, str) else value.isoformat()
+            raise LoyaltyError(f"{what} {shown!r} is in the future (it is now {current:%Y-%m-%d %H:%M})")
+        return at
+
+    def _as_of(self, value: Moment | None, what: str = "--as-of") -> datetime:
+        """The moment a report is as of: now, or the given one (a date means its end)."""
+        if value is None:
+            return self._now()
+        return self._moment(value, what, end_of_day=True)
+
+    def _moment(self, value: Moment, what: str, *, end_of_day: bool = False) -> datetime:
+        if isinstance(value, datetime):
+            if value.tzinfo is not None:
+                from loyalty_cli.domain.dates import zone
+
+                value = value.astimezone(zone(self.programme.timezone)).replace(tzinfo=None)
+            return value.replace(microsecond=0)
+        if isinstance(value, date):
+            return datetime.combine(value, time(23, 59, 59) if end_of_day else time(0, 0))
+        if isinstance(value, str):
+            return parse_datetime(value, self.programme.timezone, what, end_of_day=end_of_day)
+        raise LoyaltyError(f"{what} must be a date, a datetime or an ISO string, not {type(value).__name__}")
+
+    @staticmethod
+    def _day(value: date | str | None, what: str) -> date | None:
+        """A calendar day (a birthday, a code's validity): None or '' for none."""
+        if value is None or value == "":
+            return None
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            return parse_date(value, what)
+        raise LoyaltyError(f"{what} must be a date or an ISO string, not {type(value).__name__}")
+
+    def _amount(self, value: Amount | None, what: str = "amount") -> int | None:
+        """An amount in the currency's minor units; a float is refused."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, Decimal, int)):
+            kind = "a float, which is not exact" if isinstance(value, float) else f"a {type(value).__name__}"
+            raise LoyaltyError(f"{what} {value!r} is {kind}: give it as a str or Decimal, e.g. '12.50'")
+        text = format(value, "f") if isinstance(value, Decimal) and value.is_finite() else str(value)
+        return parse_amount(text, self.programme.currency.decimals, what)
+
+    @staticmethod
+    def _points(value: int | str | None, what: str = "points", *, signed: bool = False) -> int | None:
+        """A whole number of points (more than 0 unless `signed`)."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise LoyaltyError(f"{what} {value!r} is not a whole number: points are whole numbers")
+        return parse_points(str(value), what, signed=signed)
+
+    @overload
+    def _money(self, minor: int) -> Decimal: ...
+    @overload
+    def _money(self, minor: None) -> None: ...
+
+    def _money(self, minor: int | None) -> Decimal | None:
+        """Minor units as the Decimal a result holds (None stays None)."""
+        return money(minor, self.programme.currency.decimals)

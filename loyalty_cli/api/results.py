@@ -1,0 +1,104 @@
+"""What the library returns: frozen, typed results whose attributes are the
+JSON keys of the command that prints them.
+
+A result is a frozen dataclass (`Result`), or for the rows of a long list a
+`typing.NamedTuple` (cheaper to build 340,000 of). Amounts are `Decimal` with
+the currency's places, points are `int`, moments are `datetime` (naive, in
+the programme's timezone) and days are `date`. `as_json` turns any of them
+into the JSON document the CLI prints, so the names are chosen once, here, by
+the fields: the CLI never picks a JSON key. A field declared with `internal()`
+is for the caller only (a renderer's note, say) and is left out of the JSON.
+
+Nothing here imports the database or the terminal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar, overload
+
+
+def internal(default: Any = dataclasses.MISSING) -> Any:
+    """A field for the caller that is not one of the command's JSON keys."""
+    if default is dataclasses.MISSING:
+        return dataclasses.field(metadata={"json": False})
+    return dataclasses.field(default=default, metadata={"json": False})
+
+
+@dataclass(frozen=True)
+class Result:
+    """Base of every result: frozen, with the command's JSON keys as fields."""
+
+    def to_json(self) -> Any:
+        """The command's JSON document (amounts and moments as strings)."""
+        return {f.name: as_json(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if f.metadata.get("json", True)}
+
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Rows(Result, Generic[R]):
+    """A result that is a list (balance, members, history, ...): a sequence of
+    rows, printed in JSON as a list of objects."""
+
+    rows: tuple[R, ...]
+
+    def to_json(self) -> Any:
+        return [as_json(r) for r in self.rows]
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def __iter__(self) -> Iterator[R]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, i: int) -> R: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[R]: ...
+
+    def __getitem__(self, i):
+        return self.rows[i]
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def as_json(value: Any) -> Any:
+    """A result, row or value as JSON-ready data: Decimal as its exact digits
+    (never a float), datetime as ISO seconds, date as ISO."""
+    if isinstance(value, Result):
+        return value.to_json()
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple row: plain values pass as they are
+        return {k: v if type(v) in _PLAIN else as_json(v) for k, v in zip(value._fields, value, strict=True)}
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dict):
+        return {k: as_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_json(v) for v in value]
+    return value
+
+
+@overload
+def money(minor: int, decimals: int) -> Decimal: ...
+@overload
+def money(minor: None, decimals: int) -> None: ...
+
+
+def money(minor: int | None, decimals: int) -> Decimal | None:
+    """Minor units as an exact Decimal with the currency's places (1250 -> 12.50)."""
+    return None if minor is None else Decimal(minor).scaleb(-decimals)
