@@ -2,42 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from loyalty_cli.cli.app import (
     LoyaltyGroup,
-    _as_of,
-    _opt_date,
-    _write_at,
     as_of_option,
     cli,
+    cli_ledger,
     confirm,
     date_option,
     examples,
     format_option,
     group_options,
     ledger_options,
-    ledger_session,
     recorded_as,
 )
-from loyalty_cli.cli.render import Col, View, echo, emit, emit_json
-from loyalty_cli.domain.dates import now
-from loyalty_cli.domain.money import parse_amount, parse_points
-from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.cli.render import Col, View, echo, emit_result
+
+if TYPE_CHECKING:
+    from loyalty_cli.api.codes import PromoDetail, Referral
 
 # ---------------------------------------------------------------------------
 # promo codes and referrals
 # ---------------------------------------------------------------------------
-
-
-def _uses(text: str, what: str) -> int:
-    """--max-uses, --per-member, --count: a whole number above 0 (a count, not points)."""
-    from loyalty_cli.domain.money import parse_whole
-
-    value = parse_whole(text, what)
-    if value <= 0:
-        raise LoyaltyError(f"{what} must be more than 0")
-    return value
 
 
 @cli.group(cls=LoyaltyGroup)
@@ -78,41 +67,21 @@ def promo_create(code, percent, amount, points, multiplier, min_purchase, starts
                  first_purchase, tier, member, count, when, fmt, config, db):
     """Create a promo code (given, or generated when CODE is left out) with
     exactly one effect and any limits. Prints the code(s)."""
-    from loyalty_cli.domain.money import parse_decimal
-    from loyalty_cli.ledger import codes
-
-    effects = {k: v for k, v in (("percent", percent), ("amount", amount), ("points", points),
-                                  ("multiplier", multiplier)) if v is not None}
-    if len(effects) != 1:
+    if sum(v is not None for v in (percent, amount, points, multiplier)) != 1:
         raise click.UsageError("give exactly one effect: --percent, --amount, --points or --multiplier")
-    (effect, raw), = effects.items()
-    with ledger_session(config, db, write=True) as (prog, conn):
-        dec = prog.currency.decimals
-        if effect == "amount":
-            value = str(parse_amount(raw, dec, "--amount"))
-        elif effect == "points":
-            value = str(parse_points(raw, "--points"))
-        else:
-            value = str(parse_decimal(raw, f"--{effect}"))
-        n = lambda text, what: _uses(text, what) if text is not None else None  # noqa: E731
-        r = codes.make_rules(
-            prog, conn, effect=effect, value=value,
-            min_purchase=parse_amount(min_purchase, dec, "--min-purchase") if min_purchase is not None else 0,
-            starts=_opt_date(starts, "--starts"), expires=_opt_date(expires, "--expires"),
-            max_uses=n(max_uses, "--max-uses"), per_member=n(per_member, "--per-member"),
-            first_purchase=first_purchase, tier=tier, member=member)
-        made = codes.create_promo(conn, r, at=_write_at(prog, when), code=code,
-                                  count=_uses(count, "--count") if count is not None else None)
+    with cli_ledger(config, db) as ledger:
+        r = ledger.promo_create(code, percent=percent, amount=amount, points=points, multiplier=multiplier,
+                                min_purchase=min_purchase, starts=starts, expires=expires, max_uses=max_uses,
+                                per_member=per_member, first_purchase=first_purchase, tier=tier, member=member,
+                                count=count, date=when)
     if count is None:
-        recorded_as(f"the promo code {made[0]} was created")  # a generated code is lost with the output otherwise
-    if fmt == "json":
-        emit_json({"code": [{"code": c} for c in made]} if count is not None else {"code": made[0]})
-    elif fmt == "csv":
-        emit("csv", made, [View("", [Col("code", "")], [{"code": c} for c in made])])
-    else:
-        echo("\n".join(made))
-        what = f"{len(made)} single-use codes" if count is not None else f"code {made[0]}"
-        echo(f"Created {what}: {r.effect.describe(prog.currency.decimals, prog.currency.code)}.", err=True)
+        recorded_as(f"the promo code {r.codes[0]} was created")  # a generated code is lost with the output otherwise
+    if fmt != "table":
+        emit_result(fmt, r, lambda doc: [View("", [Col("code", "")], [{"code": c} for c in r.codes])])
+        return
+    echo("\n".join(r.codes))
+    what = f"{len(r.codes)} single-use codes" if count is not None else f"code {r.codes[0]}"
+    echo(f"Created {what}: {r.description}.", err=True)
 
 
 def _promo_cols():
@@ -128,11 +97,9 @@ def _promo_cols():
 @examples("loyalty promo list", "loyalty promo list --active --format csv")
 def promo_list(active, as_of, fmt, config, db):
     """Promo codes with their effect, limits, uses and status."""
-    from loyalty_cli.ledger import codes
-
-    with ledger_session(config, db, write=False) as (prog, conn):
-        rows = codes.promo_list(conn, prog, _as_of(prog, as_of), active_only=active)
-    emit(fmt, rows, [View("Promo codes", _promo_cols(), rows, empty="no promo codes")])
+    with cli_ledger(config, db) as ledger:
+        r = ledger.promo_list(active=active, as_of=as_of)
+    emit_result(fmt, r, lambda rows: [View("Promo codes", _promo_cols(), rows, empty="no promo codes")])
 
 
 @promo.command("show")
@@ -143,19 +110,22 @@ def promo_list(active, as_of, fmt, config, db):
 @examples("loyalty promo show SUMMER10", "loyalty promo show summer10 --format json")
 def promo_show(code, as_of, fmt, config, db):
     """A promo code's rules and every use."""
-    from loyalty_cli.ledger import codes
+    with cli_ledger(config, db) as ledger:
+        r = ledger.promo_show(code, as_of=as_of)
+    emit_result(fmt, r, lambda doc: _promo_views(r, doc), csv_view=1)
 
-    with ledger_session(config, db, write=False) as (prog, conn):
-        r = codes.promo_show(conn, prog, code, _as_of(prog, as_of))
-    fields = [("code", r["code"]), ("effect", r["description"]), ("limits", r["limits"] or "none"),
-              ("uses", r["uses"]), ("status", r["status"]), ("created", r["created"]),
-              ("disabled", r["disabled"]), ("batch", r["batch"])]
-    views = [View(f"Promo code {r['code']}", [Col("field", "Field"), Col("value", "Value")],
-                  [{"field": k, "value": v} for k, v in fields if v not in (None, "")], kv=True),
-             View("Uses", [Col("date", "Date"), Col("member", "Member"), Col("order", "Order"),
-                           Col("amount", "Amount", "right"), Col("discount", "Discount", "right"),
-                           Col("bonus_points", "Bonus", "right")], r["used"], empty="not used yet")]
-    emit(fmt, r, views, csv_view=1)
+
+def _promo_views(r: PromoDetail, doc: dict) -> list[View]:
+    """The code's rules (field / value), and its uses (the CSV)."""
+    fields = [("code", r.code), ("effect", r.description), ("limits", r.limits or "none"), ("uses", r.uses),
+              ("status", r.status), ("created", r.created), ("disabled", r.disabled), ("batch", r.batch)]
+    # the moments as moments (a table shows a midnight as its day), the rest as the document has it
+    used = [{**u, "date": use.date} for u, use in zip(doc["used"], r.used, strict=True)]
+    return [View(f"Promo code {r.code}", [Col("field", "Field"), Col("value", "Value")],
+                 [{"field": k, "value": v} for k, v in fields if v not in (None, "")], kv=True),
+            View("Uses", [Col("date", "Date"), Col("member", "Member"), Col("order", "Order"),
+                          Col("amount", "Amount", "right"), Col("discount", "Discount", "right"),
+                          Col("bonus_points", "Bonus", "right")], used, empty="not used yet")]
 
 
 @promo.command("disable")
@@ -166,12 +136,10 @@ def promo_show(code, as_of, fmt, config, db):
 @examples("loyalty promo disable SUMMER10 --yes")
 def promo_disable(code, yes, when, config, db):
     """Disable a promo code for good. Its past uses stay in the ledger."""
-    from loyalty_cli.ledger import codes
-
     confirm(yes, f"Disable promo code {code}?")
-    with ledger_session(config, db, write=True) as (prog, conn):
-        shown = codes.disable(conn, code, _write_at(prog, when))
-    echo(f"Disabled promo code {shown}.", err=True)
+    with cli_ledger(config, db) as ledger:
+        r = ledger.promo_disable(code, date=when)
+    echo(f"Disabled promo code {r.code}.", err=True)
 
 
 @cli.command()
@@ -184,18 +152,16 @@ def referral(member, fmt, config, db):
     referred, each pending or rewarded. A friend joins with
     `loyalty enroll --referral CODE`; both are rewarded once, on the friend's
     first purchase that reaches [referral] min_purchase."""
-    from loyalty_cli.ledger import operations
+    with cli_ledger(config, db) as ledger:
+        r = ledger.referral(member)
+    emit_result(fmt, r, lambda doc: _referral_views(r, doc), csv_view=1)
 
-    with ledger_session(config, db, write=True) as (prog, conn):
-        r = operations.referral(conn, prog, member, at=now(prog.timezone))
-    if fmt == "json":
-        emit_json(r)
-        return
+
+def _referral_views(r: Referral, doc: dict) -> list[View]:
+    """The code and how many were referred, then whom (the CSV: one row each)."""
     cols = [Col("member", "Member"), Col("name", "Name", wrap=True), Col("joined", "Joined"), Col("status", "Status"),
             Col("rewarded_on", "Rewarded")]
-    if fmt == "csv":
-        emit("csv", r, [View("", cols, r["referrals"])])
-        return
-    head = View(f"Referral code of {r['name']} ({r['member']})", [Col("field", "Field"), Col("value", "Value")],
-                [{"field": "code", "value": r["code"]}, {"field": "referred", "value": len(r["referrals"])}], kv=True)
-    emit("table", r, [head, View("Referred", cols, r["referrals"], empty="nobody yet")])
+    whom = View("Referred", cols, doc["referrals"], empty="nobody yet")
+    head = View(f"Referral code of {r.name} ({r.member})", [Col("field", "Field"), Col("value", "Value")],
+                [{"field": "code", "value": r.code}, {"field": "referred", "value": len(r.referrals)}], kv=True)
+    return [head, whom]

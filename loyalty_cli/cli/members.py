@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import click
 
 from loyalty_cli.cli.app import (
-    _as_of,
     _history_cols,
-    _opt_date,
-    _write_at,
     as_of_option,
     cli,
+    cli_ledger,
     confirm,
     date_option,
     examples,
     format_option,
     ledger_options,
-    ledger_session,
-    money,
     recorded_as,
 )
-from loyalty_cli.cli.render import Col, View, bar, echo, emit, emit_json
-from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.cli.render import Col, View, bar, echo, emit_json, emit_result
+
+if TYPE_CHECKING:
+    from loyalty_cli.api.members import Forgotten, MemberView
+    from loyalty_cli.domain.config import Programme
 
 # ---------------------------------------------------------------------------
 # members
@@ -49,22 +49,17 @@ def enroll(member_id, name, email, phone, birthday, marketing, referral, when, f
     """Enrol a new member. Prints the member id (generated when none is given).
 
     The welcome bonus, if the programme has one, is credited at once."""
-    from loyalty_cli.ledger import operations
-
-    with ledger_session(config, db, write=True) as (prog, conn):
-        at = _write_at(prog, when)
-        r = operations.enroll(conn, prog, at=at, name=name, member_id=member_id, email=email, phone=phone,
-                          birthday=_opt_date(birthday, "--birthday"), marketing=marketing, referral=referral)
-    recorded_as(f"the member was enrolled as {r['member']}")  # a generated id is lost with the output otherwise
-    if fmt == "json":
-        emit_json(r)
-    elif fmt == "csv":
-        emit("csv", r, [View("", [Col("member", ""), Col("name", ""), Col("points", "")], [r])])
-    else:
-        echo(r["member"])
-        bonus = f" with a welcome bonus of {r['points']} points" if r["points"] else ""
-        referred = f", referred by {r['referred_by']}" if r["referred_by"] else ""
-        echo(f"Enrolled {r['name']} as {r['member']}{bonus}{referred}.", err=True)
+    with cli_ledger(config, db) as ledger:
+        r = ledger.enroll(member_id, name=name, email=email, phone=phone, birthday=birthday, marketing=marketing,
+                          referral=referral, date=when)
+    recorded_as(f"the member was enrolled as {r.member}")  # a generated id is lost with the output otherwise
+    if fmt != "table":
+        emit_result(fmt, r, lambda doc: [View("", [Col("member", ""), Col("name", ""), Col("points", "")], [doc])])
+        return
+    echo(r.member)
+    bonus = f" with a welcome bonus of {r.points} points" if r.points else ""
+    referred = f", referred by {r.referred_by}" if r.referred_by else ""
+    echo(f"Enrolled {r.name} as {r.member}{bonus}{referred}.", err=True)
 
 
 @cli.command()
@@ -80,22 +75,10 @@ def enroll(member_id, name, email, phone, birthday, marketing, referral, when, f
           "loyalty edit anna --phone ''")
 def edit(member, name, email, phone, birthday, marketing, when, config, db):
     """Change a member's personal data. Points are never edited (use adjust)."""
-    from loyalty_cli.ledger import operations
-
-    kwargs = {}
-    if name is not None:
-        kwargs["name"] = name
-    if email is not None:
-        kwargs["email"] = email
-    if phone is not None:
-        kwargs["phone"] = phone
-    if birthday is not None:
-        kwargs["birthday"] = _opt_date(birthday, "--birthday")
-    if marketing is not None:
-        kwargs["marketing"] = marketing
-    with ledger_session(config, db, write=True) as (prog, conn):
-        r = operations.edit(conn, prog, member, at=_write_at(prog, when), **kwargs)
-    echo(f"Updated {r['member']}: {', '.join(r['changed'])}.", err=True)
+    with cli_ledger(config, db) as ledger:
+        r = ledger.edit(member, name=name, email=email, phone=phone, birthday=birthday, marketing=marketing,
+                        date=when)
+    echo(f"Updated {r.member}: {', '.join(r.changed)}.", err=True)
 
 
 @cli.command()
@@ -115,36 +98,25 @@ def forget(member, yes, when, fmt, config, db):
     keep their copy: delete or re-make them. After this, nothing new can be
     recorded for the member; refunds and adjustments of what is already in
     the ledger still can."""
-    from loyalty_cli.ledger import operations
-    from loyalty_cli.store import db as dbm
-
     confirm(yes, f"Forget member {member}: erase their name, e-mail, phone and birthday for good?")
-    with ledger_session(config, db, write=True) as (prog, conn):
-        dbm.secure_delete(conn)
-        r = operations.forget(conn, member, at=_write_at(prog, when))
-        url = prog.database_url(db)
-    engine = dbm.engine_for(url)
-    try:
-        r["scrubbed"] = dbm.scrub(engine)
-    except LoyaltyError as e:  # the erase is committed: say so, and how to finish
-        raise LoyaltyError(
-            f"member {r['member']} was forgotten, but the ledger file could not be scrubbed yet ({e}), so an old "
-            f"copy of their personal data may remain in it; free some disk space (scrubbing needs room for a "
-            f"second copy of the ledger) and run `loyalty forget {r['member']} --yes` again to finish") from None
-    finally:
-        engine.dispose()
+    with cli_ledger(config, db) as ledger:
+        r = ledger.forget(member, date=when)
     if fmt == "json":
-        emit_json(r)
-    if r["already"]:
-        echo(f"Member {r['member']} was already forgotten on {r['forgotten_at']:%Y-%m-%d}; "
-                   "the ledger file was scrubbed again.", err=True)
+        emit_json(r.to_json())
+    _forget_notes(r)
+
+
+def _forget_notes(r: Forgotten) -> None:
+    if r.already:
+        echo(f"Member {r.member} was already forgotten on {r.forgotten_at:%Y-%m-%d}; "
+             "the ledger file was scrubbed again.", err=True)
     else:
-        erased = ", ".join(r["erased"]) or "nothing left to erase"
-        echo(f"Forgot member {r['member']}: erased {erased}. Their {r['points']} points and history stay, "
-                   "anonymous.", err=True)
-    if not r["scrubbed"]:
+        erased = ", ".join(r.erased) or "nothing left to erase"
+        echo(f"Forgot member {r.member}: erased {erased}. Their {r.points} points and history stay, anonymous.",
+             err=True)
+    if not r.scrubbed:
         echo("Warning: another process kept the ledger open, so an old copy may remain in its WAL file "
-                   "until that process ends; run this command again then to finish.", err=True)
+             "until that process ends; run this command again then to finish.", err=True)
 
 
 @cli.command()
@@ -156,16 +128,12 @@ def forget(member, yes, when, fmt, config, db):
 @examples("loyalty members", "loyalty members --tier Gold --format csv", "loyalty members --search tamm")
 def members(tier, search, as_of, fmt, config, db):
     """List members with their points and tier."""
-    from loyalty_cli.queries import reports
-
-    with ledger_session(config, db, write=False) as (prog, conn):
-        rows = reports.member_list(conn, prog, _as_of(prog, as_of), tier=tier, search=search)
+    with cli_ledger(config, db) as ledger:
+        r = ledger.members(tier=tier, search=search, as_of=as_of)
     cols = [Col("member", "Member"), Col("name", "Name", wrap=True), Col("email", "E-mail", drop=1),
             Col("phone", "Phone", drop=3), Col("points", "Points", "right"), Col("tier", "Tier"),
             Col("enrolled", "Enrolled", drop=2), Col("marketing", "Marketing", drop=4)]
-    for r in rows:
-        r["enrolled"] = r["enrolled"].date()
-    emit(fmt, rows, [View("Members", cols, rows, empty="no members")])
+    emit_result(fmt, r, lambda rows: [View("Members", cols, rows, empty="no members")])
 
 
 @cli.command()
@@ -177,42 +145,35 @@ def members(tier, search, as_of, fmt, config, db):
 def show(member, as_of, fmt, config, db):
     """A member at a glance: profile, points, tier, progress to the next tier,
     points expiring soon and recent history."""
-    from loyalty_cli.queries import reports
+    with cli_ledger(config, db) as ledger:
+        r = ledger.show(member, as_of=as_of)
+        prog = ledger.programme
+    emit_result(fmt, r, lambda doc: [_profile_view(r, prog),
+                                     View("Recent history", _history_cols(), doc["recent"], empty="no entries yet")])
 
-    with ledger_session(config, db, write=False) as (prog, conn):
-        r = reports.show(conn, prog, member, _as_of(prog, as_of))
-    spend = prog.tier_basis == "spend"
-    q = (lambda v: money(prog, v)) if spend else (lambda v: v)
-    doc = {k: v for k, v in r.items() if k not in ("recent", "qualifying", "next_tier_min", "tier_min")}
-    doc.update(lifetime_spend=money(prog, r["lifetime_spend"]), to_next_tier=q(r["to_next_tier"]),
-               qualifying_total=q(r["qualifying"]),
-               recent=[{k: v for k, v in h.items() if k != "id"} for h in r["recent"]])
-    if fmt == "json":
-        emit_json(doc)
-        return
+
+def _profile_view(r: MemberView, prog: Programme) -> View:
+    """The member's card: a field / value table of what is set."""
+    spend = r.tier_basis == "spend"
     unit = prog.currency.code
-    if r["next_tier"]:
-        span = r["next_tier_min"] - r["tier_min"]
-        done = r["qualifying"] - r["tier_min"]
-        progress = (f"{bar(done, span, 20):░<20} {q(r['to_next_tier'])}{' ' + unit if spend else ' points'} "
-                    f"to {r['next_tier']}")
+    if r.progress is not None:
+        done, span = r.progress
+        progress = f"{bar(done, span, 20):░<20} {r.to_next_tier}{' ' + unit if spend else ' points'} to {r.next_tier}"
     else:
         progress = "top tier"
-    pts = f"{r['points']}"
-    if r["available"] != r["points"]:
-        pending = f", {r['pending']} pending" if r["pending"] else ""
-        pts += f" ({r['available']} available{pending})"
-    rows = [("member", r["member"]), ("name", r["name"]), ("e-mail", r["email"]), ("phone", r["phone"]),
-            ("birthday", r["birthday"]), ("enrolled", r["enrolled"].date()),
-            ("forgotten", f"{r['forgotten_at']:%Y-%m-%d}: personal data erased" if r["forgotten_at"] else None),
-            ("marketing", f"yes, since {r['marketing_at']:%Y-%m-%d}" if r["marketing"] and r["marketing_at"] else "no"),
-            ("points", pts), ("tier", r["tier"]),
-            ("qualifying", f"{q(r['qualifying'])} {unit if spend else 'points'} ({prog.tier_window})"),
-            ("progress", progress), ("lifetime spend", f"{money(prog, r['lifetime_spend'])} {unit}")]
-    if r["expiring"]:
-        rows.append(("expiring soon", ", ".join(f"{e['points']} (spend by {e['date'] - timedelta(days=1)})"
-                                                for e in r["expiring"])))
-    profile = View(f"{r['name'] or 'Forgotten member'} ({r['member']})", [Col("field", "Field"), Col("value", "Value")],
-                   [{"field": k, "value": v} for k, v in rows if v not in (None, "")], kv=True)
-    hist = View("Recent history", _history_cols(), r["recent"], empty="no entries yet")
-    emit(fmt, doc, [profile, hist])
+    pts = f"{r.points}"
+    if r.available != r.points:
+        pending = f", {r.pending} pending" if r.pending else ""
+        pts += f" ({r.available} available{pending})"
+    rows = [("member", r.member), ("name", r.name), ("e-mail", r.email), ("phone", r.phone),
+            ("birthday", r.birthday), ("enrolled", r.enrolled.date()),
+            ("forgotten", f"{r.forgotten_at:%Y-%m-%d}: personal data erased" if r.forgotten_at else None),
+            ("marketing", f"yes, since {r.marketing_at:%Y-%m-%d}" if r.marketing and r.marketing_at else "no"),
+            ("points", pts), ("tier", r.tier),
+            ("qualifying", f"{r.qualifying_total} {unit if spend else 'points'} ({r.tier_window})"),
+            ("progress", progress), ("lifetime spend", f"{r.lifetime_spend} {unit}")]
+    if r.expiring:
+        rows.append(("expiring soon", ", ".join(f"{e.points} (spend by {e.date - timedelta(days=1)})"
+                                                for e in r.expiring)))
+    return View(f"{r.name or 'Forgotten member'} ({r.member})", [Col("field", "Field"), Col("value", "Value")],
+                [{"field": k, "value": v} for k, v in rows if v not in (None, "")], kv=True)
