@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
-from loyalty_cli.cli.app import (
-    _plural,
-    _shared,
-    cli,
-    examples,
-    format_option,
-    ledger_options,
-    ledger_session,
-)
-from loyalty_cli.cli.render import Col, View, echo, emit
-from loyalty_cli.domain.config import Programme
-from loyalty_cli.domain.dates import now, parse_datetime
-from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.cli.app import _plural, _shared, cli, cli_ledger, examples, format_option, ledger_options
+from loyalty_cli.cli.render import Col, View, echo, emit_result
+
+if TYPE_CHECKING:
+    from loyalty_cli.api.daily import DailyRun
 
 # ---------------------------------------------------------------------------
 # time: expire, birthdays, daily
 # ---------------------------------------------------------------------------
-
-
-def _run_as_of(prog: Programme, text: str | None):
-    """The moment a time-driven write runs as of: now, or the end of a past
-    day (today's date means now: nothing is written for a future moment)."""
-    current = now(prog.timezone)
-    if text is None:
-        return current
-    at = parse_datetime(text, prog.timezone, "--as-of", end_of_day=True)
-    if at.date() > current.date():
-        raise LoyaltyError(f"--as-of {text.strip()!r} is in the future (today is {current:%Y-%m-%d})")
-    return min(at, current)
 
 
 SHOWN = 20  # rows of a long list a summary table shows
@@ -63,19 +45,14 @@ def expire(as_of, dry_run, fmt, config, db):
     with [expiry] days = N can be spent up to day D+N-1 and are gone on day
     D+N. Each expiry is dated on its own day, so a late run writes what
     daily runs would have; running it again writes nothing."""
-    from loyalty_cli.ledger import daily
-
-    with ledger_session(config, db, write=True, dry_run=dry_run) as (prog, conn):
-        at = _run_as_of(prog, as_of)
-        r = daily.expire(conn, at)
-    doc = {"as_of": r["as_of"], "dry_run": dry_run, "members": r["members"], "points": r["points"],
-           "expired": [{k: e[k] for k in ("member", "date", "points")} for e in r["expired"]]}
+    with cli_ledger(config, db) as ledger:
+        r = ledger.expire(as_of=as_of, dry_run=dry_run)
     cols = [Col("member", "Member"), Col("date", "Expired on"), Col("points", "Points", "right")]
-    emit(fmt, doc, [View("Expired" + (" (dry run)" if dry_run else ""), cols, doc["expired"],
-                         empty="nothing to expire")], csv_view=0)
+    emit_result(fmt, r, lambda doc: [View("Expired" + (" (dry run)" if dry_run else ""), cols, doc["expired"],
+                                          empty="nothing to expire")])
     if fmt == "table":
-        echo(f"{_said(dry_run, 'Expired', 'Would expire')} {_plural(r['points'], 'point')} of "
-                   f"{_plural(r['members'], 'member')} as of {at:%Y-%m-%d}.", err=True)
+        echo(f"{_said(dry_run, 'Expired', 'Would expire')} {_plural(r.points, 'point')} of "
+             f"{_plural(r.members, 'member')} as of {r.as_of:%Y-%m-%d}.", err=True)
 
 
 @cli.command()
@@ -89,23 +66,18 @@ def birthdays(as_of, dry_run, fmt, config, db):
     birthday has come: once per member per year, dated on the birthday, by a
     run on the day or up to 30 days later. 29 February counts as 28 February
     in other years. Running it again writes nothing."""
-    from loyalty_cli.ledger import daily
-
-    with ledger_session(config, db, write=True, dry_run=dry_run) as (prog, conn):
-        at = _run_as_of(prog, as_of)
-        r = daily.birthdays(conn, prog, at)
-    doc = {"as_of": r["as_of"], "dry_run": dry_run, "members": r["members"], "points": r["points"],
-           "granted": r["granted"]}
+    with cli_ledger(config, db) as ledger:
+        r = ledger.birthdays(as_of=as_of, dry_run=dry_run)
     cols = [Col("member", "Member"), Col("name", "Name", wrap=True), Col("birthday", "Birthday"),
             Col("points", "Points", "right")]
-    emit(fmt, doc, [View("Birthday bonuses" + (" (dry run)" if dry_run else ""), cols, r["granted"],
-                         empty="no birthday bonuses due")])
+    emit_result(fmt, r, lambda doc: [View("Birthday bonuses" + (" (dry run)" if dry_run else ""), cols,
+                                          doc["granted"], empty="no birthday bonuses due")])
     if fmt == "table":
-        if not prog.birthday_bonus:
+        if not r.bonus:
             echo("The programme has no birthday bonus ([earning] birthday_bonus = 0).", err=True)
         else:
-            echo(f"{_said(dry_run, 'Credited', 'Would credit')} {_plural(r['points'], 'point')} to "
-                       f"{_plural(r['members'], 'member')}.", err=True)
+            echo(f"{_said(dry_run, 'Credited', 'Would credit')} {_plural(r.points, 'point')} to "
+                 f"{_plural(r.members, 'member')}.", err=True)
 
 
 @cli.command()
@@ -122,28 +94,25 @@ def daily(as_of, dry_run, fmt, config, db):
     purchase, recorded on the day they happened). Idempotent: a second run
     writes nothing; a run after missed days catches up as if none were
     missed, but pays a birthday bonus at most 30 days late (as `birthdays`)."""
-    from loyalty_cli.ledger import daily as timed
+    with cli_ledger(config, db) as ledger:
+        r = ledger.daily(as_of=as_of, dry_run=dry_run)
+    emit_result(fmt, r, lambda doc: _daily_views(r, doc))
 
-    with ledger_session(config, db, write=True, dry_run=dry_run) as (prog, conn):
-        at = _run_as_of(prog, as_of)
-        r = timed.run(conn, prog, at)
-    b, e = r["birthdays"], r["expired"]
-    doc = {"as_of": r["as_of"], "previous_run": r["previous_run"], "dry_run": dry_run,
-           "birthdays": {"members": b["members"], "points": b["points"], "granted": b["granted"]},
-           "expired": {"members": e["members"], "points": e["points"],
-                       "entries": [{k: x[k] for k in ("member", "date", "points")} for x in e["expired"]]},
-           "released_points": r["released_points"], "tier_changes": r["tier_changes"]}
-    summary = [
-        {"field": "birthday bonuses", "value": f"{_plural(b['points'], 'point')} to {_plural(b['members'], 'member')}"},
-        {"field": "expired", "value": f"{_plural(e['points'], 'point')} of {_plural(e['members'], 'member')}"},
-        {"field": "became spendable", "value": _plural(r["released_points"], "pending point")},
-        {"field": "tier changes", "value": str(len(r["tier_changes"]))},
-        {"field": "previous run", "value": r["previous_run"] or "none"},
+
+def _daily_views(r: DailyRun, doc: dict) -> list[View]:
+    """The run's summary (the CSV), and its tier changes (the first SHOWN)."""
+    b, e = r.birthdays, r.expired
+    summary: list[dict[str, Any]] = [
+        {"field": "birthday bonuses", "value": f"{_plural(b.points, 'point')} to {_plural(b.members, 'member')}"},
+        {"field": "expired", "value": f"{_plural(e.points, 'point')} of {_plural(e.members, 'member')}"},
+        {"field": "became spendable", "value": _plural(r.released_points, "pending point")},
+        {"field": "tier changes", "value": str(len(r.tier_changes))},
+        {"field": "previous run", "value": r.previous_run or "none"},
     ]
-    views = [View(f"Daily run as of {at:%Y-%m-%d %H:%M}" + (" (dry run)" if dry_run else ""),
-                  [Col("field", "Field"), Col("value", "Value")], summary, kv=True),
-             View("Tier changes", [Col("member", "Member"), Col("date", "On"), Col("from", "From"), Col("to", "To")],
-                  r["tier_changes"][:SHOWN], empty="none",
-                  caption=f"... and {len(r['tier_changes']) - SHOWN} more (--format json lists them all)"
-                  if len(r["tier_changes"]) > SHOWN else None)]
-    emit(fmt, doc, views, csv_view=0)
+    changes = doc["tier_changes"]
+    return [View(f"Daily run as of {r.as_of:%Y-%m-%d %H:%M}" + (" (dry run)" if r.dry_run else ""),
+                 [Col("field", "Field"), Col("value", "Value")], summary, kv=True),
+            View("Tier changes", [Col("member", "Member"), Col("date", "On"), Col("from", "From"), Col("to", "To")],
+                 changes[:SHOWN], empty="none",
+                 caption=f"... and {len(changes) - SHOWN} more (--format json lists them all)"
+                 if len(changes) > SHOWN else None)]
