@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,15 +13,17 @@ from loyalty_cli.cli.app import (
     LoyaltyGroup,
     _shared,
     cli,
+    cli_ledger,
     examples,
     format_option,
     group_options,
     ledger_options,
-    ledger_session,
 )
 from loyalty_cli.cli.render import echo, emit_json
-from loyalty_cli.domain.dates import now, parse_datetime
 from loyalty_cli.errors import LoyaltyError
+
+if TYPE_CHECKING:
+    from loyalty_cli.api.io import Import, ImportProblem
 
 # ---------------------------------------------------------------------------
 # import and export
@@ -78,80 +81,62 @@ def import_options(f):
     return f
 
 
-def _run_import(kind, file, mapping, date_format, encoding, delimiter, dry_run, skip_errors, rejects,  # noqa: C901
-                create_members, fmt, config, db, where=(), decimal_comma=False,
-                apply_tier_discount=False):  # long: each option checked, then one session, then the summary
-    from loyalty_cli.io import importer
+SHOWN = 20  # bad rows listed on stderr (the rest counted)
 
-    for name, value in (("--rejects", rejects), ("--date-format", date_format), ("--encoding", encoding),
-                        ("--delimiter", delimiter), *(("--map", m) for m in mapping), *(("--where", w) for w in where)):
-        if value is not None and value == "":  # as --db "": an empty value is a mistake, never "the default"
-            raise LoyaltyError(f"{name} is empty: give a value, or leave {name} out")
-    if rejects and not skip_errors:
-        raise click.UsageError("--rejects goes with --skip-errors")
-    if rejects:  # before the lock: a path that would make the import wait on itself
-        importer.check_rejects_target(rejects)
-    if rejects and not Path(rejects).parent.is_dir():  # found out before the import, not after its commit
-        raise LoyaltyError(f"--rejects {rejects}: folder {Path(rejects).parent} does not exist")
-    fields = importer.PURCHASE_FIELDS if kind == "purchases" else importer.MEMBER_FIELDS
-    opts = importer.Options(mapping=importer.parse_mapping(mapping, fields), date_format=date_format,
-                            encoding=encoding, delimiter=delimiter, create_members=create_members,
-                            dry_run=dry_run, skip_errors=skip_errors, keep_rows=bool(rejects), where=list(where),
-                            decimal_comma=decimal_comma, apply_tier_discount=apply_tier_discount)
-    progress, stop = _progress_bar(f"Importing {kind}")
-    run = importer.import_purchases if kind == "purchases" else importer.import_members
-    sink = None  # --rejects, opened before the import commits, written after
+
+def _run_import(kind: str, file, fmt: str, config: str, db: str | None, **options) -> None:
+    """`options` are the import's, as the Ledger's method takes them. They
+    are checked before the programme file is read, as they always were."""
+    from loyalty_cli.api.io import ImportRefused, OptionConflict, RejectsNotWritten, import_options
+
     try:
-        # a --dry-run does all the work and is rolled back by the session, which then counts it as no write
-        with ledger_session(config, db, write=True, dry_run=dry_run) as (prog, conn):
-            if rejects:
-                from loyalty_cli.store import db as dbm
-                importer.guard_rejects(rejects, dbm.sqlite_file(prog.database_url(db)), prog.path, file)
-                if not dry_run:
-                    sink = importer.RejectsFile(rejects)
-            result = run(conn, prog, file, opts, now(prog.timezone), progress)
-    except importer.ImportRefused as e:
+        import_options(kind, **options)
+    except OptionConflict as e:
+        raise click.UsageError(str(e)) from None
+    progress, stop = _progress_bar(f"Importing {kind}")
+    try:
+        with cli_ledger(config, db) as ledger:
+            run = ledger.import_purchases if kind == "purchases" else ledger.import_members
+            r = run(file, progress=progress, **options)
+    except ImportRefused as e:
         stop()
-        for p in e.problems[:importer.SHOWN_ERRORS]:
+        for p in e.problems[:SHOWN]:
             echo(f"  {p}", err=True)
-        if len(e.problems) > importer.SHOWN_ERRORS:
-            echo(f"  ... and {len(e.problems) - importer.SHOWN_ERRORS} more", err=True)
+        if len(e.problems) > SHOWN:
+            echo(f"  ... and {len(e.problems) - SHOWN} more", err=True)
+        raise
+    except RejectsNotWritten as e:
+        stop()
+        _list_rejected(e.result.rejected_rows, all_of_them=True)  # named somewhere, since the file could not take them
         raise
     finally:
         stop()
-        if sink is not None and sys.exc_info()[0] is not None:
-            sink.discard()  # nothing was recorded
-    if sink is not None:
-        try:
-            sink.write(result.header, result.rejected)
-        except OSError as e:
-            _list_rejected(result.rejected, all_of_them=True)  # named somewhere, since the file could not take them
-            raise LoyaltyError(f"could not write the rejects file ({rejects}: {e.strerror or e}); the import was "
-                               f"recorded: {result.added} added") from None
-    s = result.summary()
+    _import_summary(r, fmt)
+
+
+def _import_summary(r: Import, fmt: str) -> None:
+    """The result as JSON (with --format json); the rejected rows and a summary line on stderr."""
     if fmt == "json":
-        emit_json({**s, "dry_run": dry_run})
-    _list_rejected(result.rejected)
-    n = s["created_members"]
+        emit_json(r.to_json())
+    _list_rejected(r.rejected_rows)
+    n = r.created_members
     made = f", {n} new member{'s' if n != 1 else ''}" if n else ""
-    what = "would add" if dry_run else "added"
-    merged = f", {s['merged']} merged into their order's first row" if s["merged"] else ""
-    left = f", {s['not_selected']} not selected by --where" if s["not_selected"] else ""
-    echo(f"Read {s['read']} row{'' if s['read'] == 1 else 's'}: {what} {s['added']}, "
-         f"skipped {s['skipped']} already in the ledger, rejected {s['rejected']}{made}{merged}{left}.", err=True)
-    if s["amount_on_several_rows"]:  # a till that writes each line's price in the amount column would lose money
-        n = s["amount_on_several_rows"]
+    what = "would add" if r.dry_run else "added"
+    merged = f", {r.merged} merged into their order's first row" if r.merged else ""
+    left = f", {r.not_selected} not selected by --where" if r.not_selected else ""
+    echo(f"Read {r.read} row{'' if r.read == 1 else 's'}: {what} {r.added}, "
+         f"skipped {r.skipped} already in the ledger, rejected {r.rejected}{made}{merged}{left}.", err=True)
+    if r.amount_on_several_rows:  # a till that writes each line's price in the amount column would lose money
+        n = r.amount_on_several_rows
         echo(f"{n} order{'s' if n != 1 else ''} had {'their' if n != 1 else 'its'} amount on more than one row; "
              "the first was taken (an order's total belongs on one of its rows).", err=True)
 
 
-def _list_rejected(rejected, all_of_them: bool = False) -> None:
-    from loyalty_cli.io import importer
-
-    for p in rejected[:importer.SHOWN_ERRORS]:
+def _list_rejected(rejected: Sequence[ImportProblem], all_of_them: bool = False) -> None:
+    for p in rejected[:SHOWN]:
         echo(f"  rejected {p}", err=True)
-    if all_of_them and len(rejected) > importer.SHOWN_ERRORS:
-        echo(f"  ... and {len(rejected) - importer.SHOWN_ERRORS} more", err=True)
+    if all_of_them and len(rejected) > SHOWN:
+        echo(f"  ... and {len(rejected) - SHOWN} more", err=True)
 
 
 def _progress_bar(label: str):
@@ -209,8 +194,9 @@ def import_purchases(file, create_members, apply_tier_discount, mapping, where, 
     rows: the order id is a row's key, or without one its content and how often
     that content came before. One bad row refuses the whole file (nothing is
     written) unless --skip-errors."""
-    _run_import("purchases", file, mapping, date_format, encoding, delimiter, dry_run, skip_errors, rejects,
-                create_members, fmt, config, db, where, decimal_comma, apply_tier_discount)
+    _run_import("purchases", file, fmt, config, db, mapping=mapping, where=where, date_format=date_format,
+                encoding=encoding, delimiter=delimiter, decimal_comma=decimal_comma, create_members=create_members,
+                apply_tier_discount=apply_tier_discount, dry_run=dry_run, skip_errors=skip_errors, rejects=rejects)
 
 
 @import_.command("members")
@@ -226,8 +212,9 @@ def import_members(file, mapping, where, date_format, encoding, delimiter, decim
     """Import members from CSV with columns name and optionally member, email,
     phone, birthday, enrolled, marketing (yes/no). A row already in the ledger
     with the same details is skipped; with other details it is an error."""
-    _run_import("members", file, mapping, date_format, encoding, delimiter, dry_run, skip_errors, rejects,
-                False, fmt, config, db, where, decimal_comma)
+    _run_import("members", file, fmt, config, db, mapping=mapping, where=where, date_format=date_format,
+                encoding=encoding, delimiter=delimiter, decimal_comma=decimal_comma, dry_run=dry_run,
+                skip_errors=skip_errors, rejects=rejects)
 
 
 @cli.command()
@@ -243,15 +230,12 @@ def export(what, since, marketing_only, fmt, config, db):
     """Write the ledger's entries, the members or the purchases as CSV or JSON,
     streaming (constant memory however large the ledger)."""
     from loyalty_cli.cli import render
-    from loyalty_cli.io import exporter
 
-    if marketing_only and what != "members":
+    if marketing_only and what != "members":  # a usage error, before the programme file is read
         raise click.UsageError("--marketing-only goes with `export members`")
-    with ledger_session(config, db, write=False) as (prog, conn):
-        start = parse_datetime(since, prog.timezone, "--since") if since else None
-        columns, rows = exporter.rows(conn, prog, what, since=start, marketing_only=marketing_only)
-        # JSON with every control character \u-escaped (the same strings to a reader); CSV into a
-        # file or a pipe exactly as stored, on a screen with control characters shown escaped
-        out = render.Screen(sys.stdout, json_out=True) if fmt == "json" else \
-            render.Screen(sys.stdout) if sys.stdout.isatty() else sys.stdout
-        exporter.write(out, fmt, columns, rows)
+    # JSON with every control character \u-escaped (the same strings to a reader); CSV into a
+    # file or a pipe exactly as stored, on a screen with control characters shown escaped
+    out = render.Screen(sys.stdout, json_out=True) if fmt == "json" else \
+        render.Screen(sys.stdout) if sys.stdout.isatty() else sys.stdout
+    with cli_ledger(config, db) as ledger:
+        ledger.export(what, out, format=fmt, since=since, marketing_only=marketing_only)
