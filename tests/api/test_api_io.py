@@ -120,13 +120,24 @@ def test_option_refusals_are_the_clis_and_write_nothing(ledger, shop):
     assert "Error: --rejects goes with --skip-errors" in shop.fail("import", "purchases", good, "--rejects", "r.csv",
                                                                    code=2).stderr
     assert str(conflict.value) == "--rejects goes with --skip-errors"
-    for kwargs, args in ((dict(mapping=[""]), ("--map", "")), (dict(mapping={"colour": "x"}), ("--map", "colour=x")),
-                         (dict(encoding="nope"), ("--encoding", "nope")),
-                         (dict(skip_errors=True, rejects="nodir/r.csv"), ("--skip-errors", "--rejects", "nodir/r.csv")),
-                         (dict(skip_errors=True, rejects=str(shop.db)), ("--skip-errors", "--rejects", str(shop.db)))):
+    cases = [
+        (dict(mapping=[""]), ("--map", ""), "--map is empty: give a value, or leave --map out"),
+        (dict(mapping={"colour": "x"}), ("--map", "colour=x"),
+         "--map 'colour=x': unknown field 'colour' (fields: member, amount, date, order, code, name)"),
+        (dict(encoding="nope"), ("--encoding", "nope"),
+         "--encoding 'nope' is not an encoding Python can read text in (e.g. utf-8, latin-1, cp1252, utf-16)"),
+        (dict(skip_errors=True, rejects="nodir/r.csv"), ("--skip-errors", "--rejects", "nodir/r.csv"),
+         "--rejects nodir/r.csv: folder nodir does not exist"),
+        (dict(skip_errors=True, rejects=str(shop.db)), ("--skip-errors", "--rejects", str(shop.db)),
+         f"--rejects {shop.db} is the ledger; name another file for the rejected rows"),
+        (dict(mapping=[""], rejects="r.csv"), ("--map", "", "--rejects", "r.csv"),  # an empty value comes first
+         "--map is empty: give a value, or leave --map out"),
+    ]
+    for kwargs, args, message in cases:
         with pytest.raises(loyalty_cli.LoyaltyError) as refused:
             ledger.import_purchases(good, **kwargs)
-        assert shop.fail("import", "purchases", good, *args).stderr.strip() == f"Error: {refused.value}"
+        assert str(refused.value) == message
+        assert shop.fail("import", "purchases", good, *args).stderr.strip() == f"Error: {message}"
     with pytest.raises(loyalty_cli.LoyaltyError, match="cannot read"):
         ledger.import_purchases(shop.folder / "missing.csv")
     assert shop.snapshot() == before and ledger.commits == 0

@@ -124,6 +124,7 @@ def test_history_since_keeps_the_running_balance(ledger, shop):
 def test_history_of_an_unknown_member_is_the_clis_refusal(ledger, shop):
     with pytest.raises(loyalty_cli.LoyaltyError) as refused:
         ledger.history("nobody")
+    assert str(refused.value).startswith("unknown member 'nobody'")
     assert shop.fail("history", "nobody").stderr.strip() == f"Error: {refused.value}"
     with pytest.raises(loyalty_cli.LoyaltyError) as refused:
         ledger.history("anna", since="last week")
@@ -176,15 +177,22 @@ def test_the_report_holds_exact_amounts_and_rates(ledger, shop):
 
 
 def test_report_refusals_are_the_clis(ledger, shop):
+    """Each in its words (pinned, not only compared with the CLI, which calls this very method)."""
     cases = [
-        (dict(since="2026-03-01", until="2026-02-01"), ("--since", "2026-03-01", "--until", "2026-02-01")),
-        (dict(shop_sales="1.234"), ("--shop-sales", "1.234")),
-        (dict(until="soon"), ("--until", "soon")),
+        (dict(since="2026-03-01", until="2026-02-01"), ("--since", "2026-03-01", "--until", "2026-02-01"),
+         "--since 2026-03-01 is after the end of the period (2026-02-01)"),
+        (dict(since=date(2026, 3, 1), until=date(2026, 2, 1)), ("--since", "2026-03-01", "--until", "2026-02-01"),
+         "--since 2026-03-01 is after the end of the period (2026-02-01)"),
+        (dict(shop_sales="1.234"), ("--shop-sales", "1.234"),
+         "--shop-sales '1.234' has too many decimals: the currency allows at most 2 decimals"),
+        (dict(until="soon", since="never"), ("--until", "soon", "--since", "never"),  # --until is read first
+         "--until 'soon' is not an ISO date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM)"),
     ]
-    for kwargs, args in cases:
+    for kwargs, args, message in cases:
         with pytest.raises(loyalty_cli.LoyaltyError) as refused:
             ledger.report(**kwargs)
-        assert shop.fail("report", *args).stderr.strip() == f"Error: {refused.value}"
+        assert str(refused.value) == message
+        assert shop.fail("report", *args).stderr.strip() == f"Error: {message}"
     with pytest.raises(loyalty_cli.LoyaltyError, match="float"):
         ledger.report(shop_sales=100.0)  # type: ignore[arg-type]
     with pytest.raises(loyalty_cli.LoyaltyError, match="--lapsed-days"):
