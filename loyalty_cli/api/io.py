@@ -111,7 +111,7 @@ def _pairs(value: Pairs, what: str) -> list[str]:
 def import_options(kind: str, *, mapping: Pairs = (), where: Pairs = (), date_format: str | None = None,
                    encoding: str | None = None, delimiter: str | None = None, decimal_comma: bool = False,
                    create_members: bool = False, apply_tier_discount: bool = False, dry_run: bool = False,
-                   skip_errors: bool = False, rejects: str | None = None) -> Options:
+                   skip_errors: bool = False, rejects: str | os.PathLike[str] | None = None) -> Options:
     """The import's options checked, in the CLI's order and words, before the
     ledger is opened (a `rejects` path that would make the import wait on
     itself, or one in a folder that does not exist, is refused before
@@ -119,6 +119,7 @@ def import_options(kind: str, *, mapping: Pairs = (), where: Pairs = (), date_fo
     `rejects` without `skip_errors`."""
     from loyalty_cli.io import importer
 
+    rejects = _path(rejects)
     maps, wheres = _pairs(mapping, "--map"), _pairs(where, "--where")
     for name, value in (("--rejects", rejects), ("--date-format", date_format), ("--encoding", encoding),
                         ("--delimiter", delimiter), *(("--map", m) for m in maps), *(("--where", w) for w in wheres)):
@@ -135,6 +136,10 @@ def import_options(kind: str, *, mapping: Pairs = (), where: Pairs = (), date_fo
                             encoding=encoding, delimiter=delimiter, create_members=create_members,
                             dry_run=dry_run, skip_errors=skip_errors, keep_rows=bool(rejects), where=wheres,
                             decimal_comma=decimal_comma, apply_tier_discount=apply_tier_discount)
+
+
+def _path(value: str | os.PathLike[str] | None) -> str | None:
+    return None if value is None else os.fspath(value)
 
 
 def _opened(file: Source) -> tuple[IO[bytes], bool]:
@@ -162,7 +167,7 @@ class IOAPI(LedgerCore):
                          date_format: str | None = None, encoding: str | None = None, delimiter: str | None = None,
                          decimal_comma: bool = False, create_members: bool = False,
                          apply_tier_discount: bool = False, dry_run: bool = False, skip_errors: bool = False,
-                         rejects: str | None = None, progress: Progress | None = None) -> Import:
+                         rejects: str | os.PathLike[str] | None = None, progress: Progress | None = None) -> Import:
         """Import purchases from CSV: `file` is a path or a binary stream with
         a header row and columns member, amount, date and optionally order,
         code (and name, for `create_members`). `mapping` reads a field from
@@ -177,12 +182,12 @@ class IOAPI(LedgerCore):
                               encoding=encoding, delimiter=delimiter, decimal_comma=decimal_comma,
                               create_members=create_members, apply_tier_discount=apply_tier_discount,
                               dry_run=dry_run, skip_errors=skip_errors, rejects=rejects)
-        return self._import("purchases", file, opts, rejects, progress)
+        return self._import("purchases", file, opts, _path(rejects), progress)
 
     def import_members(self, file: Source, *, mapping: Pairs = (), where: Pairs = (),
                        date_format: str | None = None, encoding: str | None = None, delimiter: str | None = None,
                        decimal_comma: bool = False, dry_run: bool = False, skip_errors: bool = False,
-                       rejects: str | None = None, progress: Progress | None = None) -> Import:
+                       rejects: str | os.PathLike[str] | None = None, progress: Progress | None = None) -> Import:
         """Import members from CSV with columns name and optionally member,
         email, phone, birthday, enrolled, marketing (yes/no); the options as
         for `import_purchases`. A row already in the ledger with the same
@@ -190,7 +195,7 @@ class IOAPI(LedgerCore):
         opts = import_options("members", mapping=mapping, where=where, date_format=date_format,
                               encoding=encoding, delimiter=delimiter, decimal_comma=decimal_comma,
                               dry_run=dry_run, skip_errors=skip_errors, rejects=rejects)
-        return self._import("members", file, opts, rejects, progress)
+        return self._import("members", file, opts, _path(rejects), progress)
 
     def _import(self, kind: str, file: Source, opts: Options, rejects: str | None,
                 progress: Progress | None) -> Import:

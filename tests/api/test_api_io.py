@@ -105,7 +105,7 @@ def test_a_refused_file_lists_typed_problems_and_writes_nothing(ledger, shop):
 
 def test_skip_errors_writes_the_rejects_file(ledger, shop):
     rejects = shop.folder / "rejects.csv"
-    r = ledger.import_purchases(shop.folder / "bad.csv", skip_errors=True, rejects=str(rejects))
+    r = ledger.import_purchases(shop.folder / "bad.csv", skip_errors=True, rejects=rejects)  # a Path, or a str
     assert (r.added, r.rejected) == (1, 2)
     assert [str(p) for p in r.rejected_rows][0].startswith("line 3 (member): unknown member 'zed'")
     text = rejects.read_text(encoding="utf-8")
