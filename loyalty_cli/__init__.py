@@ -56,21 +56,27 @@ domain (money, dates, config, rules) pure and used by all of them:
         batch_runner.py `loyalty batch`: the click commands line by line in one process
 """
 
+from typing import TYPE_CHECKING
+
 from loyalty_cli.errors import ConfigError, LedgerError, LoyaltyError
 
+if TYPE_CHECKING:  # for type checkers; at run time __getattr__ imports them on first use
+    from loyalty_cli.api import Ledger, init, open_ledger
+
 __version__ = "0.1.0"
-__all__ = ["open_ledger", "Ledger", "LoyaltyError", "ConfigError", "LedgerError", "__version__"]
+__all__ = ["open_ledger", "Ledger", "init", "LoyaltyError", "ConfigError", "LedgerError", "__version__"]
+_API = ("open_ledger", "Ledger", "init")
 
 
 def __getattr__(name: str):
-    """`open_ledger` and `Ledger`, imported on first use: `loyalty --help`
-    imports this package and should not pay for the database layer."""
-    if name in ("open_ledger", "Ledger"):
-        from loyalty_cli.api import ledger
+    """`open_ledger`, `Ledger` and `init`, imported on first use: `loyalty
+    --help` imports this package and should not pay for the database layer."""
+    if name in _API:
+        import loyalty_cli.api as api
 
-        return getattr(ledger, name)
+        return getattr(api, name)
     raise AttributeError(f"module 'loyalty_cli' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | {"open_ledger", "Ledger"})
+    return sorted(set(globals()) | set(_API))

@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import re
 import sys
+from typing import TYPE_CHECKING, cast
 
 import click
 from click.shell_completion import BashComplete, add_completion_class
 
-from loyalty_cli.cli.app import _given_before, cli, examples, ledger_session
+from loyalty_cli.cli.app import _given_before, cli, cli_ledger, examples
 from loyalty_cli.cli.render import printable
 from loyalty_cli.domain.config import load
+
+if TYPE_CHECKING:
+    from loyalty_cli.api.admin import Completable
 
 # shell completion
 # ---------------------------------------------------------------------------
@@ -80,23 +84,8 @@ def _candidates(ctx: click.Context, kind: str, incomplete: str) -> list[str]:
         names = {"reward": [r.name for r in prog.rewards], "action": list(prog.actions),
                  "tier": [lv.name for lv in prog.levels]}[kind]
         return [n for n in names if n.casefold().startswith(low)]
-    from sqlalchemy import select
-
-    from loyalty_cli.store.models import members, promo_codes, purchases
-
-    if kind == "order":  # the most recent orders first: the one being refunded is usually one of them
-        like = incomplete.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        q = (select(purchases.c.order_id).where(purchases.c.order_id.like(like, escape="\\"))
-             .order_by(purchases.c.at.desc(), purchases.c.id.desc()).limit(200))
-        with ledger_session(config, db, write=False) as (_prog, conn):
-            return [v for (v,) in conn.execute(q)]
-    table, col = (members, members.c.id) if kind == "member" else (promo_codes, promo_codes.c.code)
-    like = incomplete.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    q = select(col).where(col.like(like, escape="\\")).order_by(col).limit(200)
-    if kind == "member":
-        q = q.where(members.c.forgotten_at.is_(None))
-    with ledger_session(config, db, write=False) as (_prog, conn):
-        return [v for (v,) in conn.execute(q)]
+    with cli_ledger(config, db) as ledger:
+        return ledger.complete(cast("Completable", kind), incomplete)
 
 
 def attach() -> None:
