@@ -78,22 +78,25 @@ class LoyaltyGroup(click.Group):
         """click's main, with every error line made printable (a typed
         option or value may hold a terminal escape) and Ctrl-C as exit 130
         with one line, not "Aborted!" and exit 1."""
-        if not standalone_mode:  # `batch` runs its lines this way and reports errors itself
+        if not standalone_mode:  # `batch` runs its lines this way (obj= its Batch) and reports errors itself
             return super().main(args, prog_name, complete_var, standalone_mode=False, **kwargs)
-        records = RECORDS
+        run = kwargs.setdefault("obj", Run())
+        if not isinstance(run, Run):  # a caller's own obj: its commits go uncounted
+            run = Run()
         try:
             try:
                 rv = super().main(args, prog_name, complete_var, standalone_mode=False, **kwargs)
             except click.ClickException as e:
-                # click types `message` Final, but every subclass's show() (usage, hint) prints it: shortened in place
-                e.message = _one_line(e.message)  # type: ignore[misc]
+                if not isinstance(e, Said):
+                    # click types `message` Final, but every subclass's show() (usage, hint) prints it: shortened
+                    e.message = _one_line(e.message)  # type: ignore[misc]
                 e.show()
                 sys.exit(e.exit_code)
             except click.exceptions.Abort:
                 raise KeyboardInterrupt from None
             sys.exit(rv if isinstance(rv, int) else 0)
         except (KeyboardInterrupt, _Interrupted):
-            done = ("the change made before it stays written" if RECORDS != records
+            done = ("the change made before it stays written" if run.commits
                     else "nothing was written (what was under way was rolled back)")
             if _is_terminal(sys.stderr):
                 echo("", err=True)  # ends the line the terminal echoed ^C on
@@ -130,9 +133,18 @@ class LoyaltyGroup(click.Group):
         except Exception as e:  # a bug, not the user's input: one line, not a traceback
             if os.environ.get("LOYALTY_DEBUG"):
                 raise
-            echo(f"Error: internal error ({type(e).__name__}: {e}); "
-                       "run again with LOYALTY_DEBUG=1 for a traceback and please report it", err=True)
-            raise SystemExit(3) from None
+            raise Said(f"internal error ({type(e).__name__}: {e}); "
+                       "run again with LOYALTY_DEBUG=1 for a traceback and please report it", 3) from None
+
+
+class Said(click.ClickException):
+    """An error whose line is already made (printable, as it is to be shown),
+    with its exit code: an internal error (3), an output that failed after a
+    commit (1). Raised, not printed, so that `batch` reports it as any other."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(printable(" ".join(message.splitlines())))
+        self.exit_code = exit_code  # type: ignore[misc]  # click's is a class default; show() and main read it
 
 
 class _Interrupted(BaseException):
@@ -236,7 +248,9 @@ def _given_before(ctx: click.Context, name: str):
 
 def _shared(ctx: click.Context, param: click.Parameter, value):
     """A shared option's value, by precedence: the command's own flag, the
-    same flag before the command, the environment, the file or default."""
+    same flag before the command, a batch's own --config/--db and its JSON
+    (for its lines, where the environment would come), the environment, the
+    file or default."""
     from click.core import ParameterSource
 
     typed = ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE
@@ -244,9 +258,15 @@ def _shared(ctx: click.Context, param: click.Parameter, value):
         before = _given_before(ctx, param.name)
         if before is not None:
             value, typed = param.type_cast_value(ctx, before), True  # the command's own choices apply
+        else:
+            default = current_run(ctx).default(param)
+            if default is not None:
+                value = param.type_cast_value(ctx, default)
     if typed and param.name == "db" and not value.strip():
         raise LoyaltyError("--db is empty: give the ledger's path or URL, or leave --db out to use the "
                            "config's [ledger] database")
+    if param.name == "fmt":
+        current_run(ctx).format = value
     return value
 
 
@@ -318,17 +338,59 @@ RECORDED = {
 }
 _RECORDED_KEY = "loyalty.recorded"
 _WROTE_KEY = "loyalty.wrote"  # a write (not a dry run) ran, whether or not it changed anything
-RECORDS = 0  # commits so far in this process (a batch tells its lines' writes from reads by it)
+
+
+class Run:
+    """What the commands of one run of `loyalty` share, found by every
+    command through its click context (`ctx.obj`, set by LoyaltyGroup.main):
+    how many writes committed (Ctrl-C says whether anything stays written),
+    and how a command opens its Ledger. A run from the shell is one command;
+    `batch` gives its lines a Batch (cli/batch_runner.py), which keeps the
+    ledgers open from line to line and gives the lines its defaults."""
+
+    batch = False  # a batch's lines never prompt
+    format: str | None = None  # the running command's --format, as resolved
+
+    def __init__(self) -> None:
+        self.commits = 0
+
+    def committed(self) -> None:
+        self.commits += 1
+
+    def default(self, param: click.Parameter) -> str | None:
+        """A value for a shared option not given on the command line, ahead of
+        the environment: none here (a batch has its own)."""
+        return None
+
+    @contextmanager
+    def ledger(self, config: str, db_url: str | None) -> Iterator[Ledger]:
+        """A Ledger of its own for the command, closed after it."""
+        from loyalty_cli.api import Ledger
+        from loyalty_cli.store import db
+
+        prog = load(config)
+        url = prog.database_url(db_url)
+        ledger = Ledger(prog, url, db.engine_for(url))
+        try:
+            yield ledger
+        finally:
+            ledger.close()
+
+
+def current_run(ctx: click.Context | None = None) -> Run:
+    """The Run of the running command (a fresh one outside any)."""
+    ctx = ctx or click.get_current_context(silent=True)
+    run = ctx.find_object(Run) if ctx is not None else None
+    return run if run is not None else Run()
 
 
 def recorded(what: str | None = None) -> None:
     """Note that the running command has committed something (said by
     `what`, or by RECORDED for the command), for an output failure after it."""
-    global RECORDS
-    RECORDS += 1
     ctx = click.get_current_context(silent=True)
     if ctx is None:
         return
+    current_run(ctx).committed()
     if what is None:
         name = " ".join(ctx.command_path.split()[1:])
         what = RECORDED.get(name, f"what `{name}` did was recorded")
@@ -353,12 +415,10 @@ def _output_failed(ctx, e) -> None:
     settle_stdout()  # told here: the guarded stdout stops raising it
     done = e.recorded or ctx.meta.get(_RECORDED_KEY)
     if done:
-        echo(f"Error: could not write the output ({e.reason}); {done}", err=True)
-        raise SystemExit(1)
+        raise Said(f"could not write the output ({e.reason}); {done}")
     if e.gone and not ctx.meta.get(_WROTE_KEY):  # a write that found nothing to do still says so
         raise SystemExit(0)
-    echo(f"Error: could not write the output ({e.reason}); nothing was changed", err=True)
-    raise SystemExit(1)
+    raise Said(f"could not write the output ({e.reason}); nothing was changed")
 
 
 # ---------------------------------------------------------------------------
@@ -421,26 +481,12 @@ def _wrote() -> None:
 @contextmanager
 def cli_ledger(config: str, db_url: str | None) -> Iterator[Ledger]:
     """The library's Ledger for one command: the programme file and the
-    ledger it names (--db wins), closed after the command; in a batch, the
-    engine (and parsed programme) the batch keeps open. Its writes tell the
-    command what they recorded, for the message if the output then fails."""
-    from loyalty_cli.api import Ledger
-    from loyalty_cli.store import db
-
-    prog = _programme(config)
-    url = prog.database_url(db_url)
-    reuse = REUSE
-    engine = reuse.get(url) if reuse is not None else None
-    if engine is None:
-        engine = db.engine_for(url)
-        if reuse is not None:
-            reuse[url] = engine
-    ledger = Ledger(prog, url, engine, owns_engine=reuse is None)
-    ledger.on_write, ledger.on_commit = _wrote, recorded
-    try:
+    ledger it names (--db wins), from the command's Run (its own, or the one
+    a batch keeps open). Its writes tell the command what they recorded, for
+    the message if the output then fails."""
+    with current_run().ledger(config, db_url) as ledger:
+        ledger.on_write, ledger.on_commit = _wrote, recorded
         yield ledger
-    finally:
-        ledger.close()
 
 
 @contextmanager
@@ -450,26 +496,6 @@ def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bo
     with cli_ledger(config, db_url) as ledger, \
             ledger._session(write=write, checking=checking, dry_run=dry_run) as conn:
         yield ledger.programme, conn
-
-
-# Set by `batch`: engines (and their pooled connections) and parsed programme
-# files reused from one line to the next, so each line pays only for its own
-# transaction. None otherwise: every command opens and closes its own.
-REUSE: dict | None = None
-
-
-def _programme(config: str) -> Programme:
-    if REUSE is None:
-        return load(config)
-    try:
-        st = os.stat(config)
-        key = ("programme", os.path.abspath(config), st.st_mtime_ns, st.st_size)
-    except OSError:
-        return load(config)  # says what is wrong with the path
-    prog = REUSE.get(key)
-    if prog is None:
-        prog = REUSE[key] = load(config)
-    return prog
 
 
 def money(prog: Programme, minor: int | None) -> str | None:
@@ -494,7 +520,7 @@ def confirm(yes: bool, question: str) -> None:
     silent yes without a terminal."""
     if yes:
         return
-    if _is_terminal(sys.stdin) and REUSE is None:  # a batch line never prompts
+    if _is_terminal(sys.stdin) and not current_run().batch:  # a batch line never prompts
         try:
             if click.confirm(printable(question), default=False, err=True):
                 return

@@ -1,16 +1,23 @@
-"""`loyalty batch`: many commands, one start-up. Part of the CLI layer (it drives click), like cli.py.
+"""`loyalty batch`: many commands, one start-up. Part of the CLI layer (it drives click).
 
 Each line of the input is one loyalty command, written as on the command line
 (`purchase anna 12.50 --order T-1`; a leading `loyalty` is allowed; `#`
 starts a comment). Each runs through the same click commands as from the
-shell, in its own transaction, and prints one JSON object on one line:
+shell (so every option and usage error is the shell's), in its own
+transaction, and prints one JSON object on one line:
 
     {"line": 3, "exit": 0, "result": {...the command's JSON...}, "message": "...", "error": null}
 
-Lines print JSON unless they ask for another --format. What is shared across
-lines is only what start-up costs: the imported modules, the parsed programme
-file (re-read when it changes) and the ledger's engine with its pooled
-connection.
+The lines share one `Batch`, handed to click as the lines' context object
+(`ctx.obj`): it gives them the batch's defaults (--format json, the batch's
+--config and --db; a line's own options win), keeps a Ledger open per
+programme file and ledger (the programme re-read when the file changes), and
+takes each line's result as the document the command emitted (render.Capture)
+and its error from the exception it raised. Nothing is set in the
+environment, and nothing is parsed back out of what a line printed, but for
+a command that streams its JSON instead of emitting one document (`export
+--format json`). What a line says on stderr (a new tier, a referral paid) is
+its message.
 """
 
 from __future__ import annotations
@@ -21,10 +28,20 @@ import os
 import re
 import shlex
 import sys
-from contextlib import redirect_stderr, redirect_stdout
-from typing import IO, Any, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from typing import IO, TYPE_CHECKING, Any
 
 import click
+
+from loyalty_cli.cli.app import Run, Said, _one_line, current_run
+from loyalty_cli.cli.render import Capture
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from loyalty_cli.api import Ledger
+    from loyalty_cli.domain.config import Programme
 
 NOT_IN_A_BATCH = {"batch", "init"}
 
@@ -115,47 +132,124 @@ def reads_from_stdin(stream) -> bool:
         return False
 
 
-def run_line(group: click.Group, args: list[str], *, stdin_taken: bool = False) -> dict:
-    """Run one command in-process; its exit code, stdout and stderr. With
-    `stdin_taken` (the batch comes from standard input) the line cannot read
-    standard input."""
-    from loyalty_cli.cli import app as cli_module
+class Batch(Run, Capture):
+    """The state the lines of one batch share (see the module's docstring)."""
 
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
+    batch = True
+
+    def __init__(self, parent: Run, *, config: str, db: str | None):
+        Run.__init__(self)
+        Capture.__init__(self)
+        self.parent = parent  # the batch command's own run: Ctrl-C tells whether any line committed
+        # each line's defaults, where the environment would give them; its own options win
+        self.defaults = {"LOYALTY_FORMAT": "json", "LOYALTY_CONFIG": config}
+        if db is not None:
+            self.defaults["LOYALTY_DB"] = db
+        self.notes = io.StringIO()  # what the running line says on stderr
+        self._programmes: dict[tuple, Programme] = {}
+        self._engines: dict[str, Engine] = {}
+        self._ledgers: dict[tuple, Ledger] = {}
+
+    def committed(self) -> None:
+        super().committed()
+        self.parent.committed()
+
+    def default(self, param: click.Parameter) -> str | None:
+        return self.defaults.get(param.envvar) if isinstance(param.envvar, str) else None
+
+    @contextmanager
+    def ledger(self, config: str, db_url: str | None) -> Iterator[Ledger]:
+        """The Ledger this batch keeps for the programme file and ledger: its
+        engine (and pooled connection) and parsed programme reused from one
+        line to the next, so each line pays only for its own transaction."""
+        from loyalty_cli.api import Ledger
+        from loyalty_cli.store import db
+
+        prog, key = self._programme(config)
+        url = prog.database_url(db_url)
+        ledger = self._ledgers.get((key, url)) if key is not None else None
+        if ledger is None:
+            engine = self._engines.get(url)
+            if engine is None:
+                engine = self._engines[url] = db.engine_for(url)
+            ledger = Ledger(prog, url, engine, owns_engine=False)
+            if key is not None:
+                self._ledgers[(key, url)] = ledger
+        yield ledger
+
+    def _programme(self, config: str) -> tuple[Programme, tuple | None]:
+        from loyalty_cli.domain.config import load
+
+        try:
+            st = os.stat(config)
+        except OSError:
+            return load(config), None  # says what is wrong with the path
+        key = ("programme", os.path.abspath(config), st.st_mtime_ns, st.st_size)
+        prog = self._programmes.get(key)
+        if prog is None:
+            prog = self._programmes[key] = load(config)
+        return prog, key
+
+    def close(self) -> None:
+        for engine in self._engines.values():
+            engine.dispose()
+        self._engines.clear()
+        self._ledgers.clear()
+
+    # -- one line ---------------------------------------------------------
+
+    def start_line(self) -> None:
+        self.document = Capture.NOTHING
+        self.format = None
+        self.notes = io.StringIO()
+
+    def result(self, printed: str) -> Any:
+        """The line's result: the document the command emitted; else what it
+        printed (a table, CSV, help), or None for nothing."""
+        if self.document is not Capture.NOTHING:
+            return self.document
+        if not printed.strip():
+            return None
+        if self.format == "json":  # a command that streams its JSON (export) rather than emitting one document
+            try:
+                return json.loads(printed)
+            except ValueError:
+                pass
+        return printed
+
+    def message(self) -> str | None:
+        return "\n".join(self.notes.getvalue().splitlines()) or None
+
+
+def run_line(group: click.Group, args: list[str], batch: Batch, *, stdin_taken: bool = False) -> dict:
+    """Run one command in-process, as `batch`'s line: its exit code, result,
+    message and error. With `stdin_taken` (the batch comes from standard
+    input) the line cannot read standard input."""
+    out = io.StringIO()
+    batch.start_line()
+    code, error = 0, None
     saved_stdin = sys.stdin
     if stdin_taken:
         sys.stdin = io.TextIOWrapper(io.BufferedReader(_BatchStdin()), encoding="utf-8")
-    with redirect_stdout(out), redirect_stderr(err):
+    with redirect_stdout(out), redirect_stderr(batch.notes):
         try:
             if args and args[0] in NOT_IN_A_BATCH:
                 raise click.UsageError(f"`{args[0]}` cannot run inside a batch")
             if stdin_taken and _reads_stdin(args):
                 raise click.ClickException(STDIN_TAKEN)
-            group.main(args=args, prog_name="loyalty", standalone_mode=False)
+            group.main(args=args, prog_name="loyalty", standalone_mode=False, obj=batch)
         except click.exceptions.Exit as e:
             code = e.exit_code
         except click.ClickException as e:
             code = e.exit_code
-            click.echo(f"Error: {cli_module._one_line(e.format_message())}", err=True)
+            error = e.format_message() if isinstance(e, Said) else _one_line(e.format_message())
         except click.exceptions.Abort:  # Ctrl-C: the whole batch stops, as the shell's loop would
             raise KeyboardInterrupt from None
-        except SystemExit as e:  # internal errors: LoyaltyGroup already said what
+        except SystemExit as e:  # a quiet end
             code = e.code if isinstance(e.code, int) else 1
         finally:
             sys.stdin = saved_stdin
-    return {"exit": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
-
-
-def result_of(stdout: str):
-    """The command's output: its JSON parsed, or its text, or None."""
-    text = stdout.strip()
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return stdout
+    return {"exit": code, "result": batch.result(out.getvalue()), "message": batch.message(), "error": error}
 
 
 def lines(stream: IO[bytes]) -> Iterator[tuple[int, str | None]]:
@@ -172,20 +266,13 @@ def run(group: click.Group, stream: IO[bytes], *, config: str, db: str | None, s
     """Run every line; print one JSON object per command. Returns (commands
     run, commands that failed). Lines use the batch's --config and --db
     unless they give their own."""
-    from loyalty_cli.cli import app as cli_module
     from loyalty_cli.cli.render import OutputFailed, json_safe
 
     out = out or sys.stdout
     if from_stdin is None:
         from_stdin = reads_from_stdin(stream)
     ran = failed = 0
-    env = {"LOYALTY_FORMAT": "json", "LOYALTY_CONFIG": config}  # each line's defaults; its own options win
-    if db is not None:
-        env["LOYALTY_DB"] = db
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    cli_module.REUSE = {}
-    records = cli_module.RECORDS
+    batch = Batch(current_run(), config=config, db=db)
     try:
         for n, text in lines(stream):
             try:
@@ -193,36 +280,26 @@ def run(group: click.Group, stream: IO[bytes], *, config: str, db: str | None, s
                     raise ValueError("it is not UTF-8 text")
                 args = split(text)
             except ValueError as e:  # not UTF-8, a NUL byte, an unbalanced quote
-                r: dict[str, Any] = {"exit": 1, "stdout": "", "stderr": f"Error: cannot read line {n}: {e}\n"}
+                r: dict[str, Any] = {"exit": 1, "result": None, "message": None,
+                                     "error": f"cannot read line {n}: {e}"}
             else:
                 if not args:
                     continue
-                r = run_line(group, args, stdin_taken=from_stdin)
+                r = run_line(group, args, batch, stdin_taken=from_stdin)
             ran += 1
             problem = r["exit"] != 0
             failed += problem
-            errors = [ln for ln in r["stderr"].splitlines() if ln.startswith("Error: ")]
-            notes = [ln for ln in r["stderr"].splitlines() if not ln.startswith("Error: ")]
-            doc = {"line": n, "exit": r["exit"], "result": result_of(r["stdout"]),
-                   "message": "\n".join(notes) or None,
-                   "error": errors[-1].removeprefix("Error: ") if errors else None}
+            doc = {"line": n, **r}
             try:
                 out.write(json_safe(json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)) + "\n")
                 out.flush()
             except OutputFailed as e:  # stop: nobody would see what the next lines did
-                if cli_module.RECORDS > records:
+                if batch.commits:
                     e.recorded = (f"the batch stopped after line {n}: what the lines up to it wrote is recorded, "
                                   "the lines after it did not run")
                 raise
             if problem and stop_on_error:
                 break
     finally:
-        for engine in (v for k, v in cli_module.REUSE.items() if not isinstance(k, tuple)):
-            engine.dispose()
-        cli_module.REUSE = None
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        batch.close()
     return ran, failed

@@ -178,10 +178,33 @@ def _row_encoder():
     return make(None, _plain, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
 
 
+class Capture:
+    """Where a command's JSON document goes instead of standard output: a
+    batch (cli/batch_runner.py) puts one on its lines' click context
+    (`ctx.obj`), and takes each line's result from it, as data, never parsed
+    back out of printed text."""
+
+    NOTHING: Any = object()
+
+    def __init__(self) -> None:
+        self.document: Any = Capture.NOTHING
+
+
+def _capture() -> Capture | None:
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return ctx.find_object(Capture) if ctx is not None else None
+
+
 def emit_json(doc: Any, out=None) -> None:
-    """One JSON document. A list of rows (balance, members, history, ...)
-    is written one compact row per line, encoded by json's C encoder: a
-    340,000-member balance in about a second, not half a minute."""
+    """One JSON document (in a batch, the line's result). A list of rows
+    (balance, members, history, ...) is written one compact row per line,
+    encoded by json's C encoder: a 340,000-member balance in about a second,
+    not half a minute."""
+    if out is None and (capture := _capture()) is not None:
+        capture.document = jsonable(doc)
+        return
     out = out or sys.stdout
     if isinstance(doc, list) and doc and all(isinstance(r, dict) for r in doc):
         encode = _row_encoder()
@@ -221,12 +244,16 @@ def emit(fmt: str, doc: Any, views: list[View], csv_view: int = 0) -> None:
 
 def emit_result(fmt: str, result: Any, views: Callable[[Any], list[View]], csv_view: int = 0) -> Any:
     """Print a library result: as JSON, its own document (`result.to_json()`:
-    the names are the result's fields, never chosen here); as CSV or tables,
-    the views its renderer builds from that same document. Returns the
-    document, for a renderer's notes."""
+    the names are the result's fields, never chosen here; in a batch, the
+    line's result); as CSV or tables, the views its renderer builds from that
+    same document. Returns the document, for a renderer's notes."""
     doc = result.to_json()
     if fmt == "json":
-        emit_json(doc)
+        capture = _capture()
+        if capture is not None:
+            capture.document = doc  # JSON-ready already
+        else:
+            emit_json(doc)
     else:
         emit(fmt, doc, views(doc), csv_view)
     return doc
