@@ -17,7 +17,7 @@ domain (money, dates, config, rules) pure and used by all of them:
         db.py           engine, SQLite pragmas and triggers, transactions, schema versions, backup and scrub
         chain.py        the hash chain over entries: sealing new entries, verifying, the head
       api/              the library: open_ledger -> Ledger, methods named after the commands, frozen typed results
-        __init__.py     Ledger, open_ledger
+        __init__.py     Ledger, open_ledger, init
         ledger.py       open_ledger, and the Ledger: every group of methods below in one class
         core.py         the unit of work (one transaction per method, dry runs), and the values methods take
         results.py      Result and Rows: frozen results whose fields are the command's JSON keys; as_json
@@ -27,7 +27,7 @@ domain (money, dates, config, rules) pure and used by all of them:
         reports.py      balance, history, tiers, report, expiring, lapsed
         io.py           import purchases/members, export
         daily.py        expire, birthdays, daily
-        admin.py        init, backup, check, program
+        admin.py        init (a function: it makes the ledger), backup, check, program, completion's candidates
       ledger/           operations, each inside one transaction of the store
         members.py      members' identity: normalising e-mail and phone, finding a member, consent history
         codes.py        promo and referral codes: generating, normalising, checking their rules
@@ -43,7 +43,7 @@ domain (money, dates, config, rules) pure and used by all of them:
         exporter.py     CSV/JSON export, streamed
       cli/              the command line: the only place that imports click or rich
         __init__.py     registers every command on the group; the one-line --help summaries
-        app.py          the group, shared options, the ledger session, errors -> exit codes
+        app.py          the group, shared options, the Run a command opens its Ledger through, errors -> exit codes
         members.py      enroll, edit, forget, members, show
         points.py       purchase, refund, redeem, adjust, award
         codes.py        promo create/list/show/disable, referral
@@ -53,7 +53,7 @@ domain (money, dates, config, rules) pure and used by all of them:
         admin.py        init, backup, check, program, batch
         completion.py   loyalty completion, and what arguments complete to
         render.py       table / csv / json output from plain rows; escaping; fitting the terminal
-        batch_runner.py `loyalty batch`: the click commands line by line in one process
+        batch_runner.py `loyalty batch`: the click commands line by line in one process, sharing one Batch
 """
 
 from typing import TYPE_CHECKING

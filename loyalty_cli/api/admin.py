@@ -23,9 +23,6 @@ from loyalty_cli.errors import LoyaltyError
 if TYPE_CHECKING:
     from loyalty_cli.domain.config import Programme
 
-PathLike = str | os.PathLike[str]
-
-
 # ---------------------------------------------------------------------------
 # init
 # ---------------------------------------------------------------------------
@@ -44,8 +41,8 @@ class Setup(Result):
     schema_version: int  # the ledger's, now
 
 
-def init(config: PathLike = "loyalty.toml", *, db: PathLike | None = None, force: bool = False,
-         name: str | None = None, currency: str | None = None, timezone: str | None = None,
+def init(config: str | os.PathLike[str] = "loyalty.toml", *, db: str | os.PathLike[str] | None = None,
+         force: bool = False, name: str | None = None, currency: str | None = None, timezone: str | None = None,
          sample: bool = False, record_db: bool = True) -> Setup:  # long: steps undone together when one fails
     """Write a starter programme file `config` and create its ledger (`db`, a
     path or an SQLAlchemy URL; default the file's [ledger] database).
@@ -233,7 +230,7 @@ class Check(Result):
     head: str | None
 
 
-def backup_path(path: PathLike) -> Path:
+def backup_path(path: str | os.PathLike[str]) -> Path:
     """The file a backup is to be written to: `~` and `~user` expanded (an
     unknown user is refused)."""
     from loyalty_cli.domain.config import expand_path
@@ -364,11 +361,8 @@ class Program(Result):
 # the methods
 # ---------------------------------------------------------------------------
 
-Completable = Literal["member", "promo", "order"]
-
-
 class AdminAPI(LedgerCore):
-    def backup(self, path: PathLike) -> Backup:
+    def backup(self, path: str | os.PathLike[str]) -> Backup:
         """Copy the ledger to `path` while it is in use: a consistent, compacted
         copy of one moment (SQLite's VACUUM INTO), readable by its owner only,
         never over an existing file. The copy is checked as `check` checks
@@ -410,7 +404,7 @@ class AdminAPI(LedgerCore):
         """The rules in force: earning, actions, redemption, rewards, expiry, tiers, referral."""
         return Program.of(self.programme)
 
-    def complete(self, kind: Completable, prefix: str = "", *, limit: int = 200) -> list[str]:
+    def complete(self, kind: Literal["member", "promo", "order"], prefix: str = "", *, limit: int = 200) -> list[str]:
         """What a shell completes to: the member ids (not forgotten), promo
         codes or order ids (the most recent first) that start with `prefix`."""
         from sqlalchemy import select

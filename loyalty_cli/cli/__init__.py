@@ -1,6 +1,6 @@
 """The command line: parse, call the ledger, render. Nothing else.
 
-    app.py          the group, shared options, the ledger session, errors -> exit codes
+    app.py          the group, shared options, the Run a command opens its Ledger through, errors -> exit codes
     members.py      enroll, edit, forget, members, show
     points.py       purchase, refund, redeem, adjust, award
     codes.py        promo create/list/show/disable, referral
@@ -10,7 +10,7 @@
     admin.py        init, backup, check, program, batch
     completion.py   loyalty completion, and what arguments complete to
     render.py       table / csv / json output (the only module that imports rich)
-    batch_runner.py `loyalty batch`: the commands line by line in one process
+    batch_runner.py `loyalty batch`: the commands line by line in one process, sharing one Batch
 
 Importing this package registers every command on ``cli``.
 """

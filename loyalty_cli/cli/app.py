@@ -1,12 +1,12 @@
 """The command group, its shared options, and the plumbing every command uses:
-one ledger session (a transaction, dry-run rollback, the engines a batch
-reuses), --date/--as-of policy, what a write recorded (for the message when
-its output then fails), and the one place that turns errors into exit codes:
+the Run a command opens its Ledger through (its own, or the one a batch keeps
+open), --date/--as-of policy, what a write recorded (for the message when its
+output then fails), and the one place that turns errors into exit codes:
 a LoyaltyError is ``Error: <message>`` and exit 1; click's usage errors exit
 2; Ctrl-C exits 130; anything unexpected is a one-line internal error, exit 3.
 
 This is imported for ``--help``, so it imports no database or rich code at
-the top: commands import the ledger, queries and store inside the function.
+the top: commands import the library inside the function.
 """
 
 from __future__ import annotations

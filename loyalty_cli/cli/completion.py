@@ -15,7 +15,7 @@ from loyalty_cli.cli.render import printable
 from loyalty_cli.domain.config import load
 
 if TYPE_CHECKING:
-    from loyalty_cli.api.admin import Completable
+    from typing import Literal
 
 # shell completion
 # ---------------------------------------------------------------------------
@@ -85,7 +85,7 @@ def _candidates(ctx: click.Context, kind: str, incomplete: str) -> list[str]:
                  "tier": [lv.name for lv in prog.levels]}[kind]
         return [n for n in names if n.casefold().startswith(low)]
     with cli_ledger(config, db) as ledger:
-        return ledger.complete(cast("Completable", kind), incomplete)
+        return ledger.complete(cast("Literal['member', 'promo', 'order']", kind), incomplete)
 
 
 def attach() -> None:
