@@ -196,6 +196,24 @@ def _is_result(obj, module: str) -> bool:
     return issubclass(obj, Result) or (issubclass(obj, tuple) and hasattr(obj, "_fields"))
 
 
+def _aliases(mod) -> list[str]:
+    """The type names a module's signatures use: `Name = <type>` at its top
+    level, and Protocol classes (a stream's `write`, say), as written."""
+    import ast
+    import inspect
+
+    out = []
+    for node in ast.parse(inspect.getsource(mod)).body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id[:1].isupper() and isinstance(node.value, (ast.BinOp, ast.Subscript))):
+            out.append(f"`{node.targets[0].id}` is `{ast.unparse(node.value)}`")
+        elif isinstance(node, ast.ClassDef) and any(ast.unparse(b) == "Protocol" for b in node.bases):
+            methods = [f"{f.name}({ast.unparse(f.args).removeprefix('self, ')})" for f in node.body
+                       if isinstance(f, ast.FunctionDef)]
+            out.append(f"`{node.name}` is anything with `{'`, `'.join(methods)}`")
+    return [("Types: " + "; ".join(out) + ".\n")] if out else []
+
+
 def _group(name: str) -> list[str]:
     import importlib
     import inspect
@@ -206,6 +224,7 @@ def _group(name: str) -> list[str]:
     first, _, rest = _doc(mod).partition("\n")
     out = [f"## {GROUPS[name]}\n", f"`loyalty_cli/api/{name}.py`: {first.partition(': ')[2] or first}"
            + (f"\n{rest}" if rest else "") + "\n"]
+    out += _aliases(mod)
     for fname, fn in vars(mod).items():  # functions of the module: init, and helpers a caller may want
         if inspect.isfunction(fn) and fn.__module__ == mod.__name__ and not fname.startswith("_"):
             out += _entry(f"loyalty_cli.api.{name}.{fname}", fn)
@@ -225,7 +244,7 @@ def render_api() -> str:
     from loyalty_cli import errors
     from loyalty_cli.api import core, ledger, results
 
-    out = [API_HEADER, f"`Amount` is `{core.Amount}`; `Moment` is `{core.Moment}`.\n",
+    out = [API_HEADER, *_aliases(core),
            "## Contents\n", "- [Opening a ledger](#opening-a-ledger)"]
     out += [f"- [{title}](#{_anchor_of(name)})" for name, title in GROUPS.items()]
     out += ["- [Results and errors](#results-and-errors)", "", "## Opening a ledger\n"]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Iterable
 import click
 
 from loyalty_cli.cli.app import (
+    _plural,
     cli,
     cli_ledger,
     config_option,
@@ -86,16 +87,12 @@ def backup(path, fmt, config, db):
     if r.problems:
         for p in r.problems:
             echo(p)
-        raise LoyaltyError(f"the copy at {target} has {_plural_problems(len(r.problems))}: "
+        raise LoyaltyError(f"the copy at {target} has {_plural(len(r.problems), 'problem')}: "
                            "the ledger itself needs `loyalty check`")
     if fmt == "json":
         emit_result(fmt, r, lambda doc: [])
     else:
         echo(f"Backed up {r.entries} entries to {target} ({r.bytes:,} bytes); check passed. Head: {r.head}", err=True)
-
-
-def _plural_problems(n: int) -> str:
-    return f"{n} problem{'s' if n != 1 else ''}"
 
 
 @cli.command()
@@ -133,7 +130,7 @@ def check(config, db, head, print_head, fmt):
         for p in r.problems:
             echo(p)
     if r.problems:
-        raise LoyaltyError(f"{_plural_problems(len(r.problems))} found")
+        raise LoyaltyError(f"{_plural(len(r.problems), 'problem')} found")
     if r.head is not None and fmt == "table":
         echo(r.head)
 

@@ -23,9 +23,7 @@ import click
 
 from loyalty_cli import __version__
 from loyalty_cli.cli.render import FORMATS, Col, echo, printable
-from loyalty_cli.domain.config import Programme, load
-from loyalty_cli.domain.dates import now, parse_date, parse_datetime
-from loyalty_cli.domain.money import format_amount
+from loyalty_cli.domain.config import load
 from loyalty_cli.errors import LoyaltyError
 
 if TYPE_CHECKING:
@@ -455,22 +453,6 @@ def as_of_option(f):
                              "[default: now].")(f)
 
 
-def _write_at(prog: Programme, text: str | None):
-    current = now(prog.timezone)
-    if text is None:
-        return current
-    at = parse_datetime(text, prog.timezone, "--date")
-    if at > current:
-        raise LoyaltyError(f"--date {text.strip()!r} is in the future (it is now {current:%Y-%m-%d %H:%M})")
-    return at
-
-
-def _as_of(prog: Programme, text: str | None):
-    if text is None:
-        return now(prog.timezone)
-    return parse_datetime(text, prog.timezone, "--as-of", end_of_day=True)
-
-
 def _wrote() -> None:
     """A write (not a dry run) has begun: a reader that leaves now is not a quiet end."""
     ctx = click.get_current_context(silent=True)
@@ -489,19 +471,6 @@ def cli_ledger(config: str, db_url: str | None) -> Iterator[Ledger]:
         yield ledger
 
 
-@contextmanager
-def ledger_session(config: str, db_url: str | None, *, write: bool, checking: bool = False, dry_run: bool = False):
-    """The programme and a connection in one transaction of the Ledger's
-    unit of work, for a command not yet written against the Ledger's methods."""
-    with cli_ledger(config, db_url) as ledger, \
-            ledger._session(write=write, checking=checking, dry_run=dry_run) as conn:
-        yield ledger.programme, conn
-
-
-def money(prog: Programme, minor: int | None) -> str | None:
-    return None if minor is None else format_amount(minor, prog.currency.decimals)
-
-
 def examples(*lines: str):
     """Append an Examples section to a command's help."""
     def deco(f):
@@ -512,7 +481,6 @@ def examples(*lines: str):
         f.__doc__ = (first.strip() + "\n" + textwrap.dedent(rest)).strip() + text
         return f
     return deco
-
 
 
 def confirm(yes: bool, question: str) -> None:
@@ -531,10 +499,6 @@ def confirm(yes: bool, question: str) -> None:
             raise LoyaltyError("not confirmed; nothing was written") from None
         raise LoyaltyError("cancelled; nothing was changed")
     raise LoyaltyError(f"{question.rstrip('?')}: needs --yes when there is no terminal to confirm at")
-
-
-def _opt_date(text, what):
-    return None if text in (None, "") else parse_date(text, what)
 
 
 def _history_cols():
