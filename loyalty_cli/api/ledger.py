@@ -34,6 +34,15 @@ class Ledger(MembersAPI, PointsAPI, CodesAPI, ReportsAPI, IOAPI, DailyAPI, Admin
     """
 
 
+def connect(url: str):
+    """An engine for the ledger at `url` (a caller that keeps engines across
+    Ledgers, as `batch` does, passes it to `Ledger(programme, url, engine,
+    owns_engine=False)`)."""
+    from loyalty_cli.store import db as store
+
+    return store.engine_for(url)
+
+
 def open_ledger(config: str | os.PathLike[str] = "loyalty.toml", db: str | os.PathLike[str] | None = None) -> Ledger:
     """Open the programme file `config` and its ledger: `db` (a path or an
     SQLAlchemy URL; default the file's [ledger] database, relative to it).
@@ -43,8 +52,7 @@ def open_ledger(config: str | os.PathLike[str] = "loyalty.toml", db: str | os.Pa
     that is missing (run `loyalty init`), not a loyalty ledger, or busy.
     """
     from loyalty_cli.domain.config import load
-    from loyalty_cli.store import db as store
 
     prog = load(os.fspath(config))
     url = prog.database_url(os.fspath(db) if db is not None else None)
-    return Ledger(prog, url, store.engine_for(url))
+    return Ledger(prog, url, connect(url))

@@ -363,12 +363,11 @@ class Run:
     @contextmanager
     def ledger(self, config: str, db_url: str | None) -> Iterator[Ledger]:
         """A Ledger of its own for the command, closed after it."""
-        from loyalty_cli.api import Ledger
-        from loyalty_cli.store import db
+        from loyalty_cli.api.ledger import Ledger, connect
 
         prog = load(config)
         url = prog.database_url(db_url)
-        ledger = Ledger(prog, url, db.engine_for(url))
+        ledger = Ledger(prog, url, connect(url))
         try:
             yield ledger
         finally:

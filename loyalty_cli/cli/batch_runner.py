@@ -162,8 +162,7 @@ class Batch(Run, Capture):
         """The Ledger this batch keeps for the programme file and ledger: its
         engine (and pooled connection) and parsed programme reused from one
         line to the next, so each line pays only for its own transaction."""
-        from loyalty_cli.api import Ledger
-        from loyalty_cli.store import db
+        from loyalty_cli.api.ledger import Ledger, connect
 
         prog, key = self._programme(config)
         url = prog.database_url(db_url)
@@ -171,7 +170,7 @@ class Batch(Run, Capture):
         if ledger is None:
             engine = self._engines.get(url)
             if engine is None:
-                engine = self._engines[url] = db.engine_for(url)
+                engine = self._engines[url] = connect(url)
             ledger = Ledger(prog, url, engine, owns_engine=False)
             if key is not None:
                 self._ledgers[(key, url)] = ledger

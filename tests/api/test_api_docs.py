@@ -143,6 +143,15 @@ def test_only_cli_imports_click_or_rich():
     assert {k: v for k, v in outside.items() if v} == {}
 
 
+def test_the_cli_reaches_the_ledger_only_through_the_api():
+    """cli/ parses, calls the Ledger, renders: it imports api/, domain/ and
+    errors, never the layers under the api (ledger, queries, io, store)."""
+    below = ("loyalty_cli.ledger", "loyalty_cli.queries", "loyalty_cli.io", "loyalty_cli.store", "loyalty_cli.checks")
+    found = {str(p.relative_to(ROOT)): sorted(m for m in _imports(p) if m.startswith(below))
+             for p in (PACKAGE / "cli").rglob("*.py")}
+    assert {k: v for k, v in found.items() if v} == {}
+
+
 @pytest.mark.process  # a fresh interpreter: this one has imported click already
 def test_using_the_api_imports_neither_click_nor_rich(shop):
     code = ("import sys, loyalty_cli\n"
