@@ -47,10 +47,14 @@ def _text(v):
     return v
 
 
+# json.dumps with these options, with its encoder built once (json.dumps builds
+# a new one on every call that passes options).
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def digest(previous: str, values: Iterable) -> str:
     """The hash of one entry: its predecessor's hash and its FIELDS values."""
-    body = json.dumps([previous, *map(_text, values)], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_encode([previous, *map(_text, values)]).encode("utf-8")).hexdigest()
 
 
 def last(conn: Connection) -> tuple[int, str]:
@@ -74,6 +78,38 @@ def seal(conn: Connection, rows: list[dict]) -> list[dict]:
         row["id"] = n
         h = row["hash"] = digest(h, (row.get(f) for f in FIELDS))
     return rows
+
+
+# Where the date and date-time columns are in FIELDS: their text is made once
+# per distinct value when a batch is sealed (strftime cost more than the hash).
+_DATED = tuple(i for i, f in enumerate(FIELDS) if f in ("at", "expires_on", "available_on", "recorded_at"))
+
+
+def sealed(head: tuple[int, str], rows: Iterable[tuple]) -> list[tuple]:
+    """New entries with their ids and hashes, continuing the chain from `head`
+    (the (id, hash) of the newest entry, as `last` reads it): each row is the
+    values of FIELDS after `id`, each result ``(id, *values, hash)``. Pure: the
+    caller (`posting.post`) inserts them, in this order, in the transaction
+    that read `head`; writers are serialised (BEGIN IMMEDIATE on SQLite,
+    `db.lock_chain` elsewhere), so nobody else extends the chain between that
+    read and the insert."""
+    n, h = head
+    texts: dict = {}
+    out = []
+    for row in rows:
+        n += 1
+        values = (n, *row)
+        parts = [h, *values]
+        for i in _DATED:
+            v = parts[i + 1]
+            if v is not None:
+                t = texts.get(v)
+                if t is None:
+                    t = texts[v] = _text(v)
+                parts[i + 1] = t
+        h = hashlib.sha256(_encode(parts).encode("utf-8")).hexdigest()
+        out.append((*values, h))
+    return out
 
 
 def _stored(conn: Connection) -> Iterator[tuple]:

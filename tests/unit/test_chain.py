@@ -1,0 +1,46 @@
+"""The hash chain's sealing, pure: `chain.sealed` (what `posting.post` uses,
+dates' texts made once per batch) links entries exactly as `chain.digest`
+(what `verify` recomputes from the stored text) says."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from loyalty_cli.store import chain
+
+
+def test_sealed_links_each_entry_to_the_one_before_as_digest_does():
+    at = datetime(2026, 1, 2, 9, 15, 0, 250)
+    recorded = datetime(2026, 1, 2, 7, 15)
+    rows = [("anna", at, "earn", 12, "A1", None, None, None, date(2027, 1, 2), None, recorded),
+            ("anna", at, "redeem", -5, None, None, "Free coffee", None, None, None, recorded),
+            ("bob", datetime(2026, 1, 3), "award", 20, None, "review", "review", None, None, date(2026, 1, 10),
+             recorded),
+            ("bob", datetime(2026, 1, 3), "refund", -3, "B1", None, "refünd", 3, None, None, recorded)]
+    out = chain.sealed((41, "ab" * 32), rows)
+    h = "ab" * 32
+    for n, (row, got) in enumerate(zip(rows, out, strict=True), start=42):
+        h = chain.digest(h, (n, *row))
+        assert got == (n, *row, h)
+
+
+def test_sealed_from_an_empty_ledger_starts_at_one_from_genesis():
+    row = ("anna", datetime(2026, 1, 2), "welcome", 50, None, None, "welcome bonus", None, None, None,
+           datetime(2026, 1, 2))
+    (got,) = chain.sealed((0, chain.GENESIS), [row])
+    assert got[0] == 1 and got[-1] == chain.digest(chain.GENESIS, (1, *row))
+    assert chain.sealed((0, chain.GENESIS), []) == []
+
+
+def test_digest_is_the_documented_scheme():
+    """sha256 of the compact JSON array [previous hash, FIELDS values as SQLite
+    stores them]: ledgers sealed by earlier versions still verify."""
+    import hashlib
+    import json
+
+    values = (7, "anna", datetime(2026, 1, 2, 9, 15), "earn", 12, "Ä1", None, None, None, date(2027, 1, 2), None,
+              datetime(2026, 1, 2, 7, 15, 1))
+    texts = [v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else
+             v.isoformat() if isinstance(v, date) else v for v in values]
+    body = json.dumps([chain.GENESIS, *texts], ensure_ascii=False, separators=(",", ":"))
+    assert chain.digest(chain.GENESIS, values) == hashlib.sha256(body.encode("utf-8")).hexdigest()
