@@ -16,6 +16,7 @@ domain (money, dates, config, rules) pure and used by all of them:
         models.py       the tables, on SQLModel's metadata
         db.py           engine, SQLite pragmas and triggers, transactions, schema versions, backup and scrub
         chain.py        the hash chain over entries: sealing new entries, verifying, the head
+        bulk.py         writes in bulk: executemany on SQLite, Core elsewhere; the cached balances in one statement
       api/              the library: open_ledger -> Ledger, methods named after the commands, frozen typed results
         __init__.py     Ledger, open_ledger, init
         ledger.py       open_ledger, and the Ledger: every group of methods below in one class
@@ -31,6 +32,7 @@ domain (money, dates, config, rules) pure and used by all of them:
       ledger/           operations, each inside one transaction of the store
         members.py      members' identity: normalising e-mail and phone, finding a member, consent history
         codes.py        promo and referral codes: generating, normalising, checking their rules
+        posting.py      the one posting function: every point movement, sealed, written, its invariants asserted
         operations.py   writes: enroll, edit, forget, purchase, refund, redeem, adjust, award, referral, expiry
         daily.py        time-driven rules: expire, birthdays, the daily tier review, the daily run
         tiers.py        the tier review of writes and imports: the changes time alone caused, each on its day

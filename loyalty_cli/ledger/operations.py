@@ -2,9 +2,11 @@
 caller opened with ``db.transaction(engine, write=True)``; any LoyaltyError
 raised here rolls the whole command back, so a refusal writes nothing.
 
-Points move only through ``_credit`` and ``_debit``: they write the entry, its
-allocations against lots (FIFO, soonest-expiring first) and the cached
-balance together.
+Points move only through ``posting.post``, which writes the entry, its
+allocations against lots and the cached balance together and asserts the
+ledger's invariants. Here ``_credit``, ``_debit`` and ``expire_due`` plan
+what to post: which debts a new lot pays, which lots (FIFO, soonest-expiring
+first) a debit takes points from, which lots expire.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from loyalty_cli.ledger.members import (
     record_consent,
     refuse_control,
 )
+from loyalty_cli.ledger.posting import Posting, post
 from loyalty_cli.queries.standing import (
     _balance,
     _due_lots,
@@ -42,7 +45,6 @@ from loyalty_cli.queries.standing import (
     stamp,
     tier_of,
 )
-from loyalty_cli.store import chain
 from loyalty_cli.store.db import lock_member
 from loyalty_cli.store.models import (
     allocations,
@@ -195,12 +197,6 @@ def edit(conn: Connection, prog: Programme, key: str, *, at: datetime, name=UNSE
 # ---------------------------------------------------------------------------
 
 
-def _add_balance(conn: Connection, member_id: str, points: int) -> None:
-    # look before the write: SQLite would turn an overflowing sum into a float
-    rules.within_int64(_balance(conn, member_id) + points, f"member {member_id}'s balance would hold")
-    conn.execute(update(members).where(members.c.id == member_id).values(points=members.c.points + points))
-
-
 def check_balances(conn: Connection, added: dict[str, int]) -> None:
     """Refuse (before the write) points that would take a balance beyond 64 bits."""
     big = sorted(added)
@@ -209,16 +205,17 @@ def check_balances(conn: Connection, added: dict[str, int]) -> None:
             rules.within_int64(points + added[m], f"member {m}'s balance would hold")
 
 
-def _insert_entry(conn: Connection, member_id: str, at: datetime, kind: str, points: int, **extra) -> int:
-    """Every entry is written here (or sealed the same way by the import's
-    fast path): the next id and its link in the hash chain."""
-    row = {"member_id": member_id, "at": at, "kind": kind, "points": points, "recorded_at": recorded_now(), **extra}
-    chain.seal(conn, [row])
-    conn.execute(insert(entries).values(**row))
-    return row["id"]
-
-
 _FRESH = object()
+
+
+def credit_posting(prog: Programme, member_id: str, at: datetime, kind: str, points: int, *,
+                   available_on: date | None = None, expires_on=_FRESH, pays: tuple[tuple[int, int], ...] = (),
+                   **extra) -> Posting:
+    """A credit of `points` (a new lot), expiring `expiry.days` after `at`
+    unless told otherwise, paying the debts in `pays` ((debit id, points))."""
+    if expires_on is _FRESH:
+        expires_on = rules.expiry_date(at.date(), prog.expiry_days)
+    return Posting(member_id, at, kind, points, pays, expires_on=expires_on, available_on=available_on, **extra)
 
 
 def _credit(conn: Connection, prog: Programme, member_id: str, at: datetime, kind: str, points: int, *,
@@ -226,19 +223,16 @@ def _credit(conn: Connection, prog: Programme, member_id: str, at: datetime, kin
     """Add a lot, expiring `expiry.days` after `at` unless told otherwise.
     If the member owes points (a refund took back points already spent), the
     new lot pays that debt first."""
-    if expires_on is _FRESH:
-        expires_on = rules.expiry_date(at.date(), prog.expiry_days)
-    entry_id = _insert_entry(conn, member_id, at, kind, points, expires_on=expires_on,
-                             available_on=available_on, **extra)
+    pays = []
     left = points
     for debit_id, owed in _open_debits(conn, member_id):
         take = min(owed, left)
-        conn.execute(insert(allocations).values(debit_id=debit_id, credit_id=entry_id, points=take))
+        pays.append((debit_id, take))
         left -= take
         if left == 0:
             break
-    _add_balance(conn, member_id, points)
-    return entry_id
+    return post(conn, [credit_posting(prog, member_id, at, kind, points, available_on=available_on,
+                                      expires_on=expires_on, pays=tuple(pays), **extra)])[0]
 
 
 def _open_debits(conn: Connection, member_id: str) -> list[tuple[int, int]]:
@@ -271,11 +265,13 @@ def _debit(conn: Connection, member_id: str, at: datetime, kind: str, points: in
     more, short = rules.consume([lot for lot in candidates if lot.id not in first_lots], short)
     if short and pool != "all":  # callers check first; this is the last line of defence
         raise LoyaltyError(f"not enough points: {points} needed, {points - short} available")
-    entry_id = _insert_entry(conn, member_id, at, kind, -points, **extra)
-    for lot_id, take in plan + more:
-        conn.execute(insert(allocations).values(debit_id=entry_id, credit_id=lot_id, points=take))
-    _add_balance(conn, member_id, -points)
-    return entry_id
+    return post(conn, [Posting(member_id, at, kind, -points, tuple(plan + more), **extra)])[0]
+
+
+def expiry_postings(due: list[dict]) -> list[Posting]:
+    """The `expire` entries that post expiry due (`due_expiry`'s items): each
+    empties the lots that expired, so nothing expires twice."""
+    return [Posting(d["member"], d["at"], "expire", -d["points"], tuple(d["lots"]), note=d["note"]) for d in due]
 
 
 def expire_due(conn: Connection, as_of: datetime, member_id: str | None = None) -> list[dict]:
@@ -286,11 +282,7 @@ def expire_due(conn: Connection, as_of: datetime, member_id: str | None = None) 
         for m in sorted({r.member_id for r in _due_lots(conn, as_of, None)}):
             lock_member(conn, m)
     due = due_expiry(conn, as_of, member_id)
-    for d in due:
-        entry_id = _insert_entry(conn, d["member"], d["at"], "expire", -d["points"], note=d["note"])
-        conn.execute(insert(allocations), [{"debit_id": entry_id, "credit_id": lot, "points": left}
-                                           for lot, left in d["lots"]])
-        _add_balance(conn, d["member"], -d["points"])
+    post(conn, expiry_postings(due))
     return due
 
 
