@@ -10,10 +10,12 @@ Three steps, all inside one write transaction:
    other content is an error.
 3. Apply, in date order. A member whose rows are plain purchases and whose
    ledger holds nothing dated after them takes the fast path: earnings are
-   computed in memory with the very rules `purchase` uses and written in
-   batches. Anyone else (a promo code, a pending referral, a debt, a row dated
-   before their existing history) goes through `operations.purchase`, row by row.
-   A test holds the two paths to the same result.
+   computed in memory with the very rules `purchase` uses and posted in
+   batches of members, one call of `posting.post` per batch (which asserts the
+   ledger's invariants, as for every write). Anyone else (a promo code, a
+   pending referral, a debt, a row dated before their existing history) goes
+   through `operations.purchase`, row by row. A test holds the two paths to
+   the same result.
 
 Killed at any moment, the transaction never commits: nothing is half-imported,
 and running the same import again does the whole job.
@@ -35,9 +37,9 @@ from functools import lru_cache
 from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable
+from typing import IO, Callable, Iterable
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, func, select
 
 from loyalty_cli.domain import rules
 from loyalty_cli.domain.config import Programme
@@ -46,8 +48,9 @@ from loyalty_cli.domain.money import format_amount, parse_amount
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.ledger import codes, operations, tiers
 from loyalty_cli.ledger.members import ID_PATTERN, clean_name, forgotten_text, normalise_email, normalise_phone
+from loyalty_cli.ledger.posting import Posting, post
 from loyalty_cli.queries import standing
-from loyalty_cli.store import chain
+from loyalty_cli.store import bulk
 from loyalty_cli.store.models import (
     entries,
     members,
@@ -877,10 +880,7 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
     reader = Reader(stream, opts, PURCHASE_FIELDS, PURCHASE_REQUIRED)
     result = Result(header=reader.header)
     problems: list[Problem] = []
-    if conn.dialect.name == "sqlite":
-        # Rows are written member by member, so order ids reach their unique index in
-        # no particular order: give SQLite room to keep that index's pages in memory.
-        conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
+    bulk.large_cache(conn, IMPORT_CACHE_KIB)  # rows are written member by member: order ids arrive unsorted
     try:
         rows, result.merged, result.amount_on_several_rows = read_purchases(reader, prog, opts, now, problems)
     finally:
@@ -1060,8 +1060,8 @@ def _refused(problems: list[Problem]) -> ImportRefused:
                          "(--skip-errors --rejects FILE imports the good rows)", problems)
 
 
-def _create_members(conn: Connection, prog: Programme, firsts: list[Row],  # noqa: C901
-                    failed: dict[str, str]) -> dict[str, str]:  # long: id, e-mail or phone; checks; one insert
+def _create_members(conn: Connection, prog: Programme, firsts: list[Row],
+                    failed: dict[str, str]) -> dict[str, str]:
     """Enrol members the file names but the ledger does not know, on the date of
     their first row: the key as id when it looks like one, else a generated id
     with the key as e-mail or phone. A key that cannot be enrolled goes into
@@ -1116,18 +1116,26 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row],  # noq
         if prog.welcome_bonus:
             welcome.append((mid, enrolled))
         if len(rows) == BATCH:
-            _bulk_insert(conn, members, rows)
+            bulk.insert_dicts(conn, members, rows)
             rows = []
-    _bulk_insert(conn, members, rows)
-    # With a points basis the welcome bonus counts as points earned: record the
-    # tier it alone gives, at enrolment, as `enroll` does (asked only when it
-    # gives a tier above the lowest; these members have no other history yet).
-    lifts = prog.tier_basis == "points" and rules.tier_for(prog.levels, prog.welcome_bonus).name != prog.levels[0].name
-    for mid, at in welcome:
-        operations._credit(conn, prog, mid, at, "welcome", prog.welcome_bonus, note="welcome bonus")
-        if lifts:
-            operations._record_earned_tier(conn, prog, mid, at)
+    bulk.insert_dicts(conn, members, rows)
+    _welcome(conn, prog, welcome)
     return made
+
+
+def _welcome(conn: Connection, prog: Programme, welcome: list[tuple[str, datetime]]) -> None:
+    """The welcome bonus of the members an import enrolled, at enrolment, in
+    batches through `posting.post` (new members owe nothing, so a bonus pays
+    no debt). With a points basis it counts as points earned: record the tier
+    it alone gives, as `enroll` does (asked only when it gives a tier above
+    the lowest; these members have no other history yet)."""
+    for chunk in _chunks(welcome, BATCH):
+        post(conn, [operations.credit_posting(prog, mid, at, "welcome", prog.welcome_bonus, note="welcome bonus")
+                    for mid, at in chunk])
+    lifts = prog.tier_basis == "points" and rules.tier_for(prog.levels, prog.welcome_bonus).name != prog.levels[0].name
+    if lifts:
+        for mid, at in welcome:
+            operations._record_earned_tier(conn, prog, mid, at)
 
 
 def _split(conn: Connection, prog: Programme, todo: list[Row], fresh: set[str]) -> tuple[list[Row], list[Row]]:
@@ -1165,14 +1173,11 @@ def _split(conn: Connection, prog: Programme, todo: list[Row], fresh: set[str]) 
     return fast, slow
 
 
-def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quotes: dict, fresh: set[str],
-                tier_discount: bool = False) -> None:  # long: the fast path's one loop, kept flat for speed
-    """Price and write the rows of a batch of members, each member's rows in
-    date order, with the tier they hold at each row: its multiplier, and its
-    standing discount only with `tier_discount` (--apply-tier-discount), as
-    `operations.purchase` does."""
-    members_in = [rows[0].member_id for rows in batch]
-    # the history that decides tiers (none for members this import just created)
+def _fast_histories(conn: Connection, prog: Programme, members_in: list[str], fresh: set[str]):
+    """What the fast path needs to know of a batch's members: a tier tracker
+    over each one's history that decides tiers (none for members this import
+    just created), the tier their log last records, and from when their log
+    may lack changes that time alone caused (as `tiers.review_members`)."""
     events: dict[str, list[tuple[datetime, int]]] = {}
     last_tier: dict[str, str] = {}
     last_change: dict[str, datetime] = {}
@@ -1185,11 +1190,22 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
             last_tier[m], last_change[m] = to_tier, at
     trackers = {m: rules.TierTracker(prog, events.get(m, [])) for m in members_in}
     mark = standing.last_daily_run(conn)
-    # from when each member's tier log may lack changes time alone caused (as tiers.review_members)
     reviewed = {m: standing.review_start(last_change.get(m), mark) for m in members_in}
+    return trackers, last_tier, reviewed
+
+
+def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quotes: dict, fresh: set[str],
+                tier_discount: bool = False) -> None:
+    """Price and write the rows of a batch of members, each member's rows in
+    date order, with the tier they hold at each row: its multiplier, and its
+    standing discount only with `tier_discount` (--apply-tier-discount), as
+    `operations.purchase` does. The earnings go through `posting.post` in
+    one call for the whole batch."""
+    trackers, last_tier, reviewed = _fast_histories(conn, prog, [rows[0].member_id for rows in batch], fresh)
     recorded = standing.recorded_now()
-    buy_rows, earn_rows, change_rows = [], [], []
-    balance: dict[str, int] = {}
+    buy_rows: list[dict] = []
+    earnings: list[Posting] = []
+    change_rows: list[dict] = []
     # quote_purchase is pure, so `quotes` prices an amount at a tier once per import
     for r in (r for rows in batch for r in rows):
         t = trackers[r.member_id]
@@ -1202,12 +1218,9 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
                          "discount": q.discount, "points_redeemed": 0, "points_paid": 0, "net": q.net,
                          "points_earned": q.points_earned, "rounding": prog.rounding, "recorded_at": recorded})
         if q.points_earned:
-            earn_rows.append({"member_id": r.member_id, "at": r.at, "kind": "earn", "points": q.points_earned,
-                              "order_id": r.key, "action": None, "note": None, "reverses": None,
-                              "expires_on": _expiry(r.at.date(), prog.expiry_days),
-                              "available_on": _available(r.at.date(), prog.pending_days),
-                              "recorded_at": recorded})
-            balance[r.member_id] = balance.get(r.member_id, 0) + q.points_earned
+            earnings.append(Posting(r.member_id, r.at, "earn", q.points_earned, order_id=r.key,
+                                    expires_on=_expiry(r.at.date(), prog.expiry_days),
+                                    available_on=_available(r.at.date(), prog.pending_days)))
         t.add(r.at, q.net if prog.tier_basis == "spend" else q.points_earned)
         # what time alone changed before this row: the one tier review, in memory
         for moment, previous, name in tiers.time_changes(t, reviewed[r.member_id], r.at,
@@ -1221,18 +1234,9 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
         if after.name != previous:
             change_rows.append({"member_id": r.member_id, "at": r.at, "from_tier": previous, "to_tier": after.name})
             last_tier[r.member_id] = after.name
-    _bulk_insert(conn, purchases, buy_rows)
-    _bulk_insert(conn, entries, chain.seal(conn, earn_rows))
-    _bulk_insert(conn, tier_changes, change_rows)
-    if balance:
-        operations.check_balances(conn, balance)
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("UPDATE members SET points = points + ? WHERE id = ?",
-                                 [(p, m) for m, p in balance.items()])
-        else:
-            conn.execute(update(members).where(members.c.id == bindparam("m"))
-                         .values(points=members.c.points + bindparam("p")),
-                         [{"m": m, "p": p} for m, p in balance.items()])
+    bulk.insert_dicts(conn, purchases, buy_rows)
+    post(conn, earnings, recorded_at=recorded)
+    bulk.insert_dicts(conn, tier_changes, change_rows)
     if prog.expiry_days:
         _post_expiry(conn, {rows[-1].member_id: rows[-1].at for rows in batch})
 
@@ -1240,45 +1244,20 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
 def _post_expiry(conn: Connection, last: dict[str, datetime]) -> None:
     """Post the expiry that `operations.purchase` would have posted for each
     member by their last new row (expiry is grouped by day, so posting it
-    once at the end writes the same entries as posting it row by row)."""
+    once at the end writes the same entries as posting it row by row), in
+    one call of `posting.post` for the batch."""
     latest = max(last.values()).date()
+    due: list[dict] = []
     for chunk in _chunks(sorted(last)):
-        due = conn.execute(select(entries.c.member_id).where(
+        found = conn.execute(select(entries.c.member_id).where(
             entries.c.member_id.in_(chunk), entries.c.points > 0, entries.c.expires_on <= latest).distinct())
-        for m in due.scalars().all():
-            operations.expire_due(conn, last[m], m)
+        for m in sorted(found.scalars().all()):
+            due += standing.due_expiry(conn, last[m], m)
+    post(conn, operations.expiry_postings(due))
 
 
 _expiry = lru_cache(maxsize=8192)(rules.expiry_date)
 _available = lru_cache(maxsize=8192)(rules.available_date)
-
-
-def _bulk_insert(conn: Connection, table, rows: list[dict]) -> None:
-    """executemany straight to the driver on SQLite (Core's per-row work costs
-    more than the insert itself); portable Core elsewhere."""
-    if not rows:
-        return
-    if conn.dialect.name != "sqlite":
-        conn.execute(insert(table), rows)
-        return
-    cols = list(rows[0])
-    procs = [table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in cols]
-    # dates: each value formatted once
-    convert: list[tuple[int, Callable[[Any], Any], dict[Any, Any]]] = [
-        (i, p, {}) for i, p in enumerate(procs) if p is not None]
-    data = []
-    for r in rows:
-        values = list(r.values())
-        for i, proc, cache in convert:
-            v = values[i]
-            if v is not None:
-                hit = cache.get(v)
-                if hit is None:
-                    hit = cache[v] = proc(v)
-                values[i] = hit
-        data.append(tuple(values))
-    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-    conn.exec_driver_sql(sql, data)
 
 
 # ---------------------------------------------------------------------------

@@ -197,14 +197,6 @@ def edit(conn: Connection, prog: Programme, key: str, *, at: datetime, name=UNSE
 # ---------------------------------------------------------------------------
 
 
-def check_balances(conn: Connection, added: dict[str, int]) -> None:
-    """Refuse (before the write) points that would take a balance beyond 64 bits."""
-    big = sorted(added)
-    for i in range(0, len(big), 500):
-        for m, points in conn.execute(select(members.c.id, members.c.points).where(members.c.id.in_(big[i:i + 500]))):
-            rules.within_int64(points + added[m], f"member {m}'s balance would hold")
-
-
 _FRESH = object()
 
 

@@ -63,23 +63,6 @@ def last(conn: Connection) -> tuple[int, str]:
     return (row.id, row.hash or GENESIS) if row is not None else (0, GENESIS)
 
 
-def seal(conn: Connection, rows: list[dict]) -> list[dict]:
-    """Give new entry rows (dicts of every FIELDS column but id) their ids and
-    hashes, in order, continuing the chain. The caller inserts them, in this
-    order, in the same transaction; writers are serialised (BEGIN IMMEDIATE on
-    SQLite, `db.lock_chain` elsewhere), so nobody else extends the chain
-    between this read and that insert."""
-    from loyalty_cli.store.db import lock_chain
-
-    lock_chain(conn)
-    n, h = last(conn)
-    for row in rows:
-        n += 1
-        row["id"] = n
-        h = row["hash"] = digest(h, (row.get(f) for f in FIELDS))
-    return rows
-
-
 # Where the date and date-time columns are in FIELDS: their text is made once
 # per distinct value when a batch is sealed (strftime cost more than the hash).
 _DATED = tuple(i for i, f in enumerate(FIELDS) if f in ("at", "expires_on", "available_on", "recorded_at"))
