@@ -87,9 +87,10 @@ def post(conn: Connection, postings: Sequence[Posting], *, recorded_at: datetime
     recorded = recorded_at or recorded_now()
     lock_chain(conn)
     head = chain.last(conn)
+    as_text = bulk.dates_as_text(conn)  # SQLite: the texts the hash covers are what is stored
     rows = chain.sealed(head, ((p.member, p.at, p.kind, p.points, p.order_id, p.action, p.note, p.reverses,
-                                p.expires_on, p.available_on, recorded) for p in postings))
-    bulk.insert_rows(conn, entries, ENTRY_COLUMNS, rows)
+                                p.expires_on, p.available_on, recorded) for p in postings), as_text=as_text)
+    bulk.insert_rows(conn, entries, ENTRY_COLUMNS, rows, as_text=as_text)
     ids = [r[0] for r in rows]
     links = _allocation_rows(postings, ids)
     bulk.insert_rows(conn, allocations, ALLOCATION_COLUMNS, links)

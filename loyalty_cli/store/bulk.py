@@ -13,19 +13,30 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-from sqlalchemy import Connection, Table, bindparam, insert, update
+from sqlalchemy import Connection, Date, DateTime, Table, bindparam, insert, update
 
 from loyalty_cli.store.models import members
 
 
-def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple]) -> None:
-    """Insert `rows`, tuples of the values of `columns` in that order."""
+def dates_as_text(conn: Connection) -> bool:
+    """Whether the database keeps dates and date-times as the text the hash
+    chain covers (`chain._text`: SQLAlchemy's SQLite formats), so that rows
+    sealed `as_text` can go to the driver as they are."""
+    return conn.dialect.name == "sqlite"
+
+
+def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple], *,
+                as_text: bool = False) -> None:
+    """Insert `rows`, tuples of the values of `columns` in that order; with
+    `as_text` (only where `dates_as_text`), their dates are already the
+    stored text."""
     if not rows:
         return
     if conn.dialect.name != "sqlite":
         conn.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
         return
-    procs = [table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in columns]
+    procs = [None if as_text and isinstance(table.c[c].type, (Date, DateTime))
+             else table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in columns]
     convert: list[tuple[int, Callable[[Any], Any], dict[Any, Any]]] = [
         (i, p, {}) for i, p in enumerate(procs) if p is not None]
     data: Sequence[tuple] = rows

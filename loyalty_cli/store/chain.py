@@ -68,14 +68,16 @@ def last(conn: Connection) -> tuple[int, str]:
 _DATED = tuple(i for i, f in enumerate(FIELDS) if f in ("at", "expires_on", "available_on", "recorded_at"))
 
 
-def sealed(head: tuple[int, str], rows: Iterable[tuple]) -> list[tuple]:
+def sealed(head: tuple[int, str], rows: Iterable[tuple], *, as_text: bool = False) -> list[tuple]:
     """New entries with their ids and hashes, continuing the chain from `head`
     (the (id, hash) of the newest entry, as `last` reads it): each row is the
-    values of FIELDS after `id`, each result ``(id, *values, hash)``. Pure: the
-    caller (`posting.post`) inserts them, in this order, in the transaction
-    that read `head`; writers are serialised (BEGIN IMMEDIATE on SQLite,
-    `db.lock_chain` elsewhere), so nobody else extends the chain between that
-    read and the insert."""
+    values of FIELDS after `id`, each result ``(id, *values, hash)``; with
+    `as_text`, its dates and date-times are the text the hash covers, which
+    is what SQLite stores (`bulk.dates_as_text`), ready for the driver. Pure:
+    the caller (`posting.post`) inserts them, in this order, in the
+    transaction that read `head`; writers are serialised (BEGIN IMMEDIATE on
+    SQLite, `db.lock_chain` elsewhere), so nobody else extends the chain
+    between that read and the insert."""
     n, h = head
     texts: dict = {}
     out = []
@@ -91,7 +93,8 @@ def sealed(head: tuple[int, str], rows: Iterable[tuple]) -> list[tuple]:
                     t = texts[v] = _text(v)
                 parts[i + 1] = t
         h = hashlib.sha256(_encode(parts).encode("utf-8")).hexdigest()
-        out.append((*values, h))
+        parts.append(h)
+        out.append(tuple(parts[1:]) if as_text else (*values, h))
     return out
 
 

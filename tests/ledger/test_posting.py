@@ -199,10 +199,10 @@ def test_an_entry_stored_with_another_hash_than_it_was_sealed_with(shop, monkeyp
     stores the last one's hash changed."""
     real = bulk.insert_rows
 
-    def altered(conn, table, columns, rows):
+    def altered(conn, table, columns, rows, **kw):
         if table.name == "entries":
             rows = [*rows[:-1], (*rows[-1][:-1], "f" * 64)]
-        return real(conn, table, columns, rows)
+        return real(conn, table, columns, rows, **kw)
 
     monkeypatch.setattr(posting.bulk, "insert_rows", altered)
     _refused(shop, [Posting("bob", AT, "adjust", 5), Posting("anna", AT, "adjust", 5)],

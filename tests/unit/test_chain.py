@@ -44,3 +44,26 @@ def test_digest_is_the_documented_scheme():
              v.isoformat() if isinstance(v, date) else v for v in values]
     body = json.dumps([chain.GENESIS, *texts], ensure_ascii=False, separators=(",", ":"))
     assert chain.digest(chain.GENESIS, values) == hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def test_the_text_the_hash_covers_is_what_sqlite_stores():
+    """`sealed(as_text=True)` hands SQLite the texts it hashed, instead of
+    SQLAlchemy's bind processors: they must be the very same text."""
+    from sqlalchemy.dialects import sqlite
+
+    from loyalty_cli.store.models import entries
+
+    dialect = sqlite.dialect()
+    for column, values in (("at", [datetime(1900, 1, 1), datetime(2026, 3, 29, 3, 30, 59, 999999),
+                                   datetime(9998, 12, 31, 23, 59, 59)]),
+                           ("recorded_at", [datetime(2026, 1, 2, 7, 15, 1)]),
+                           ("expires_on", [date(1900, 1, 1), date(2027, 1, 2), date(9998, 12, 31)]),
+                           ("available_on", [date(2026, 2, 28)])):
+        process = entries.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+        for v in values:
+            assert chain._text(v) == process(v), (column, v)
+    row = ("anna", datetime(2026, 1, 2, 9, 15), "earn", 12, "A1", None, None, None, date(2027, 1, 2), None,
+           datetime(2026, 1, 2, 7, 15))
+    (plain,), (text,) = chain.sealed((3, chain.GENESIS), [row]), chain.sealed((3, chain.GENESIS), [row], as_text=True)
+    assert text == (4, "anna", "2026-01-02 09:15:00.000000", "earn", 12, "A1", None, None, None, "2027-01-02", None,
+                    "2026-01-02 07:15:00.000000", plain[-1])
