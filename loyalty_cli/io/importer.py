@@ -875,8 +875,10 @@ def _same_moment(recorded: datetime, given: datetime) -> bool:
 # ---------------------------------------------------------------------------
 
 
-def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts: Options, now: datetime,  # noqa: C901
-                     progress: Callable[[int, int], None] | None = None) -> Result:  # long: one transaction's steps
+def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts: Options, now: datetime,
+                     progress: Callable[[int, int], None] | None = None) -> Result:
+    """The three steps (see the module's docstring), in one transaction: any
+    refusal raises before anything of it is committed."""
     reader = Reader(stream, opts, PURCHASE_FIELDS, PURCHASE_REQUIRED)
     result = Result(header=reader.header)
     problems: list[Problem] = []
@@ -887,26 +889,30 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
         reader.close()
     result.not_selected = reader.not_selected
     result.read = len(rows) + len({p.line for p in problems}) + result.merged + result.not_selected
+    good = _with_members(conn, prog, rows, opts, result, problems)
+    del rows  # a million rows: the lists are let go as soon as the next step has what it needs
+    todo = _new_rows(conn, prog, good, result, problems)
+    del good
+    if problems and not opts.skip_errors:
+        raise _refused(problems)
+    result.added = _apply(conn, prog, todo, opts, result.created_member_ids, problems, progress)
+    if problems and not opts.skip_errors:
+        raise _refused(problems)
+    result.rejected = one_per_line(problems)
+    return result
 
-    # members
+
+def _with_members(conn: Connection, prog: Programme, rows: list[Row], opts: Options, result: Result,
+                  problems: list[Problem]) -> list[Row]:
+    """The rows whose member is known (or enrolled here, with
+    --create-members) and who had enrolled by the row's date, each given its
+    member id; the others are problems."""
     known = resolve_members(conn, {r.member_key for r in rows})
     made_here: set[str] = set()
     unknown = [k for k in dict.fromkeys(r.member_key for r in rows) if k not in known]  # in file order
     cannot_enrol: dict[str, str] = {}  # member key -> why --create-members could not enrol it
     if unknown and opts.create_members:
-        first_seen: dict[str, Row] = {}  # each new member's earliest row (rows are in line order)
-        for r in rows:
-            seen = first_seen.get(r.member_key)
-            if seen is None or r.at < seen.at:
-                first_seen[r.member_key] = r
-        made = _create_members(conn, prog, [first_seen[k] for k in unknown], cannot_enrol)
-        made_here = set(made.values())
-        known.update(made)
-        result.created_members = len(set(made.values()))
-        # New members have no history that decides a tier, unless a welcome bonus
-        # counts as points earned (a points basis): then their history is read.
-        fresh_history = not prog.welcome_bonus or prog.tier_basis == "spend"
-        result.created_member_ids = set(made.values()) if fresh_history else set()
+        made_here = _enrol_unknown(conn, prog, rows, unknown, known, cannot_enrol, result)
     # when the members already in the ledger enrolled: nothing is recorded before that, as with `purchase`
     enrolled: dict[str, date] = {}
     for chunk in _chunks(sorted(set(known.values()) - made_here)):
@@ -925,11 +931,36 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
         else:
             r.member_id = mid
             good.append(r)
+    return good
 
-    # keys: skip what the ledger has, refuse the same key with other content.
-    # Sorting by key finds twins in the file without a dict of a million keys.
+
+def _enrol_unknown(conn: Connection, prog: Programme, rows: list[Row], unknown: list[str], known: dict[str, str],
+                   cannot_enrol: dict[str, str], result: Result) -> set[str]:
+    """Enrol the `unknown` member keys, each on the date of its earliest row,
+    into `known`; returns the ids made."""
+    first_seen: dict[str, Row] = {}  # each new member's earliest row (rows are in line order)
+    for r in rows:
+        seen = first_seen.get(r.member_key)
+        if seen is None or r.at < seen.at:
+            first_seen[r.member_key] = r
+    made = _create_members(conn, prog, [first_seen[k] for k in unknown], cannot_enrol)
+    known.update(made)
+    result.created_members = len(set(made.values()))
+    # New members have no history that decides a tier, unless a welcome bonus
+    # counts as points earned (a points basis): then their history is read.
+    fresh_history = not prog.welcome_bonus or prog.tier_basis == "spend"
+    result.created_member_ids = set(made.values()) if fresh_history else set()
+    return set(made.values())
+
+
+def _new_rows(conn: Connection, prog: Programme, good: list[Row], result: Result,
+              problems: list[Problem]) -> list[Row]:
+    """The rows the ledger does not have yet. Keys: a row the ledger (or the
+    file, earlier) already has is skipped, the same key with other content
+    refused; a forgotten member's new rows are refused. Sorts `good` by key
+    and empties it (a million rows: its Rows that are skipped go at once)."""
     assign_keys(good)
-    del rows
+    # Sorting by key finds twins in the file without a dict of a million keys.
     # Stable sorts on one attribute each: a key tuple per row would cost ~100 MB
     # for a million rows. `good` is in line order, so this is by (key, line).
     good.sort(key=attrgetter("key"))
@@ -945,13 +976,30 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
             continue
         twin = r
         fresh.append(r)
-    del good
-    todo: list[Row] = []
+    good.clear()
     if conn.execute(select(purchases.c.id).limit(1)).first() is None:
-        todo, fresh = fresh, []  # an empty ledger has none of these orders: no need to ask
+        todo = fresh  # an empty ledger has none of these orders: no need to ask
+    else:
+        todo = _not_in_ledger(conn, prog, fresh, result, problems)
     # a forgotten member's orders already in the ledger are skipped as usual; new ones are refused
     gone = {m: at for m, at in conn.execute(select(members.c.id, members.c.forgotten_at)
                                             .where(members.c.forgotten_at.is_not(None)))}
+    if not gone:
+        return todo
+    keep = []
+    for r in todo:
+        if r.member_id in gone:
+            problems.append(Problem(r.line, "member", forgotten_text(r.member_id, gone[r.member_id]), r.raw))
+        else:
+            keep.append(r)
+    return keep
+
+
+def _not_in_ledger(conn: Connection, prog: Programme, fresh: list[Row], result: Result,
+                   problems: list[Problem]) -> list[Row]:
+    """The rows whose key the ledger has no purchase for; one it has with the
+    same content is skipped, with other content refused."""
+    todo: list[Row] = []
     for chunk in _chunks(fresh):
         have = {p.order_id: p for p in conn.execute(
             select(purchases.c.order_id, purchases.c.member_id, purchases.c.amount, purchases.c.at,
@@ -970,22 +1018,19 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
                 problems.append(Problem(r.line, "order", f"order {r.key} is already in the ledger with other content "
                                                          f"(member {p.member_id}, {shown_amount}, "
                                                          f"{p.at:%Y-%m-%d})", r.raw))
-    if gone:
-        keep = []
-        for r in todo:
-            if r.member_id in gone:
-                problems.append(Problem(r.line, "member", forgotten_text(r.member_id, gone[r.member_id]), r.raw))
-            else:
-                keep.append(r)
-        todo = keep
-    if problems and not opts.skip_errors:
-        raise _refused(problems)
+    return todo
 
-    # apply, in date order: each member's rows in one go on the fast path
+
+def _apply(conn: Connection, prog: Programme, todo: list[Row], opts: Options, fresh: set[str],
+           problems: list[Problem], progress: Callable[[int, int], None] | None) -> int:
+    """Apply the new rows in date order: each fast-path member's rows in one
+    go, in batches of members (one `_apply_fast` each), then the others
+    through `operations.purchase`, each in its savepoint (a refused row is a
+    problem, and the others go on). Returns how many were added."""
     todo.sort(key=attrgetter("line"))
     todo.sort(key=attrgetter("at"))  # stable: by (at, line)
-    fast, slow = _split(conn, prog, todo, result.created_member_ids)
-    done = added = 0
+    fast, slow = _split(conn, prog, todo, fresh)
+    done = 0
     fast.sort(key=attrgetter("member_id"))  # stable: each member's rows together, in date order
     quotes: dict = {}
     batch: list[list[Row]] = []
@@ -995,37 +1040,28 @@ def import_purchases(conn: Connection, prog: Programme, stream: IO[bytes], opts:
         batch.append(member_rows)
         size += len(member_rows)
         if size >= BATCH:
-            _apply_fast(conn, prog, batch, quotes, fresh=result.created_member_ids,
-                        tier_discount=opts.apply_tier_discount)
+            _apply_fast(conn, prog, batch, quotes, fresh=fresh, tier_discount=opts.apply_tier_discount)
             done += size
-            added += size
             batch, size = [], 0
             if progress:
                 progress(done, len(todo))
     if batch:
-        _apply_fast(conn, prog, batch, quotes, fresh=result.created_member_ids,
-                    tier_discount=opts.apply_tier_discount)
+        _apply_fast(conn, prog, batch, quotes, fresh=fresh, tier_discount=opts.apply_tier_discount)
         done += size
-        added += size
         if progress:
             progress(done, len(todo))
     for r in slow:
         try:
             with conn.begin_nested():
                 operations.purchase(conn, prog, r.member_id, r.amount, at=r.at, order_id=r.key, code=r.code,
-                                tier_discount=opts.apply_tier_discount)
+                                    tier_discount=opts.apply_tier_discount)
         except LoyaltyError as e:  # in its savepoint: go on, to list every bad row (as --skip-errors)
             problems.append(Problem(r.line, None, str(e), r.raw))
             continue
         done += 1
-        added += 1
         if progress:
             progress(done, len(todo))
-    if problems and not opts.skip_errors:
-        raise _refused(problems)
-    result.added = added
-    result.rejected = one_per_line(problems)
-    return result
+    return done
 
 
 def one_per_line(problems: list[Problem]) -> list[Problem]:
