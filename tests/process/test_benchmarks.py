@@ -34,3 +34,14 @@ def test_the_benchmark_suite_smoke(tmp_path):
     assert sections == {"start-up", "scale", "reports", "import", "batch"}
     assert all(f["value"] > 0 for f in figures)
     assert "loyalty --help" in out.stdout and "through one `loyalty batch`" in out.stdout
+
+
+def test_the_before_after_comparison_smoke(tmp_path):
+    """`benchmarks/compare_import.py` with this install on both sides."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare_import.py"), "--before", sys.executable,
+                          "--after", sys.executable, "--rows", "300", "--rounds", "1", "--work", str(tmp_path),
+                          "--json"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert figures["rows"] == 300 and figures["before_check_clean"] is True and figures["after_check_clean"] is True
+    assert figures["before_median_s"] > 0 and figures["after_cpu_median_s"] > 0
