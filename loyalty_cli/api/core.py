@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, overload
 
 from loyalty_cli.api.results import money
-from loyalty_cli.domain.dates import now, parse_date, parse_datetime
+from loyalty_cli.domain.dates import check_day, from_object, now, parse_date, parse_datetime
 from loyalty_cli.domain.money import parse_amount, parse_points
 from loyalty_cli.errors import LoyaltyError
 
@@ -132,14 +132,10 @@ class LedgerCore:
         return self._moment(value, what, end_of_day=True)
 
     def _moment(self, value: Moment, what: str, *, end_of_day: bool = False) -> datetime:
-        if isinstance(value, datetime):
-            if value.tzinfo is not None:
-                from loyalty_cli.domain.dates import zone
-
-                value = value.astimezone(zone(self.programme.timezone)).replace(tzinfo=None)
-            return value.replace(microsecond=0)
-        if isinstance(value, date):
-            return datetime.combine(value, time(23, 59, 59) if end_of_day else time(0, 0))
+        """A moment as stored: a date, datetime or ISO string, held to the same
+        range and daylight-saving checks whichever it is."""
+        if isinstance(value, date):  # a datetime too
+            return from_object(value, self.programme.timezone, what, end_of_day=end_of_day)
         if isinstance(value, str):
             return parse_datetime(value, self.programme.timezone, what, end_of_day=end_of_day)
         raise LoyaltyError(f"{what} must be a date, a datetime or an ISO string, not {type(value).__name__}")
@@ -149,10 +145,8 @@ class LedgerCore:
         """A calendar day (a birthday, a code's validity): None or '' for none."""
         if value is None or value == "":
             return None
-        if isinstance(value, datetime):
-            return value.date()
-        if isinstance(value, date):
-            return value
+        if isinstance(value, date):  # a datetime's day, for a datetime
+            return check_day(value, what)
         if isinstance(value, str):
             return parse_date(value, what)
         raise LoyaltyError(f"{what} must be a date or an ISO string, not {type(value).__name__}")

@@ -74,6 +74,27 @@ def localise(dt: datetime, tz: str, text: str, what: str, *, check_gap: bool = T
     return dt.replace(microsecond=0)
 
 
+def from_object(value: date, tz: str, what: str, *, end_of_day: bool = False) -> datetime:
+    """A `date` or `datetime` object (the library's callers pass them) as the
+    naive local datetime it is stored as, checked as its ISO string would be
+    by `parse_datetime`: 1900-9998, before and after a conversion into the
+    programme's timezone, and no local time inside a daylight-saving gap.
+    The refusals are the string's, with the value shown as ISO."""
+    text = value.isoformat()
+    if isinstance(value, datetime):
+        return localise(value, tz, text, what)
+    _in_range(value, text, what)
+    return datetime.combine(value, time(23, 59, 59) if end_of_day else time(0, 0))
+
+
+def check_day(value: date, what: str) -> date:
+    """A calendar day given as an object (a datetime's day, for a datetime):
+    within 1900-9998, as `parse_date` holds a typed one."""
+    day = value.date() if isinstance(value, datetime) else value
+    _in_range(day, day.isoformat(), what)
+    return day
+
+
 def _exists(dt: datetime, tz: str, text: str, what: str) -> None:
     """Refuse a local time inside a daylight-saving gap, naming the jump."""
     from datetime import timezone as _tz
