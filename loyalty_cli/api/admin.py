@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from loyalty_cli.api.arguments import checked
 from loyalty_cli.api.core import LedgerCore
 from loyalty_cli.api.results import Result, internal, money
 from loyalty_cli.errors import LoyaltyError
@@ -41,6 +42,7 @@ class Setup(Result):
     schema_version: int  # the ledger's, now
 
 
+@checked
 def init(config: str | os.PathLike[str] = "loyalty.toml", *, db: str | os.PathLike[str] | None = None,
          force: bool = False, name: str | None = None, currency: str | None = None, timezone: str | None = None,
          sample: bool = False, record_db: bool = True) -> Setup:  # long: steps undone together when one fails
@@ -230,6 +232,7 @@ class Check(Result):
     head: str | None
 
 
+@checked
 def backup_path(path: str | os.PathLike[str]) -> Path:
     """The file a backup is to be written to: `~` and `~user` expanded (an
     unknown user is refused)."""
@@ -238,6 +241,7 @@ def backup_path(path: str | os.PathLike[str]) -> Path:
     return expand_path(os.fspath(path), "backup PATH")
 
 
+@checked
 def check_head(text: str) -> tuple[int, str]:
     """A chain head as `check --print-head` printed it ("N:HASH"), checked:
     (entries, hash)."""

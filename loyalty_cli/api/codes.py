@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
-from loyalty_cli.api.core import Amount, LedgerCore, Moment
+from loyalty_cli.api.core import Amount, LedgerCore, Moment, Points
 from loyalty_cli.api.results import Result, Rows, internal
 from loyalty_cli.errors import LoyaltyError
 
@@ -141,7 +141,7 @@ def _uses(value: Count, what: str) -> int:
 
 class CodesAPI(LedgerCore):
     def promo_create(self, code: str | None = None, *, percent: Amount | None = None, amount: Amount | None = None,
-                     points: int | str | None = None, multiplier: Amount | None = None,
+                     points: Points | None = None, multiplier: Amount | None = None,
                      min_purchase: Amount | None = None, starts: dt.date | str | None = None,
                      expires: dt.date | str | None = None, max_uses: Count | None = None,
                      per_member: Count | None = None, first_purchase: bool = False, tier: str | None = None,

@@ -12,12 +12,16 @@ or digit strings, moments are `datetime`, `date` or ISO strings.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, overload
 
+from loyalty_cli.api.arguments import checker, describe
 from loyalty_cli.api.results import money
 from loyalty_cli.domain.dates import check_day, from_object, now, parse_date, parse_datetime
 from loyalty_cli.domain.money import parse_amount, parse_points
@@ -30,9 +34,29 @@ if TYPE_CHECKING:
 
 Moment = datetime | date | str
 Amount = str | Decimal | int
+Points = int | str
+
+# how these read in a refusal of a wrong type (api/arguments.py)
+describe(Moment, "a date, a datetime or an ISO string")
+describe(Amount, "a str, Decimal or int (never a float: it is not exact)")
+describe(Points, "a whole number (an int or a string of digits)")
+describe(date | str, "a date or an ISO date string (YYYY-MM-DD)")
+describe(str | os.PathLike[str], "a path (a str or os.PathLike)")
 
 
 _CHANGES = "loyalty.changes"  # a pooled connection's count of changed rows when its last session ended
+
+
+def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A Ledger method, its arguments checked before it runs."""
+    check = checker(fn)
+
+    @functools.wraps(fn)
+    def method(self: LedgerCore, *args: Any, **kwargs: Any) -> Any:
+        check(self, *args, **kwargs)
+        return fn(self, *args, **kwargs)
+
+    return method
 
 
 class _RollBack(Exception):
@@ -40,7 +64,16 @@ class _RollBack(Exception):
 
 
 class LedgerCore:
-    """The session and value handling every group of methods shares."""
+    """The session and value handling every group of methods shares. Each
+    public method of a subclass (the groups, and so the Ledger) has its
+    arguments checked against its annotations before it runs
+    (`__init_subclass__`, api/arguments.py)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, fn in list(vars(cls).items()):
+            if not name.startswith("_") and inspect.isfunction(fn):
+                setattr(cls, name, _guarded(fn))
 
     def __init__(self, programme: Programme, url: str, engine: Engine, *, owns_engine: bool = True):
         self.programme = programme
@@ -162,7 +195,7 @@ class LedgerCore:
         return parse_amount(text, self.programme.currency.decimals, what)
 
     @staticmethod
-    def _points(value: int | str | None, what: str = "points", *, signed: bool = False) -> int | None:
+    def _points(value: Points | None, what: str = "points", *, signed: bool = False) -> int | None:
         """A whole number of points (more than 0 unless `signed`)."""
         if value is None:
             return None

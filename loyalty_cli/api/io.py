@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple, Protocol
 
+from loyalty_cli.api.arguments import checked, describe, text_out
 from loyalty_cli.api.core import LedgerCore, Moment
 from loyalty_cli.api.results import Result, internal
 from loyalty_cli.errors import LoyaltyError
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 Source = str | os.PathLike[str] | IO[bytes]
 Pairs = Mapping[str, str] | Iterable[str]
 Progress = Callable[[int, int], None]
+
+describe(Source, "a path or a binary stream (a file opened with 'rb')")
+describe(Pairs, "a mapping or a list of NAME=VALUE strings")
 
 EXPORTS = ("ledger", "members", "purchases")
 EXPORT_FORMATS = ("csv", "json")
@@ -96,7 +100,12 @@ class Export(Result):
 
 
 class TextOut(Protocol):
+    """A text stream to write to (a file opened with "w", sys.stdout, io.StringIO)."""
+
     def write(self, text: str, /) -> object: ...
+
+
+describe(TextOut, "a text stream (anything with write(str), not a binary file)", text_out)
 
 
 def _pairs(value: Pairs, what: str) -> list[str]:
@@ -108,6 +117,7 @@ def _pairs(value: Pairs, what: str) -> list[str]:
     return list(value)
 
 
+@checked
 def import_options(kind: str, *, mapping: Pairs = (), where: Pairs = (), date_format: str | None = None,
                    encoding: str | None = None, delimiter: str | None = None, decimal_comma: bool = False,
                    create_members: bool = False, apply_tier_discount: bool = False, dry_run: bool = False,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from loyalty_cli.api.admin import AdminAPI
+from loyalty_cli.api.arguments import checked
 from loyalty_cli.api.codes import CodesAPI
 from loyalty_cli.api.daily import DailyAPI
 from loyalty_cli.api.io import IOAPI
@@ -43,6 +44,7 @@ def connect(url: str):
     return store.engine_for(url)
 
 
+@checked
 def open_ledger(config: str | os.PathLike[str] = "loyalty.toml", db: str | os.PathLike[str] | None = None) -> Ledger:
     """Open the programme file `config` and its ledger: `db` (a path or an
     SQLAlchemy URL; default the file's [ledger] database, relative to it).

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from loyalty_cli.api.core import Amount, LedgerCore, Moment
+from loyalty_cli.api.core import Amount, LedgerCore, Moment, Points
 from loyalty_cli.api.results import Result, internal
 
 
@@ -81,7 +81,7 @@ class Award(Result):
 
 
 class PointsAPI(LedgerCore):
-    def purchase(self, member: str, amount: Amount, *, order: str | None = None, redeem: int | str | None = None,
+    def purchase(self, member: str, amount: Amount, *, order: str | None = None, redeem: Points | None = None,
                  code: str | None = None, date: Moment | None = None) -> Purchase:
         """Record a sale of `amount` (str or Decimal, e.g. "12.50") to `member`
         (id, e-mail or phone): it earns points on the net amount at the
@@ -115,7 +115,7 @@ class PointsAPI(LedgerCore):
         return Refund(**{**r, "amount": self._money(r["amount"]), "refunded_total": self._money(r["refunded_total"]),
                          "order_amount": self._money(r["order_amount"])})
 
-    def redeem(self, member: str, points: int | str | None = None, *, reward: str | None = None,
+    def redeem(self, member: str, points: Points | None = None, *, reward: str | None = None,
                order: str | None = None, date: Moment | None = None) -> Redemption:
         """Spend `points`, or the reward named `reward` from the catalogue
         (exactly one of the two); never more than the member has available."""
@@ -130,7 +130,7 @@ class PointsAPI(LedgerCore):
                                   order_id=order)
         return Redemption(**r)
 
-    def adjust(self, member: str, points: int | str, *, reason: str, date: Moment | None = None) -> Adjustment:
+    def adjust(self, member: str, points: Points, *, reason: str, date: Moment | None = None) -> Adjustment:
         """Add (positive) or take away (negative) points by hand, with a reason."""
         from loyalty_cli.ledger import operations
 
