@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from loyalty_cli.api.arguments import checked
-from loyalty_cli.api.core import LedgerCore
+from loyalty_cli.api.core import LedgerCore, one_write
 from loyalty_cli.api.results import Result, internal, money
 from loyalty_cli.errors import LoyaltyError
 
@@ -110,7 +110,8 @@ def init(config: str | os.PathLike[str] = "loyalty.toml", *, db: str | os.PathLi
         engine = dbm.engine_for(url, create=True)
         made = new_file
         try:
-            state = dbm.create(engine, settle)
+            with one_write(url):  # not from inside a write to it by this thread: that would wait on itself
+                state = dbm.create(engine, settle)
         finally:
             engine.dispose()
         if partial is not None:

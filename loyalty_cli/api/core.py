@@ -15,8 +15,9 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, overload
@@ -25,7 +26,7 @@ from loyalty_cli.api.arguments import checker, describe
 from loyalty_cli.api.results import money
 from loyalty_cli.domain.dates import check_day, from_object, now, parse_date, parse_datetime
 from loyalty_cli.domain.money import parse_amount, parse_points
-from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.errors import LedgerError, LoyaltyError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -53,10 +54,37 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def method(self: LedgerCore, *args: Any, **kwargs: Any) -> Any:
+        self._open()
         check(self, *args, **kwargs)
         return fn(self, *args, **kwargs)
 
     return method
+
+
+_THREAD = threading.local()  # .writing: the ledgers this thread has a write under way to
+
+
+@contextmanager
+def one_write(url: str) -> Iterator[None]:
+    """A write to the ledger at `url` by this thread. Refused at once when the
+    thread has one under way to it already (this one was started from inside
+    it, from an import's `progress` callback, say, through this Ledger or
+    another): it would wait on itself for the lock, and give up after 30 s
+    blaming another process."""
+    from loyalty_cli.store import db
+
+    path = db.sqlite_file(url)
+    key = os.path.realpath(path) if path is not None else db.describe(url)
+    held: set[str] = _THREAD.__dict__.setdefault("writing", set())
+    if key in held:
+        raise LedgerError(f"a write to the ledger {db.describe(url)} is already under way in this thread, and "
+                          f"this one was started inside it (from a callback such as an import's progress): "
+                          f"make it after that write returns")
+    held.add(key)
+    try:
+        yield
+    finally:
+        held.discard(key)
 
 
 class _RollBack(Exception):
@@ -88,19 +116,31 @@ class LedgerCore:
 
     # -- lifetime ---------------------------------------------------------
 
+    _closed = False
+
     def close(self) -> None:
-        """Release the ledger's connections (a Ledger that shares its engine keeps it)."""
-        if self._owns_engine:
+        """Release the ledger's connections (a Ledger that shares its engine
+        keeps it). Closing again does nothing; any other method of a closed
+        Ledger raises LedgerError."""
+        if self._owns_engine and not self._closed:
             self._engine.dispose()
+        self._closed = True
+
+    def _open(self) -> None:
+        """Refuse to work once closed (the engine may be gone, or shared with others)."""
+        if self._closed:
+            raise LedgerError("the ledger is closed (close() was called, or its `with` block ended): "
+                              "open it again with loyalty_cli.open_ledger()")
 
     def __enter__(self):
+        self._open()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Ledger {self.programme.path} at {self.url}>"
+        return f"<Ledger {self.programme.path} at {self.url}{' (closed)' if self._closed else ''}>"
 
     # -- the unit of work ---------------------------------------------------
 
@@ -117,8 +157,8 @@ class LedgerCore:
         changed = False
         info: dict[str, Any] = {}
         try:
-            with phone_region(prog.phone_region), db.transaction(self._engine, write=write,
-                                                                 allow_old=checking) as conn:
+            with phone_region(prog.phone_region), one_write(self.url) if write else nullcontext(), \
+                    db.transaction(self._engine, write=write, allow_old=checking) as conn:
                 # rows changed on this connection since its last session ended (a new
                 # connection starts at 0, so an upgrade of the schema counts)
                 info = conn.connection.info
