@@ -18,7 +18,8 @@ domain (money, dates, config, rules) pure and used by all of them:
         chain.py        the hash chain over entries: sealing new entries, verifying, the head
         bulk.py         writes in bulk: executemany on SQLite, Core elsewhere; the cached balances in one statement
       api/              the library: open_ledger -> Ledger, methods named after the commands, frozen typed results
-        __init__.py     Ledger, open_ledger, init
+        __init__.py     Ledger, open_ledger, init; every result class, error and argument type, re-exported
+        arguments.py    what callers pass, checked against each method's annotations before it runs
         ledger.py       open_ledger, and the Ledger: every group of methods below in one class
         core.py         the unit of work (one transaction per method, dry runs), and the values methods take
         results.py      Result and Rows: frozen results whose fields are the command's JSON keys; as_json
@@ -58,21 +59,25 @@ domain (money, dates, config, rules) pure and used by all of them:
         batch_runner.py `loyalty batch`: the click commands line by line in one process, sharing one Batch
 """
 
-from typing import TYPE_CHECKING
+import typing as _typing
 
 from loyalty_cli.errors import ConfigError, LedgerError, LoyaltyError
 
-if TYPE_CHECKING:  # for type checkers; at run time __getattr__ imports them on first use
-    from loyalty_cli.api import Ledger, init, open_ledger
+if _typing.TYPE_CHECKING:  # for type checkers; at run time __getattr__ imports them on first use
+    from loyalty_cli.api import ImportRefused, Ledger, OptionConflict, RejectsNotWritten, init, open_ledger
 
 __version__ = "0.1.0"
-__all__ = ["open_ledger", "Ledger", "init", "LoyaltyError", "ConfigError", "LedgerError", "__version__"]
-_API = ("open_ledger", "Ledger", "init")
+__all__ = ["open_ledger", "Ledger", "init", "LoyaltyError", "ConfigError", "LedgerError", "ImportRefused",
+           "RejectsNotWritten", "OptionConflict", "__version__"]
+# from loyalty_cli.api on first use: `loyalty --help` imports this package and
+# should not pay for the library (every result class is in loyalty_cli.api too)
+_API = ("open_ledger", "Ledger", "init", "ImportRefused", "RejectsNotWritten", "OptionConflict")
 
 
 def __getattr__(name: str):
-    """`open_ledger`, `Ledger` and `init`, imported on first use: `loyalty
-    --help` imports this package and should not pay for the database layer."""
+    """`open_ledger`, `Ledger`, `init` and the import's errors, imported on
+    first use: `loyalty --help` imports this package and should not pay for
+    the database layer."""
     if name in _API:
         import loyalty_cli.api as api
 
@@ -81,4 +86,9 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+    """What the package offers (`__all__`), its submodules once imported, and the module's dunders."""
+    import types
+
+    here = globals()
+    return sorted({*__all__, *(n for n, v in here.items() if n.startswith("__") or
+                               (isinstance(v, types.ModuleType) and not n.startswith("_")))})

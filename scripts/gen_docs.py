@@ -108,11 +108,19 @@ is that JSON); each write is one transaction; a refusal raises
 `loyalty_cli.LoyaltyError` with the command's `Error:` line as its message.
 The README has [a short script](../README.md#the-python-api).
 
-Values: amounts are `str` or `Decimal` (a `float` is refused: it is not
-exact); points are `int`; moments (`date=`, `as_of=`, `since=`) are
-`datetime`, `date` or ISO strings in the programme's timezone. In results,
-amounts are `Decimal` with the currency's decimals, moments naive `datetime`s
-in the programme's timezone and days `date`s.
+Values: amounts are `str` or `Decimal` (or `int`; a `float` is refused: it
+is not exact); points are `int` or a string of digits (`"150"`); moments
+(`date=`, `as_of=`, `since=`) are `datetime`, `date` or ISO strings in the
+programme's timezone, held to the same checks whichever they are (1900-9998,
+no local time that daylight saving skipped); yes/no options are `bool`. An
+argument of another type than its annotation says is refused before anything
+runs, with a LoyaltyError naming it (`member must be a str, not int 5`). In
+results, amounts are `Decimal` with the currency's decimals, moments naive
+`datetime`s in the programme's timezone and days `date`s.
+
+Imports: `open_ledger`, `Ledger`, `init` and the errors are in `loyalty_cli`;
+they, every result class and row type below and the types the signatures use
+are in `loyalty_cli.api` (`from loyalty_cli.api import Purchase, Balance`).
 """
 
 GROUPS = {"members": "Members", "points": "Points", "codes": "Codes", "reports": "Reports",
@@ -241,8 +249,10 @@ def _group(name: str) -> list[str]:
 
 def render_api() -> str:
     import loyalty_cli
-    from loyalty_cli import errors
     from loyalty_cli.api import core, ledger, results
+
+    errors = (loyalty_cli.LoyaltyError, loyalty_cli.ConfigError, loyalty_cli.LedgerError, loyalty_cli.ImportRefused,
+              loyalty_cli.RejectsNotWritten, loyalty_cli.OptionConflict)
 
     out = [API_HEADER, *_aliases(core),
            "## Contents\n", "- [Opening a ledger](#opening-a-ledger)"]
@@ -260,9 +270,10 @@ def render_api() -> str:
     for cls in (results.Result, results.Rows):
         out += [f"### `{cls.__name__}`\n", _doc(cls) + "\n"]
     out += _entry("Result.to_json", results.Result.to_json)
-    for cls in (errors.LoyaltyError, errors.ConfigError, errors.LedgerError):
+    out.append("A row type (a NamedTuple) has `to_json()` too: the row as a JSON object.\n")
+    for cls in errors:
         out += [f"### `loyalty_cli.{cls.__name__}`\n", _doc(cls) + "\n"]
-    assert set(loyalty_cli.__all__) >= {"open_ledger", "Ledger", "init", "LoyaltyError"}
+    assert {"open_ledger", "Ledger", "init"} | {cls.__name__ for cls in errors} <= set(loyalty_cli.__all__)
     return "\n".join(out).rstrip("\n") + "\n"
 
 

@@ -258,6 +258,8 @@ def check_head(text: str) -> tuple[int, str]:
 
 @dataclass(frozen=True)
 class ProgramInfo(Result):
+    """The programme: its name, currency, timezone, phone region, file and ledger."""
+
     name: str
     currency: str
     timezone: str
@@ -269,6 +271,8 @@ class ProgramInfo(Result):
 
 @dataclass(frozen=True)
 class EarningRules(Result):
+    """[earning]: points per currency unit, rounding, minimum purchase, bonuses, pending days."""
+
     points_per_unit: Decimal
     rounding: str
     min_purchase: Decimal
@@ -279,6 +283,8 @@ class EarningRules(Result):
 
 @dataclass(frozen=True)
 class ActionRule(Result):
+    """An action of [earning.actions]: its points and how often a member may earn them."""
+
     name: str
     points: int
     limit: int | None
@@ -287,6 +293,8 @@ class ActionRule(Result):
 
 @dataclass(frozen=True)
 class RedemptionRules(Result):
+    """[redemption]: what a point is worth, the fewest to redeem, the most of a sale."""
+
     point_value: Decimal
     min_points: int
     max_share: Decimal
@@ -294,6 +302,8 @@ class RedemptionRules(Result):
 
 @dataclass(frozen=True)
 class RewardRule(Result):
+    """A reward of the catalogue ([[rewards]]) and its price in points."""
+
     name: str
     points: int
     description: str
@@ -301,12 +311,16 @@ class RewardRule(Result):
 
 @dataclass(frozen=True)
 class ExpiryRules(Result):
+    """[expiry]: days until points expire, days of warning."""
+
     days: int
     warn_days: int
 
 
 @dataclass(frozen=True)
-class TierLevel(Result):
+class TierRule(Result):
+    """A tier of [[tiers.levels]]: its threshold (spend or points, by the basis), multiplier and discount."""
+
     name: str
     min: Decimal | int  # spend (an amount) or points earned, by the tiers' basis
     multiplier: Decimal
@@ -315,14 +329,18 @@ class TierLevel(Result):
 
 @dataclass(frozen=True)
 class TierRules(Result):
+    """[tiers]: the basis, window, downgrades and each tier."""
+
     basis: str
     window: str
     downgrade: bool
-    levels: tuple[TierLevel, ...]
+    levels: tuple[TierRule, ...]
 
 
 @dataclass(frozen=True)
 class ReferralRules(Result):
+    """[referral]: the points for referrer and referee, the qualifying purchase."""
+
     referrer_points: int
     referee_points: int
     min_purchase: Decimal
@@ -356,7 +374,7 @@ class Program(Result):
             rewards=tuple(RewardRule(r.name, r.points, r.description) for r in prog.rewards),
             expiry=ExpiryRules(prog.expiry_days, prog.warn_days),
             tiers=TierRules(prog.tier_basis, prog.tier_window, prog.downgrade,
-                            tuple(TierLevel(lv.name, money(lv.min, dec) if spend else lv.min, lv.multiplier,
+                            tuple(TierRule(lv.name, money(lv.min, dec) if spend else lv.min, lv.multiplier,
                                             lv.discount_percent) for lv in prog.levels)),
             referral=ReferralRules(prog.referrer_points, prog.referee_points, money(prog.referral_min_purchase, dec)),
         )

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from loyalty_cli.api.core import Amount, LedgerCore, Moment, Points
-from loyalty_cli.api.results import Result, Rows, internal
+from loyalty_cli.api.results import Result, Rows, internal, row
 from loyalty_cli.errors import LoyaltyError
 
 Count = int | str
@@ -31,6 +31,7 @@ class PromoCreated(Result):
     description: str = internal()  # the effect in words: "10% off", "50 bonus points"
 
 
+@row
 class PromoCode(NamedTuple):
     """A row of `loyalty promo list`: a code's rules, uses and status as of a
     moment. `value` is the effect's value as the code holds it: a percent or

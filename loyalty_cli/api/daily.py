@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from loyalty_cli.api.core import LedgerCore, Moment
-from loyalty_cli.api.results import Result, internal
+from loyalty_cli.api.results import Result, internal, row
 from loyalty_cli.errors import LoyaltyError
 
 
+@row
 class ExpiredPoints(NamedTuple):
     """Points of a member that expired on a day."""
 
@@ -27,6 +28,7 @@ class ExpiredPoints(NamedTuple):
     points: int
 
 
+@row
 class BirthdayBonus(NamedTuple):
     """A birthday bonus credited (dated on the birthday)."""
 
@@ -36,6 +38,7 @@ class BirthdayBonus(NamedTuple):
     points: int
 
 
+@row(json_keys={"from_": "from"})
 class TierChange(NamedTuple):
     """A tier change that time alone brought about, on the day it happened.
     In JSON `from_` is "from" (a Python keyword cannot name a field)."""
@@ -71,6 +74,8 @@ class Birthdays(Result):
 
 @dataclass(frozen=True)
 class DailyBirthdays(Result):
+    """`daily`'s birthday bonuses: the members, their points, each bonus."""
+
     members: int
     points: int
     granted: tuple[BirthdayBonus, ...]
@@ -78,6 +83,8 @@ class DailyBirthdays(Result):
 
 @dataclass(frozen=True)
 class DailyExpiry(Result):
+    """`daily`'s expiry: the members, their points, each expiry posted."""
+
     members: int
     points: int
     entries: tuple[ExpiredPoints, ...]
@@ -97,11 +104,6 @@ class DailyRun(Result):
     released_points: int
     tier_changes: tuple[TierChange, ...]
 
-    def to_json(self) -> Any:
-        doc = super().to_json()
-        doc["tier_changes"] = [{"member": c.member, "date": c.date.isoformat(), "from": c.from_, "to": c.to}
-                               for c in self.tier_changes]
-        return doc
 
 
 def _expired(posted: list[dict]) -> tuple[ExpiredPoints, ...]:

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, NamedTuple, Protocol
 
 from loyalty_cli.api.arguments import checked, describe, text_out
 from loyalty_cli.api.core import LedgerCore, Moment
-from loyalty_cli.api.results import Result, internal
+from loyalty_cli.api.results import Result, internal, row
 from loyalty_cli.errors import LoyaltyError
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ class OptionConflict(LoyaltyError):
     """Two options that do not go together (the CLI's usage error, exit 2)."""
 
 
+@row
 class ImportProblem(NamedTuple):
     """A bad row of an import file: its line, the column at fault (None when
     the row as a whole is) and why."""

@@ -31,7 +31,16 @@ class Ledger(MembersAPI, PointsAPI, CodesAPI, ReportsAPI, IOAPI, DailyAPI, Admin
             sale = ledger.purchase("anna", "12.50", order="A1")
             print(sale.points_earned, ledger.balance("anna").points)
 
-    `programme` is the parsed programme file; `url` the ledger's SQLAlchemy URL.
+    `programme` is the parsed programme file; `url` the ledger's SQLAlchemy
+    URL; `commits` counts the write transactions that committed a change.
+    Two hooks, for a caller that reports on writes (the CLI does): `on_write`,
+    called with no arguments when a write (not a dry run) begins, and
+    `on_commit`, when a write has committed a change; both None by default.
+
+    After `close()` (or the end of the `with` block) any method but `close`
+    raises LedgerError.
+    A write cannot start inside another write to the same ledger by the same
+    thread (from an import's `progress` callback, say): LedgerError at once.
     """
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from loyalty_cli.api.core import LedgerCore, Moment
-from loyalty_cli.api.results import Result, Rows, internal
+from loyalty_cli.api.results import Result, Rows, internal, row
 from loyalty_cli.errors import LoyaltyError
 
 
@@ -44,6 +44,7 @@ class Forgotten(Result):
     scrubbed: bool
 
 
+@row
 class Member(NamedTuple):
     """A row of `loyalty members` (`name` and the rest are None once forgotten)."""
 
@@ -63,7 +64,7 @@ class Members(Rows[Member]):
 
 
 @dataclass(frozen=True)
-class Expiring(Result):
+class ExpiringPoints(Result):
     """Points that expire on `date` (spendable until the day before)."""
 
     date: dt.date
@@ -107,7 +108,7 @@ class MemberView(Result):
     lifetime_spend: Decimal
     next_tier: str | None
     to_next_tier: Decimal | int | None
-    expiring: tuple[Expiring, ...]
+    expiring: tuple[ExpiringPoints, ...]
     qualifying_total: Decimal | int
     recent: tuple[RecentEntry, ...]
     # (qualifying total - this tier's min, next tier's min - this tier's min), in
@@ -206,7 +207,7 @@ class MembersAPI(LedgerCore):
             tier=r["tier"], tier_basis=r["tier_basis"], tier_window=r["tier_window"],
             lifetime_spend=self._money(r["lifetime_spend"]), next_tier=r["next_tier"],
             to_next_tier=None if r["to_next_tier"] is None else tier_figure(r["to_next_tier"]),
-            expiring=tuple(Expiring(e["date"], e["points"]) for e in r["expiring"]),
+            expiring=tuple(ExpiringPoints(e["date"], e["points"]) for e in r["expiring"]),
             qualifying_total=tier_figure(r["qualifying"]),
             recent=tuple(RecentEntry(h["date"], h["at"], h["kind"], h["points"], h["order"], h["note"], h["balance"])
                          for h in r["recent"]),

@@ -23,6 +23,8 @@ class ReferralPaid(Result):
 
 @dataclass(frozen=True)
 class Purchase(Result):
+    """A sale recorded: what it earned, any promo code, points paid with, the new balance and tier."""
+
     member: str
     order: str
     date: datetime
@@ -43,6 +45,8 @@ class Purchase(Result):
 
 @dataclass(frozen=True)
 class Refund(Result):
+    """An order refunded in full or in part: the points taken back, those already expired or restored."""
+
     member: str
     order: str
     amount: Decimal
@@ -57,6 +61,8 @@ class Refund(Result):
 
 @dataclass(frozen=True)
 class Redemption(Result):
+    """Points spent, on a reward from the catalogue or as given."""
+
     member: str
     points_redeemed: int
     reward: str | None
@@ -66,6 +72,8 @@ class Redemption(Result):
 
 @dataclass(frozen=True)
 class Adjustment(Result):
+    """Points added or taken away by hand, with the reason."""
+
     member: str
     adjusted: int
     reason: str
@@ -74,6 +82,8 @@ class Adjustment(Result):
 
 @dataclass(frozen=True)
 class Award(Result):
+    """Points for an action of [earning.actions]."""
+
     member: str
     action: str
     points_awarded: int

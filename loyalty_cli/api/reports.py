@@ -14,12 +14,13 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from loyalty_cli.api.core import Amount, LedgerCore, Moment
-from loyalty_cli.api.results import Result, Rows, internal
+from loyalty_cli.api.results import Result, Rows, internal, row
 from loyalty_cli.errors import LoyaltyError
 
 # --- balance -----------------------------------------------------------------
 
 
+@row
 class Balance(NamedTuple):
     """A member's points and tier as of a moment."""
 
@@ -36,6 +37,7 @@ class Balances(Rows[Balance]):
 # --- history -----------------------------------------------------------------
 
 
+@row
 class HistoryEntry(NamedTuple):
     """One line of a member's history: an entry of the ledger, an expiry due
     but not posted yet (as it will be posted), or a tier change (kind
@@ -57,6 +59,7 @@ class History(Rows[HistoryEntry]):
 # --- tiers -------------------------------------------------------------------
 
 
+@row
 class TierLevel(NamedTuple):
     """A tier's line of the tier report. `min` and `total` are an amount
     (Decimal) when tiers are by spend, points (int) when by points."""
@@ -68,6 +71,7 @@ class TierLevel(NamedTuple):
     share_percent: Decimal
 
 
+@row
 class TierGap(NamedTuple):
     """A member close to their next tier: `total` so far, `to_next_tier` to go."""
 
@@ -96,11 +100,15 @@ class Tiers(Result):
 # --- report ------------------------------------------------------------------
 
 
+@row
 class TierCount(NamedTuple):
+    """Members in a tier at the end of the report's period."""
+
     tier: str
     members: int
 
 
+@row
 class Month(NamedTuple):
     """A month of the report's period ("YYYY-MM"): purchases, sales after
     refunds, points issued and redeemed."""
@@ -161,11 +169,15 @@ class Report(Result):
 # --- expiring and lapsed ------------------------------------------------------
 
 
+@row
 class ExpiryDay(NamedTuple):
+    """Points of a member that expire on a day."""
+
     date: date
     points: int
 
 
+@row
 class ExpiringMember(NamedTuple):
     """A member with points about to expire: `expires` is the first day some
     are gone (`last_day` the last day to spend them), `points_expiring` the
@@ -192,6 +204,7 @@ class Expiring(Rows[ExpiringMember]):
     within: int = internal(0)  # the window, in days
 
 
+@row
 class LapsedMember(NamedTuple):
     """A member with no purchase for the lapse (`last_purchase` None: never
     bought; `days_since` counts from enrolment then). `spend` is the amount

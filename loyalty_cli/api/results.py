@@ -2,7 +2,8 @@
 JSON keys of the command that prints them.
 
 A result is a frozen dataclass (`Result`), or for the rows of a long list a
-`typing.NamedTuple` (cheaper to build 340,000 of). Amounts are `Decimal` with
+`typing.NamedTuple` (cheaper to build 340,000 of) made a row type by `row`,
+which gives it `to_json()` as well. Amounts are `Decimal` with
 the currency's places, points are `int`, moments are `datetime` (naive, in
 the programme's timezone) and days are `date`. `as_json` turns any of them
 into the JSON document the CLI prints, so the names are chosen once, here, by
@@ -15,7 +16,7 @@ Nothing here imports the database or the terminal.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -40,6 +41,33 @@ class Result:
 
 
 R = TypeVar("R")
+T = TypeVar("T", bound=type)
+
+
+@overload
+def row(cls: T, /) -> T: ...
+@overload
+def row(*, json_keys: dict[str, str]) -> Callable[[T], T]: ...
+
+
+def row(cls: Any = None, /, *, json_keys: dict[str, str] | None = None) -> Any:
+    """Make a NamedTuple a row type: `to_json()`, as every result has, is the
+    row as a JSON object. `json_keys` renames a field in the JSON, for a key
+    Python cannot name a field (`@row(json_keys={"from_": "from"})`)."""
+    def make(cls: T) -> T:
+        named: Any = cls  # a NamedTuple class
+        renamed = json_keys or {}
+        assert set(renamed) <= set(named._fields), f"{cls.__name__} has no field {set(renamed) - set(named._fields)}"
+        named._json_keys = tuple(renamed.get(f, f) for f in named._fields)
+        named.to_json = _row_to_json
+        return cls
+
+    return make if cls is None else make(cls)
+
+
+def _row_to_json(self: tuple) -> dict[str, Any]:
+    """The row as the command's JSON object (amounts and moments as strings)."""
+    return as_json(self)
 
 
 @dataclass(frozen=True)
@@ -79,7 +107,8 @@ def as_json(value: Any) -> Any:
     if isinstance(value, Result):
         return value.to_json()
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple row: plain values pass as they are
-        return {k: v if type(v) in _PLAIN else as_json(v) for k, v in zip(value._fields, value, strict=True)}
+        keys = getattr(value, "_json_keys", value._fields)
+        return {k: v if type(v) in _PLAIN else as_json(v) for k, v in zip(keys, value, strict=True)}
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
     if isinstance(value, date):

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 import loyalty_cli
-from loyalty_cli.api.members import Edit, Enrolment, Expiring, Forgotten, Member, Members, MemberView, RecentEntry
+from loyalty_cli.api.members import Edit, Enrolment, ExpiringPoints, Forgotten, Member, Members, MemberView, RecentEntry
 from loyalty_cli.cli.render import emit_json
 from tests.conftest import programme_file
 
@@ -212,7 +212,7 @@ def test_show_by_points_gives_points_and_expiring_points(make_shop):
     shop.run("purchase", "anna", "40.00", "--date", "2026-01-06")
     with loyalty_cli.open_ledger(shop.config) as ledger:
         r = ledger.show("anna", as_of="2026-01-20")
-    assert r.expiring == (Expiring(date(2026, 2, 5), 40),)
+    assert r.expiring == (ExpiringPoints(date(2026, 2, 5), 40),)
     assert r.next_tier is None and r.to_next_tier is None and r.progress is None
     assert printed(r) == shop.run("show", "anna", "--as-of", "2026-01-20", "--format", "json").stdout
 
