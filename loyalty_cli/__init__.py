@@ -19,8 +19,8 @@ domain (money, dates, config, rules) pure and used by all of them:
         bulk.py         writes in bulk: executemany on SQLite, Core elsewhere; the cached balances in one statement
       api/              the library: open_ledger -> Ledger, methods named after the commands, frozen typed results
         __init__.py     Ledger, open_ledger, init; every result class, error and argument type, re-exported
-        arguments.py    what callers pass, checked against each method's annotations before it runs
         ledger.py       open_ledger, and the Ledger: every group of methods below in one class
+        arguments.py    what callers pass, checked against each method's annotations before it runs
         core.py         the unit of work (one transaction per method, dry runs), and the values methods take
         results.py      Result and Rows: frozen results whose fields are the command's JSON keys; as_json
         members.py      enroll, edit, forget, members, show

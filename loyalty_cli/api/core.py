@@ -4,10 +4,12 @@ One programme, one engine; every method runs in one transaction of the store
 (`_session`): a write takes the write lock, records the ledger's currency,
 commits on success and rolls back on any exception, and a `dry_run` does all
 the work and then rolls it back, so it reports exactly what the real run
-would write. What callers pass is checked here, once, with the CLI's words
-(the message of a refusal is the CLI's `Error:` line): amounts are `str`,
-`Decimal` or `int` (a `float` is refused: it is not exact), points are `int`
-or digit strings, moments are `datetime`, `date` or ISO strings.
+would write. The type of each argument is checked before a method runs
+(api/arguments.py, against its annotations); what a value says is checked
+here, once, with the CLI's words (the message of a refusal is the CLI's
+`Error:` line): amounts are `str`, `Decimal` or `int` (a `float` is refused:
+it is not exact), points are `int` or digit strings, moments are `datetime`,
+`date` or ISO strings, held to the same checks whichever they are.
 """
 
 from __future__ import annotations
