@@ -186,8 +186,7 @@ class MembersAPI(LedgerCore):
 
         with self._session(write=False) as conn:
             rows = reports.member_list(conn, self.programme, self._as_of(as_of), tier=tier, search=search)
-        return Members(tuple(Member(r["member"], r["name"], r["email"], r["phone"], r["birthday"],
-                                    r["enrolled"].date(), r["marketing"], r["points"], r["tier"]) for r in rows))
+        return Members(tuple(map(Member._make, rows)))
 
     def show(self, member: str, *, as_of: Moment | None = None) -> MemberView:
         """A member at a glance as of `as_of` (default now; a date means its

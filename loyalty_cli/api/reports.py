@@ -254,7 +254,7 @@ class ReportsAPI(LedgerCore):
 
         with self._session(write=False) as conn:
             rows = reports.balances(conn, self.programme, self._as_of(as_of), list(members) or None)
-        return Balances(tuple(Balance(r["member"], r["name"], r["points"], r["tier"]) for r in rows))
+        return Balances(tuple(map(Balance._make, rows)))
 
     def history(self, member: str, *, since: Moment | None = None, as_of: Moment | None = None) -> History:
         """A member's ledger entries up to `as_of`, oldest first, each with the

@@ -16,6 +16,9 @@ Nothing here imports the database or the terminal.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import types
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -78,7 +81,23 @@ class Rows(Result, Generic[R]):
     rows: tuple[R, ...]
 
     def to_json(self) -> Any:
-        return [as_json(r) for r in self.rows]
+        rows: tuple[Any, ...] = self.rows
+        kind: Any = type(rows[0]) if rows else None
+        if kind is None or not hasattr(kind, "_json_keys") or any(type(r) is not kind for r in rows):
+            return [as_json(r) for r in rows]
+        # one row type (340,000 balances): each row zipped with its keys, and
+        # only the fields whose type may need it converted
+        keys, convert = kind._json_keys, _converted_fields(kind)
+        if not convert:
+            return [dict(zip(keys, r, strict=True)) for r in rows]
+        out = []
+        for r in rows:
+            doc = dict(zip(keys, r, strict=True))
+            for i in convert:
+                if type(r[i]) not in _PLAIN:
+                    doc[keys[i]] = as_json(r[i])
+            out.append(doc)
+        return out
 
     def __bool__(self) -> bool:
         return bool(self.rows)
@@ -99,6 +118,20 @@ class Rows(Result, Generic[R]):
 
 
 _PLAIN = frozenset({str, int, bool, type(None)})
+
+
+@functools.cache
+def _converted_fields(kind: type) -> tuple[int, ...]:
+    """The fields of a row type whose annotation allows a value that as_json
+    converts (anything beyond str, int, bool and None)."""
+    hints = typing.get_type_hints(kind)
+    out = []
+    for i, name in enumerate(kind._fields):  # type: ignore[attr-defined]
+        hint = hints.get(name, Any)
+        args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        if not all(a in _PLAIN for a in args):
+            out.append(i)
+    return tuple(out)
 
 
 def as_json(value: Any) -> Any:
