@@ -50,13 +50,20 @@ def _version(folder: str) -> int:
         return 0
 
 
-def install() -> Path | None:
-    """apt-get install postgresql, when missing and we are root on a Debian-like system."""
+def install(quiet: bool = False, timeout: float = 600) -> Path | None:
+    """apt-get install postgresql, when missing and we are root on a
+    Debian-like system: bounded by `timeout` seconds for each of apt-get's
+    two steps, and silent with `quiet` (the test suite's start)."""
     if find() is None and os.geteuid() == 0 and shutil.which("apt-get"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
-                       check=False, env=env, stdout=subprocess.DEVNULL)
+        out = subprocess.DEVNULL
+        for cmd in (["apt-get", "update", "-qq"],
+                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"]):
+            try:
+                subprocess.run(cmd, check=False, env=env, stdout=out, stderr=out if quiet else None,
+                               stdin=subprocess.DEVNULL, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                break
     return find()
 
 

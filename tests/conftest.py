@@ -7,7 +7,17 @@
         data = shop.json("balance")                           # --format json, parsed
 
 Use ``make_shop(toml)`` for a programme of your own. ``shop.db`` is the
-ledger's path, for direct sqlite3 reads in assertions.
+ledger's path, for direct sqlite3 reads in assertions; ``shop.sql(query)``
+and ``shop.snapshot()`` read the ledger on either backend.
+
+Backends: a test whose shop may be SQLite or PostgreSQL runs on both
+(`backend` is "sqlite" or "postgresql"; tests/pg.py gives each PostgreSQL
+shop a fresh database of a throwaway server). The tests in tests/api and
+tests/model do, and so does every module marked
+``pytestmark = pytest.mark.backends("sqlite", "postgresql")``; everything
+else, and a test marked ``sqlite_only("why")``, runs on SQLite only. A
+PostgreSQL case marked ``pg_full`` runs only in the whole run, not in the
+fast lane. `-m "not postgresql"` leaves every PostgreSQL case out.
 """
 
 from __future__ import annotations
@@ -21,12 +31,14 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from loyalty_cli.cli import cli
+from tests import pg
 
 PROGRAMMES = Path(__file__).parent / "programmes"
 
@@ -73,8 +85,67 @@ def pytest_configure(config):
     _LANE["name"] = chosen or ("fast" if "not process" in expr else "full")
 
 
+def pytest_sessionstart(session):
+    pg.probe()  # before the header: it says whether PostgreSQL tests run
+
+
 def pytest_report_header(config):
-    return f"loyalty test lane: {_LANE['name']} (LOYALTY_TEST_LANE=fast|full to choose)"
+    return [f"loyalty test lane: {_LANE['name']} (LOYALTY_TEST_LANE=fast|full to choose)", pg.header()]
+
+
+def pytest_terminal_summary(terminalreporter):
+    if pg.skipped_reason() and terminalreporter.stats.get("skipped"):
+        terminalreporter.write_line(f"PostgreSQL tests were SKIPPED: {pg.skipped_reason()}; to run them, {pg.HOW}",
+                                    yellow=True, bold=True)
+
+
+def pytest_sessionfinish(session):
+    pg.end_of_run()
+
+
+# --- the two backends ------------------------------------------------------------
+
+BOTH = ("sqlite", "postgresql")
+_BOTH_BY_DEFAULT = ("api", "model")  # folders of tests/ whose every shop test runs on both backends
+
+
+def _backends(definition) -> tuple[str, ...]:
+    if definition.get_closest_marker("sqlite_only") is not None:
+        return ("sqlite",)
+    marker = definition.get_closest_marker("backends")
+    if marker is not None:
+        return tuple(marker.args)
+    folder = Path(str(definition.path)).parent
+    return BOTH if folder.name in _BOTH_BY_DEFAULT and folder.parent == Path(__file__).parent else ("sqlite",)
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" not in metafunc.fixturenames:
+        return
+    metafunc.parametrize("backend", [pytest.param(b, marks=[pytest.mark.postgresql] if b == "postgresql" else [])
+                                     for b in _backends(metafunc.definition)], indirect=True, scope="module")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The fast lane leaves out the PostgreSQL cases marked pg_full."""
+    if _LANE["name"] != "fast":
+        return
+    keep, drop = [], []
+    for item in items:
+        param = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
+        (drop if param == "postgresql" and item.get_closest_marker("pg_full") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def backend(request) -> str:
+    """The ledger's database: "sqlite", or "postgresql" (a server, or a skip)."""
+    name = getattr(request, "param", "sqlite")
+    if name == "postgresql":
+        pg.require()
+    return name
 
 
 # An unmarked test that starts a process fails, so the fast lane stays free of
@@ -96,6 +167,16 @@ for _name in ("fork", "forkpty", "posix_spawn", "posix_spawnp"):
         setattr(os, _name, _guarded(getattr(os, _name)))
 
 
+@contextmanager
+def processes_allowed():
+    """Starting the PostgreSQL server is the suite's own business, in any test."""
+    was, _SPAWN["allowed"] = _SPAWN["allowed"], True
+    try:
+        yield
+    finally:
+        _SPAWN["allowed"] = was
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     _SPAWN["allowed"] = item.get_closest_marker("process") is not None
@@ -103,6 +184,7 @@ def pytest_runtest_protocol(item, nextitem):
         return (yield)
     finally:
         _SPAWN["allowed"] = True
+        pg.end_of_test()  # the PostgreSQL databases the test's shops had
 
 
 def programme(body: str = "", currency: str = "EUR", name: str = "Test Shop") -> str:
@@ -127,18 +209,40 @@ def clean(shop) -> None:
 
 # A fresh ledger per programme text, made once by a real `loyalty init` and
 # copied for every later shop with the same programme: the suite makes about a
-# thousand shops, and init's migrations would otherwise run for each.
+# thousand shops, and init's migrations would otherwise run for each. On
+# PostgreSQL the copy is CREATE DATABASE ... TEMPLATE of the database init set up.
 _TEMPLATES: dict[str, Path] = {}
+_PG_TEMPLATES: dict[str, str] = {}
+
+
+def _with_database(toml: str, url: str) -> str:
+    """The programme text with its [ledger] database set to `url`."""
+    line = f"database = {json.dumps(url)}"
+    text, found = re.subn(r"^database = .*$", lambda _: line, toml, count=1, flags=re.M)
+    if found:
+        return text
+    if re.search(r"^\[ledger\]\s*$", toml, flags=re.M):
+        return re.sub(r"^\[ledger\]\s*$", lambda _: f"[ledger]\n{line}", toml, count=1, flags=re.M)
+    return toml.rstrip("\n") + f"\n\n[ledger]\n{line}\n"
 
 
 class Shop:
-    def __init__(self, folder: Path, toml: str):
+    """A programme file in `folder` and a fresh ledger: an SQLite file beside
+    it, or (`backend="postgresql"`) a database of its own, which `url` names,
+    written into the programme's [ledger] database and passed as LOYALTY_DB."""
+
+    def __init__(self, folder: Path, toml: str, backend: str = "sqlite", *, keep: bool = False):
         self.folder = folder
+        self.backend = backend
         self.config = folder / "loyalty.toml"
-        self.config.write_text(textwrap.dedent(toml), encoding="utf-8")
-        self.db = folder / "loyalty.db"
         self.runner = CliRunner()
-        text = self.config.read_text(encoding="utf-8")
+        text = textwrap.dedent(toml)
+        if backend == "postgresql":
+            self._pg_ledger(text, keep)
+            return
+        self.config.write_text(text, encoding="utf-8")
+        self.db: Path | None = folder / "loyalty.db"
+        self.url = f"sqlite:///{self.db}"
         template = _TEMPLATES.get(text)
         if template is not None:
             shutil.copy(template, self.db)  # mode too: 0600, as init made it
@@ -149,8 +253,19 @@ class Shop:
                 shutil.copy(self.db, kept)  # before the test writes anything
                 _TEMPLATES[text] = kept
 
+    def _pg_ledger(self, text: str, keep: bool) -> None:
+        self.db = None
+        template = _PG_TEMPLATES.get(text)
+        self.url = pg.new_database(template, keep=keep)
+        self.config.write_text(_with_database(text, self.url), encoding="utf-8")
+        if template is None:
+            r = self.invoke("init")
+            if r.exit_code == 0:
+                _PG_TEMPLATES[text] = pg.name_of(pg.new_database(pg.name_of(self.url), keep=True))
+
     def env(self) -> dict:
-        return {"LOYALTY_CONFIG": str(self.config), "LOYALTY_DB": None, "LOYALTY_FORMAT": None,
+        db = self.url if self.backend == "postgresql" else None
+        return {"LOYALTY_CONFIG": str(self.config), "LOYALTY_DB": db, "LOYALTY_FORMAT": None,
                 "NO_COLOR": None, "LOYALTY_DEBUG": None}
 
     def invoke(self, *args: str, input: str | None = None):
@@ -178,6 +293,10 @@ class Shop:
         return json.loads(self.run(*args, "--format", "json").stdout)
 
     def sql(self, query: str, *params):
+        """The rows of a query, `?` placeholders; on PostgreSQL the values are
+        given as SQLite gives them (moments as text, booleans as 0/1)."""
+        if self.backend == "postgresql":
+            return pg.sql(self.url, query, params)
         con = sqlite3.connect(self.db)
         try:
             return con.execute(query, params).fetchall()
@@ -186,6 +305,8 @@ class Shop:
 
     def snapshot(self) -> dict:
         """Every row of every table: to assert that a refusal wrote nothing."""
+        if self.backend == "postgresql":
+            return pg.snapshot(self.url)
         con = sqlite3.connect(self.db)
         try:
             tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
@@ -195,35 +316,49 @@ class Shop:
 
 
 class CopiedShop(Shop):
-    """A Shop over a copy of a template's folder (no `init`: it is set up)."""
+    """A Shop over a copy of a template's folder (no `init`: it is set up).
+    On PostgreSQL the ledger is a new database copied from the template's."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, template: Shop | None = None):
         self.folder = folder
         self.config = folder / "loyalty.toml"
-        self.db = folder / "loyalty.db"
         self.runner = CliRunner()
+        self.backend = template.backend if template is not None else "sqlite"
+        if self.backend == "postgresql":
+            self.db = None
+            self.url = pg.new_database(pg.name_of(template.url))  # type: ignore[union-attr]
+            self.config.write_text(_with_database(self.config.read_text(encoding="utf-8"), self.url),
+                                   encoding="utf-8")
+        else:
+            self.db = folder / "loyalty.db"
+            self.url = f"sqlite:///{self.db}"
 
 
-def shop_template(folder: Path, toml: str, history) -> Shop:
+_SHOP_OF_FOLDER: dict[Path, Shop] = {}  # templates by folder, for copy_shop
+
+
+def shop_template(folder: Path, toml: str, history, backend: str = "sqlite") -> Shop:
     """A shop with a history (each item the arguments of one command, which
     must succeed), built once in `folder` for a module-scoped fixture; tests get
     copies with `copy_shop`, instead of each running the same commands again."""
     folder.mkdir()
-    shop = Shop(folder, toml)
+    shop = Shop(folder, toml, backend, keep=True)
     for args in history:
         shop.run(*args)
     assert not list(folder.glob("loyalty.db-*")), "the template ledger is not checkpointed"
+    _SHOP_OF_FOLDER[folder] = shop
     return shop
 
 
-def copy_shop(template: Path, folder: Path) -> Shop:
+def copy_shop(template: Path | Shop, folder: Path) -> Shop:
     """A fresh copy of a template's folder (programme and ledger), as a Shop."""
-    shutil.copytree(template, folder)
-    return CopiedShop(folder)
+    shop = template if isinstance(template, Shop) else _SHOP_OF_FOLDER.get(template)
+    shutil.copytree(shop.folder if shop is not None else template, folder)
+    return CopiedShop(folder, shop)
 
 
 @pytest.fixture
-def make_shop(tmp_path):
+def make_shop(tmp_path, backend):
     count = 0
 
     def make(toml: str = BASE_TOML) -> Shop:
@@ -231,7 +366,7 @@ def make_shop(tmp_path):
         count += 1
         folder = tmp_path / f"shop{count}"
         folder.mkdir()
-        return Shop(folder, toml)
+        return Shop(folder, toml, backend)
 
     return make
 
