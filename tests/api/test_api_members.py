@@ -82,6 +82,7 @@ def test_enroll_takes_a_birthday_as_a_date_and_a_referral_code(ledger, shop):
 ])
 def test_an_enroll_refusal_is_the_clis_error_line_and_writes_nothing(ledger, shop, args, kwargs, says):
     before = shop.snapshot()
+    kwargs = dict(kwargs)  # the parameter is shared by every backend's case: pop from a copy
     member = kwargs.pop("member")
     with pytest.raises(loyalty_cli.LoyaltyError) as refused:
         ledger.enroll(member, **kwargs)
@@ -136,11 +137,26 @@ def test_forget_erases_without_asking_and_scrubs(ledger, shop):
     assert r.member == "anna" and r.forgotten_at == datetime(2026, 1, 7) and not r.already
     assert r.erased == ("name", "email", "phone") and r.points == 0 and r.scrubbed is True
     assert shop.sql("SELECT name, email, phone FROM members") == [(None, None, None)]
-    assert b"Anna Tamm" not in shop.db.read_bytes()
+    if shop.backend == "sqlite":  # the file itself; PostgreSQL's side is the test below
+        assert b"Anna Tamm" not in shop.db.read_bytes()
     again = ledger.forget("anna")
     assert again.already and again.erased == () and again.forgotten_at == datetime(2026, 1, 7)
     cli = shop.json("forget", "anna", "--yes")
     assert cli == json.loads(printed(again))
+
+
+@pytest.mark.backends("postgresql")
+@pytest.mark.xfail(strict=True, reason="issue 16, forget on PostgreSQL: no ANALYZE after the VACUUM FULL, so "
+                   "the server's statistics (pg_stats) still hold the erased values")
+def test_forget_leaves_no_erased_value_in_the_servers_statistics(ledger, shop):
+    for i in range(5):
+        ledger.enroll(f"m{i}", name=f"Member {i}", date="2026-01-06")
+    stats = ("SELECT count(*) FROM pg_stats WHERE tablename = 'members' AND attname = 'name' "
+             "AND concat(most_common_vals::text, histogram_bounds::text) LIKE '%Anna Tamm%'")
+    shop.sql("ANALYZE members")  # what autovacuum does on its own, sooner or later
+    assert shop.sql(stats) == [(1,)]
+    ledger.forget("anna", date="2026-01-07")
+    assert shop.sql(stats) == [(0,)]
 
 
 def test_forgetting_an_unknown_member_is_the_clis_refusal(ledger, shop):
