@@ -119,7 +119,7 @@ def _admin():
         try:
             with processes_allowed():
                 _state["base"] = server.start()
-        except Exception as e:  # noqa: BLE001 -- any failure to start is the one reason given for every skip
+        except Exception as e:  # any failure to start is the one reason given for every skip
             server.stop()
             log = getattr(e, "stderr", "") or ""
             _state["reason"] = f"the throwaway server did not start: {e} {log}".strip()
