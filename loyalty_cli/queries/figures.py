@@ -32,7 +32,9 @@ def _in(col, start: datetime | None, end: datetime):
 
 
 def _month(col):
-    # "YYYY-MM" of a date-time, on SQLite (stored as text) and PostgreSQL alike
+    # "YYYY-MM" of a date-time, on SQLite (stored as text) and PostgreSQL alike. Build it once per
+    # query and use that one object in SELECT and GROUP BY: two builds bind their own parameters
+    # ($1, $2 and $3, $4 on psycopg 3), and PostgreSQL then takes them for different expressions.
     return func.substr(cast(col, String), 1, 7)
 
 
@@ -65,9 +67,9 @@ def _points_by_month(conn: Connection, start: datetime | None, end: datetime) ->
     (as recorded), from one pass over the entries."""
     total: dict[str, int] = {}
     by_month: dict[tuple[str, str], int] = {}
-    for key, kind, pts in db.plain_rows(conn, select(_month(entries.c.at), entries.c.kind, func.sum(entries.c.points))
-                                        .where(_in(entries.c.at, start, end))
-                                        .group_by(_month(entries.c.at), entries.c.kind)):
+    month = _month(entries.c.at)  # one expression in SELECT and GROUP BY: PostgreSQL matches them by their text
+    for key, kind, pts in db.plain_rows(conn, select(month, entries.c.kind, func.sum(entries.c.points))
+                                        .where(_in(entries.c.at, start, end)).group_by(month, entries.c.kind)):
         total[kind] = total.get(kind, 0) + int(pts)
         by_month[key, kind] = int(pts)
     due = sum(standing.due_totals(conn, end, since=start).values())
@@ -143,15 +145,16 @@ def report(conn: Connection, prog: Programme, start: datetime | None, end: datet
                                        "points_redeemed": 0})
 
     discounts = paid_points = 0
+    sold, back_in = _month(purchases.c.at), _month(refunds.c.at)
     for key, n, amount, discount, paid in db.plain_rows(conn, select(
-            _month(purchases.c.at), func.count(), func.sum(purchases.c.amount), func.sum(purchases.c.discount),
-            func.sum(purchases.c.points_paid)).where(_in(purchases.c.at, start, end)).group_by(_month(purchases.c.at))):
+            sold, func.count(), func.sum(purchases.c.amount), func.sum(purchases.c.discount),
+            func.sum(purchases.c.points_paid)).where(_in(purchases.c.at, start, end)).group_by(sold)):
         month(key)["purchases"] += int(n)
         month(key)["sales"] += int(amount)
         discounts += int(discount)
         paid_points += int(paid)
-    for key, back in db.plain_rows(conn, select(_month(refunds.c.at), func.sum(refunds.c.amount))
-                                   .where(_in(refunds.c.at, start, end)).group_by(_month(refunds.c.at))):
+    for key, back in db.plain_rows(conn, select(back_in, func.sum(refunds.c.amount))
+                                   .where(_in(refunds.c.at, start, end)).group_by(back_in)):
         month(key)["sales"] -= int(back)
     for (key, kind), pts in points_months.items():
         if kind in ISSUED_KINDS:

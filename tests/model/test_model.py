@@ -73,12 +73,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from tests.conftest import Shop, clean, copy_ledger, examples, programme
+from tests import pg
+from tests.conftest import Shop, _with_database, clean, copy_ledger, examples, programme
 
 # ---------------------------------------------------------------------------
 # settings
@@ -87,6 +89,7 @@ from tests.conftest import Shop, clean, copy_ledger, examples, programme
 STEPS = 5
 SOAK = int(os.environ.get("LOYALTY_SOAK") or 0)
 MAX_EXAMPLES = max(examples(full=200, fast=30), SOAK)  # the fast lane (tests/conftest.py) runs 30
+PG_EXAMPLES = (60, 10)  # on PostgreSQL (full, fast): each command costs about twice as much there
 STEP_COUNT = int(os.environ.get("LOYALTY_SOAK_STEPS") or (40 if SOAK else STEPS))
 
 # ---------------------------------------------------------------------------
@@ -458,13 +461,15 @@ TMP_ROOT = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.
 
 class OpenedShop(Shop):
     """A Shop on a ledger that is already there: no `loyalty init`, no copy
-    of an empty template over it."""
+    of an empty template over it. `url` is a PostgreSQL ledger's."""
 
-    def __init__(self, folder: Path, toml: str):
+    def __init__(self, folder: Path, toml: str, url: str | None = None):
         self.folder = folder
         self.config = folder / "loyalty.toml"
-        self.config.write_text(toml, encoding="utf-8")
-        self.db = folder / "loyalty.db"
+        self.backend = "postgresql" if url else "sqlite"
+        self.db = None if url else folder / "loyalty.db"
+        self.url = url or f"sqlite:///{self.db}"
+        self.config.write_text(_with_database(toml, url) if url else toml, encoding="utf-8")
         self.runner = CliRunner()
 
 
@@ -482,24 +487,27 @@ amounts = st.one_of(st.sampled_from([0, 1, 4, 5, 15, 99, 100, 1250, 4999, 15000]
 
 @dataclass
 class Template:
-    db: Path
+    shop: Shop
     model: Model
     n: int
 
 
-_template: Template | None = None
+_templates: dict[str, Template] = {}  # by backend
 
 
 class LedgerMachine(RuleBasedStateMachine):
+    backend = "sqlite"
+
     def __init__(self) -> None:
         super().__init__()
-        global _template
         self.folders: list[Path] = []
-        if _template is None:
-            _template = self._prologue()
-        self.shop = self._new_shop(_template.db)
-        self.model = copy.deepcopy(_template.model)
-        self.n = _template.n  # for fresh order ids and codes
+        self.databases: list[str] = []  # PostgreSQL: the example's own, dropped at its end
+        if self.backend not in _templates:
+            _templates[self.backend] = self._prologue()
+        template = _templates[self.backend]
+        self.shop = self._new_shop(template.shop)
+        self.model = copy.deepcopy(template.model)
+        self.n = template.n  # for fresh order ids and codes
         self.seen_entries: list[tuple] = []
         self.seen_purchases: list[tuple] = []
         self.db_dirty = False  # the ledger changed: check it (the template was checked when it was made)
@@ -514,7 +522,7 @@ class LedgerMachine(RuleBasedStateMachine):
         15 days after the clock's start."""
         folder = Path(tempfile.mkdtemp(prefix="loyalty-model-template-", dir=TMP_ROOT))
         atexit.register(shutil.rmtree, folder, True)
-        self.shop, self.model, self.n = Shop(folder, PROGRAMME), Model(), 0
+        self.shop, self.model, self.n = Shop(folder, PROGRAMME, self.backend, keep=True), Model(), 0
         self.seen_entries, self.seen_purchases = [], []
         self.db_dirty = self.view_dirty = True
         for m in FIRST_MEMBERS:
@@ -531,17 +539,25 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model.clock += timedelta(days=25)
         self.model.expire()
         self.ledger_agrees_with_the_model()
-        return Template(self.shop.db, copy.deepcopy(self.model), self.n)
+        return Template(self.shop, copy.deepcopy(self.model), self.n)
 
-    def _new_shop(self, ledger: Path) -> Shop:
+    def _new_shop(self, ledger: Shop) -> Shop:
+        """A copy of `ledger` in a folder of its own: SQLite's backup API, or
+        on PostgreSQL a new database made from it (CREATE DATABASE ... TEMPLATE)."""
         folder = Path(tempfile.mkdtemp(prefix="loyalty-model-", dir=TMP_ROOT))
         self.folders.append(folder)
-        copy_ledger(ledger, folder / "loyalty.db")
+        if self.backend == "postgresql":
+            url = pg.new_database(pg.name_of(ledger.url))
+            self.databases.append(pg.name_of(url))
+            return OpenedShop(folder, PROGRAMME, url)
+        copy_ledger(ledger.db, folder / "loyalty.db")
         return OpenedShop(folder, PROGRAMME)
 
     def teardown(self) -> None:
         for folder in self.folders:
             shutil.rmtree(folder, ignore_errors=True)
+        for name in self.databases:
+            pg.drop(name)
 
     # --- running commands --------------------------------------------------------
 
@@ -881,12 +897,9 @@ class LedgerMachine(RuleBasedStateMachine):
             ("promo_uses", "id, promo_id, member_id, purchase_id"))}
         before = {table: old.sql(query) for table, query in q.items()}
         if how == "backup":
-            folder = Path(tempfile.mkdtemp(prefix="loyalty-model-", dir=TMP_ROOT))
-            self.folders.append(folder)
-            copy_ledger(old.db, folder / "loyalty.db")
+            self.shop = self._new_shop(old)
         else:
-            folder = old.folder
-        self.shop = OpenedShop(folder, PROGRAMME)
+            self.shop = OpenedShop(old.folder, PROGRAMME, old.url if old.backend == "postgresql" else None)
         assert {table: self.shop.sql(query) for table, query in q.items()} == before
         r = self.shop.invoke("init")  # "already set up", or keeps the ledger
         assert r.exit_code in (0, 1) and "Traceback" not in r.stdout + r.stderr, r.stderr
@@ -943,6 +956,24 @@ LedgerMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 TestLedgerModel = LedgerMachine.TestCase
+
+
+class PostgreSQLMachine(LedgerMachine):
+    """The same machine on a PostgreSQL ledger (a database of the suite's server
+    per example); "backup" in `reopen` is a copy of the database."""
+
+    backend = "postgresql"
+
+
+PostgreSQLMachine.TestCase.settings = settings(
+    max_examples=max(examples(full=PG_EXAMPLES[0], fast=PG_EXAMPLES[1]), SOAK), stateful_step_count=STEP_COUNT,
+    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@pytest.mark.postgresql
+class TestLedgerModelOnPostgreSQL(PostgreSQLMachine.TestCase):
+    def setUp(self):
+        pg.require()  # skips, with the reason, when no server can be had
 
 
 # ---------------------------------------------------------------------------
