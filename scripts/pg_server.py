@@ -68,14 +68,17 @@ def install(quiet: bool = False, timeout: float = 600) -> Path | None:
 
 
 class Server:
-    """A running throwaway cluster; `url` is an empty database's URL."""
+    """A running throwaway cluster; `url` is an empty database's URL. Its
+    databases sort text by `collation` (ICU's en-US: "a" < "B" < "b"), not by
+    code point, as a server set up for a language does."""
 
-    def __init__(self, bindir: Path | None = None, database: str = "loyalty"):
+    def __init__(self, bindir: Path | None = None, database: str = "loyalty", collation: str = "en-US"):
         self.bindir = bindir or find()
         if self.bindir is None:
             raise RuntimeError("no PostgreSQL server programs (initdb, pg_ctl, postgres) found; "
                                "install them with `apt-get install postgresql` or set LOYALTY_TEST_PG_URL")
         self.database = database
+        self.collation = collation  # the databases' default collation (ICU), where the server has ICU
         self.folder: Path | None = None
         self.user = "postgres" if os.geteuid() == 0 else None
 
@@ -90,8 +93,13 @@ class Server:
         if self.user:
             shutil.chown(self.folder, self.user)
         data, sock = self.folder / "data", self.folder
-        self._run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
+        initdb = ("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
                   "--no-instructions")
+        try:  # a language's collation, as most servers have, so that an order left to the collation shows
+            self._run(*initdb, "--locale-provider=icu", f"--icu-locale={self.collation}")
+        except subprocess.CalledProcessError:  # a server built without ICU, or older than 15
+            shutil.rmtree(data, ignore_errors=True)
+            self._run(*initdb)
         opts = f"-c listen_addresses='' -k {sock} -c fsync=off -c synchronous_commit=off -c full_page_writes=off " \
                "-c max_connections=60"
         self._run("pg_ctl", "-D", str(data), "-l", str(self.folder / "server.log"), "-o", opts, "-w", "start")

@@ -293,13 +293,16 @@ class Shop:
         return json.loads(self.run(*args, "--format", "json").stdout)
 
     def sql(self, query: str, *params):
-        """The rows of a query, `?` placeholders; on PostgreSQL the values are
-        given as SQLite gives them (moments as text, booleans as 0/1)."""
+        """The rows of a query, `?` placeholders, committed (an UPDATE too);
+        on PostgreSQL the values are given as SQLite gives them (moments as
+        text, booleans as 0/1)."""
         if self.backend == "postgresql":
             return pg.sql(self.url, query, params)
         con = sqlite3.connect(self.db)
         try:
-            return con.execute(query, params).fetchall()
+            rows = con.execute(query, params).fetchall()
+            con.commit()
+            return rows
         finally:
             con.close()
 

@@ -158,6 +158,8 @@ def engine_for(url: str, *, create: bool = False) -> Engine:
             event.listen(engine, "begin", _sqlite_on_begin)
         else:
             engine = create_engine(u)
+            if engine.dialect.name == "postgresql":
+                event.listen(engine, "begin", _postgresql_on_begin)
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as e:
         raise LedgerError(f"cannot open ledger {u.render_as_string(hide_password=True)}: {e}") from None
     return engine
@@ -225,6 +227,21 @@ def _sqlite_on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         conn.exec_driver_sql("BEGIN")
+
+
+# The key of the ledger's write lock on PostgreSQL: a transaction-scoped advisory lock, which is
+# local to the database, so every ledger on a server has its own.
+WRITE_LOCK = 7351
+
+
+def _postgresql_on_begin(conn: Connection) -> None:
+    # What BEGIN IMMEDIATE is on SQLite: a writer waits for the ledger's one write lock before it
+    # reads anything, so every check-then-write (an order id, a promo code's uses, a daily mark,
+    # `init` on an empty database) sees what the writer before it committed (READ COMMITTED reads
+    # the latest commit on each statement) and no other writer can slip in between. Readers take
+    # no lock.
+    if conn.get_execution_options().get("loyalty_write"):
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
 
 def _disk_full(folder: str | Path) -> str | None:
@@ -456,9 +473,11 @@ def lock_member(conn: Connection, member_id: str) -> None:
 
 def lock_chain(conn: Connection) -> None:
     """Serialise writers on the end of the hash chain. SQLite's BEGIN
-    IMMEDIATE already does; PostgreSQL takes a transaction-scoped advisory lock."""
+    IMMEDIATE already does, and on PostgreSQL a write transaction already
+    holds the write lock (WRITE_LOCK, taken again here at no cost, for a
+    connection that was not opened as a writer)."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7351)")
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
 
 def secure_delete(conn: Connection) -> None:

@@ -7,6 +7,8 @@ import pytest
 
 from tests.conftest import clean, run_process
 
+pytestmark = [pytest.mark.backends("sqlite", "postgresql"), pytest.mark.pg_full]  # PostgreSQL: the whole run
+
 
 def _results(r):
     return [json.loads(line) for line in r.stdout.splitlines()]

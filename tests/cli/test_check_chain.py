@@ -2,8 +2,9 @@
 the head noted elsewhere, FIFO spending, and SQLite's own integrity check.
 
 Every tamper here first drops the append-only triggers, as someone editing the
-file with the sqlite3 shell would; balances are kept consistent where that
-would hide the edit from the other checks, so only the chain can catch it."""
+file with the sqlite3 shell would (on PostgreSQL there are none yet: issue 16);
+balances are kept consistent where that would hide the edit from the other
+checks, so only the chain can catch it. On both backends."""
 
 import hashlib
 import json
@@ -13,9 +14,14 @@ import pytest
 
 from tests.conftest import clean, copy_shop, programme, shop_template
 
+pytestmark = [pytest.mark.backends("sqlite", "postgresql"), pytest.mark.pg_full]  # PostgreSQL: the whole run
 
-def _tamper(db, *statements):
-    con = sqlite3.connect(db)
+
+def _tamper(shop, *statements):
+    if shop.backend == "postgresql":  # as the server's superuser with psql: foreign keys not enforced
+        shop.sql("; ".join(["SET session_replication_role = replica", *statements]))
+        return
+    con = sqlite3.connect(shop.db)
     for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
         con.execute(f"DROP TRIGGER {name}")
     for s in statements:
@@ -34,8 +40,8 @@ def _problems(shop):
 
 
 @pytest.fixture(scope="module")
-def busy_template(tmp_path_factory):
-    """A ledger with a few of every kind of entry: ids 1..9 (built once)."""
+def busy_template(tmp_path_factory, backend):
+    """A ledger with a few of every kind of entry: ids 1..9 (built once per backend)."""
     shop = shop_template(tmp_path_factory.mktemp("chain") / "busy", programme("""
         [earning]
         points_per_unit = 1
@@ -51,7 +57,7 @@ def busy_template(tmp_path_factory):
         ("adjust", "ben", "5", "--reason", "goodwill", "--date", "2026-01-12"),     # 5 adjust +5
         ("refund", "a2", "--amount", "10.00", "--date", "2026-01-12"),              # 6 refund -10 from 3
         ("daily", "--as-of", "2026-03-01"),                                         # 7, 8, 9: expiry
-    ])
+    ], backend)
     clean(shop)
     assert shop.sql("SELECT count(*) FROM entries") == [(9,)]
     return shop.folder
@@ -72,17 +78,14 @@ def _hash(prev, row):
 FIELDS = "id, member_id, at, kind, points, order_id, action, note, reverses, expires_on, available_on, recorded_at"
 
 
-def _rechain(db, start):
-    """Recompute every hash from entry `start` on, as a forger who read the
-    source would: the chain alone then looks whole."""
-    con = sqlite3.connect(db)
-    prev = con.execute("SELECT hash FROM entries WHERE id < ? ORDER BY id DESC LIMIT 1", (start,)).fetchone()
-    prev = prev[0] if prev else "0" * 64
-    for row in con.execute(f"SELECT {FIELDS} FROM entries WHERE id >= ? ORDER BY id", (start,)).fetchall():
+def _rechain(shop, start, stop=None):
+    """Recompute every hash from entry `start` on (to `stop`), as a forger
+    who read the source would: the chain alone then looks whole."""
+    prev = shop.sql("SELECT hash FROM entries WHERE id < ? ORDER BY id DESC LIMIT 1", start)
+    prev = prev[0][0] if prev else "0" * 64
+    for row in shop.sql(f"SELECT {FIELDS} FROM entries WHERE id >= ? AND id <= ? ORDER BY id", start, stop or 10**9):
         prev = _hash(prev, row)
-        con.execute("UPDATE entries SET hash = ? WHERE id = ?", (prev, row[0]))
-    con.commit()
-    con.close()
+        _tamper(shop, f"UPDATE entries SET hash = '{prev}' WHERE id = {row[0]}")
 
 
 def test_every_entry_is_chained_to_the_one_before(busy):
@@ -114,7 +117,7 @@ def test_personal_data_is_not_in_the_chain(busy):
     (["UPDATE entries SET recorded_at = '2020-01-01 00:00:00.000000' WHERE id = 8"], 8),
 ])
 def test_an_edit_made_outside_loyalty_names_the_first_broken_entry(busy, statements, first_broken):
-    _tamper(busy.db, *statements)
+    _tamper(busy, *statements)
     chain = [p for p in _problems(busy) if "changed outside loyalty" in p]
     assert chain == [f"entry {first_broken}: "
                      + ("has no hash" if "NULL" in statements[0] else
@@ -123,22 +126,17 @@ def test_an_edit_made_outside_loyalty_names_the_first_broken_entry(busy, stateme
 
 
 def test_a_forger_who_rehashes_the_edited_entry_breaks_the_next_link(busy):
-    _tamper(busy.db, "UPDATE entries SET note = 'moved' WHERE id = 5")
-    _rechain(busy.db, 5)  # the edited entry and everything after it rehashed...
+    _tamper(busy, "UPDATE entries SET note = 'moved' WHERE id = 5")
+    _rechain(busy, 5)  # the edited entry and everything after it rehashed...
     clean(busy)  # ...then the chain looks whole: this is what a head noted elsewhere is for
-    _tamper(busy.db, "UPDATE entries SET note = 'again' WHERE id = 5")
-    con = sqlite3.connect(busy.db)
-    prev = con.execute("SELECT hash FROM entries WHERE id = 4").fetchone()[0]
-    row = con.execute(f"SELECT {FIELDS} FROM entries WHERE id = 5").fetchone()
-    con.execute("UPDATE entries SET hash = ? WHERE id = 5", (_hash(prev, row),))  # only this one rehashed
-    con.commit()
-    con.close()
+    _tamper(busy, "UPDATE entries SET note = 'again' WHERE id = 5")
+    _rechain(busy, 5, 5)  # only this one rehashed
     assert [p for p in _problems(busy) if p.startswith("entry 6:")]
 
 
 def test_a_removed_entry_shows_as_a_gap(busy):
     # ben's adjustment, with his balance kept in step
-    _tamper(busy.db, "DELETE FROM entries WHERE id = 5", "UPDATE members SET points = points - 5 WHERE id = 'ben'")
+    _tamper(busy, "DELETE FROM entries WHERE id = 5", "UPDATE members SET points = points - 5 WHERE id = 'ben'")
     assert _problems(busy) == ["entry 6: follows entry 4, but ids have no gaps: entry 5 removed outside loyalty"]
 
 
@@ -152,8 +150,8 @@ def test_a_head_noted_earlier_catches_a_rewritten_or_shortened_ledger(busy):
     busy.run("purchase", "ben", "1.00", "--date", "2026-03-02")
     assert busy.run("check", "--head", head).stdout == ""
     # a careful forger rewrites an entry and rehashes the rest: only the head shows it
-    _tamper(busy.db, "UPDATE entries SET note = 'rewritten' WHERE id = 5")
-    _rechain(busy.db, 5)
+    _tamper(busy, "UPDATE entries SET note = 'rewritten' WHERE id = 5")
+    _rechain(busy, 5)
     clean(busy)
     r = busy.invoke("check", "--head", head)
     assert r.exit_code == 1
@@ -163,7 +161,7 @@ def test_a_head_noted_earlier_catches_a_rewritten_or_shortened_ledger(busy):
 def test_a_head_catches_entries_cut_off_the_end(busy):
     head = busy.run("check", "--print-head").stdout.strip()
     # the last two entries (ben's expiry) removed, with the allocations and balances put back
-    _tamper(busy.db, "DELETE FROM allocations WHERE debit_id IN (8, 9)", "DELETE FROM entries WHERE id IN (8, 9)",
+    _tamper(busy, "DELETE FROM allocations WHERE debit_id IN (8, 9)", "DELETE FROM entries WHERE id IN (8, 9)",
             "UPDATE members SET points = (SELECT sum(points) FROM entries WHERE member_id = members.id)")
     clean(busy)  # on its own the shortened chain is whole
     r = busy.invoke("check", "--head", head)
@@ -178,7 +176,7 @@ def test_a_malformed_head_is_refused_in_one_line(busy, bad):
 
 
 def test_print_head_prints_nothing_when_there_are_problems(busy):
-    _tamper(busy.db, "UPDATE members SET points = points + 1 WHERE id = 'ben'")
+    _tamper(busy, "UPDATE members SET points = points + 1 WHERE id = 'ben'")
     r = busy.invoke("check", "--print-head")
     assert r.exit_code == 1 and r.stdout == "member ben: balance is 1, but the entries sum to 0\n"
 
@@ -191,7 +189,7 @@ def test_an_empty_ledger_has_the_genesis_head(shop):
 def test_spending_newer_points_before_older_ones_is_caught(busy):
     """The redemption (entry 4) took 40 from entry 1 and 10 from entry 3.
     Moving it onto the newer lot keeps every sum right; only FIFO sees it."""
-    _tamper(busy.db,
+    _tamper(busy,
             "UPDATE allocations SET points = 30 WHERE debit_id = 4 AND credit_id = 1",
             "UPDATE allocations SET points = 20 WHERE debit_id = 4 AND credit_id = 3")
     problems = _problems(busy)
@@ -203,12 +201,13 @@ def test_a_refund_takes_back_its_own_orders_points_first(busy):
     """The refund (entry 6) of order a2 took 10 from a2's own lot (entry 3);
     pointing it at anna's older lot is caught."""
     assert busy.sql("SELECT credit_id, points FROM allocations WHERE debit_id = 6") == [(3, 10)]
-    _tamper(busy.db, "UPDATE allocations SET credit_id = 1 WHERE debit_id = 6")
+    _tamper(busy, "UPDATE allocations SET credit_id = 1 WHERE debit_id = 6")
     problems = _problems(busy)
     assert any(p.startswith("entry 6: refund of 10 points took 10 from entry 1, but the soonest-expiring, "
                             "oldest points then were 10 from entry 3") for p in problems), problems
 
 
+@pytest.mark.sqlite_only("SQLite's own integrity check, on the file's pages")
 def test_check_reports_sqlites_own_integrity_problems(busy):
     con = sqlite3.connect(busy.db)
     roots = dict(con.execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'index' "

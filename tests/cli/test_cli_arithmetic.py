@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import clean, programme_file
 from tests.conftest import programme as shared_programme
 
+pytestmark = [pytest.mark.backends("sqlite", "postgresql"), pytest.mark.pg_full]  # PostgreSQL: the whole run
+
 
 def programme(body: str = "", currency: str = "EUR") -> str:
     return shared_programme(body, currency, name="Arithmetic")

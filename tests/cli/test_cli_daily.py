@@ -16,6 +16,8 @@ from loyalty_cli.domain.dates import now
 from tests.conftest import clean, programme_file
 from tests.conftest import programme as shared_programme
 
+pytestmark = [pytest.mark.backends("sqlite", "postgresql"), pytest.mark.pg_full]  # PostgreSQL: the whole run
+
 
 def programme(body: str = "") -> str:
     return shared_programme(body, name="Daily")

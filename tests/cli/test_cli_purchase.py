@@ -1,6 +1,10 @@
 """purchase: earning by the spec's formula, through the CLI, on a real ledger."""
 
+import pytest
+
 from tests.conftest import programme_file
+
+pytestmark = [pytest.mark.backends("sqlite", "postgresql"), pytest.mark.pg_full]  # PostgreSQL: the whole run
 
 
 TIERS = programme_file("tiers_by_spend")  # tests/programmes/, shared with test_cli_time

@@ -14,9 +14,10 @@ from __future__ import annotations
 import csv
 import io
 import re
-import sqlite3
 
 import pytest
+
+pytestmark = [pytest.mark.backends("sqlite", "postgresql"), pytest.mark.pg_full]  # PostgreSQL: the whole run
 
 REFERRAL = """
 [program]
@@ -377,10 +378,7 @@ def test_an_edit_cannot_make_a_referee_look_like_their_referrer(s):
 def test_a_referral_between_members_that_look_like_one_person_is_not_paid(s):
     # e.g. a ledger edited before the edit check existed: checked again when the reward falls due
     join(s, "xq", code_of(s), "--email", "xq@other.com")
-    con = sqlite3.connect(s.db)
-    con.execute("UPDATE members SET email = 'anna+z@ex.com' WHERE id = 'xq'")
-    con.commit()
-    con.close()
+    s.sql("UPDATE members SET email = 'anna+z@ex.com' WHERE id = 'xq'")
     r = s.run("purchase", "xq", "25.00", "--order", "X1")
     assert "Referral not paid: xq and the referrer anna have the same e-mail" in r.stderr
     assert "stays pending" in r.stderr
@@ -436,7 +434,7 @@ multiplier = 1.25
 
 
 def tier_log(shop) -> list[tuple]:
-    return shop.sql("SELECT member_id, substr(at, 1, 10), from_tier, to_tier FROM tier_changes ORDER BY id")
+    return shop.sql("SELECT member_id, substr(CAST(at AS TEXT), 1, 10), from_tier, to_tier FROM tier_changes ORDER BY id")
 
 
 def test_referral_points_that_lift_the_referrer_record_their_tier_change_on_the_purchase_date(make_shop):

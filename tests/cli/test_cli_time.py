@@ -5,6 +5,8 @@ import pytest
 
 from tests.conftest import programme_file
 
+pytestmark = [pytest.mark.backends("sqlite", "postgresql"), pytest.mark.pg_full]  # PostgreSQL: the whole run
+
 TIERS = programme_file("tiers_by_spend")
 
 SPENDY = """

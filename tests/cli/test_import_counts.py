@@ -4,10 +4,13 @@ names the same bad rows --skip-errors rejects (issue 14)."""
 import csv
 import io
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import BASE_TOML
+
+pytestmark = [pytest.mark.backends("sqlite", "postgresql"), pytest.mark.pg_full]  # PostgreSQL: the whole run
 
 
 def test_a_row_that_cannot_be_enrolled_is_rejected_once(shop, tmp_path):

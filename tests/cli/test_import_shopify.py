@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.backends("sqlite", "postgresql"), pytest.mark.pg_full]  # PostgreSQL: the whole run
+
 EXPORT = Path(__file__).resolve().parents[1] / "data" / "shopify_orders.csv"
 
 # The README's recipe ("Importing a Shopify export"), word for word.
@@ -133,6 +135,7 @@ def _shop_with_file(shop, tmp_path):
 @pytest.mark.parametrize("target", ["ledger", "wal", "shm", "journal", "symlink-to-ledger", "hardlink-to-ledger",
                                     "symlink-to-wal", "programme", "symlink-to-programme", "input", "hardlink-to-input",
                                     "input-via-dots"])
+@pytest.mark.sqlite_only("the ledger's own files: the SQLite file, its -wal, -shm and -journal, links to them")
 def test_rejects_is_refused_when_it_is_the_ledger_its_side_files_the_programme_or_the_input(shop, tmp_path, target):
     f = _shop_with_file(shop, tmp_path)
     db, config = shop.db, shop.config

@@ -14,6 +14,8 @@ import pytest
 from loyalty_cli.queries.standing import SCOPE_LIMIT
 from tests.conftest import clean, copy_shop, programme, shop_template
 
+pytestmark = [pytest.mark.backends("sqlite", "postgresql"), pytest.mark.pg_full]  # PostgreSQL: the whole run
+
 PROGRAMME = """
 [expiry]
 days = 60
@@ -41,10 +43,10 @@ MOMENTS = ("2025-01-20", "2025-06-15", "2026-08-01")  # before, among and well a
 
 
 @pytest.fixture(scope="module", params=["true", "false"], ids=["downgrade", "keep-tier"])
-def busy_template(tmp_path_factory, request):
-    """Built once per programme; each test gets a copy."""
+def busy_template(tmp_path_factory, request, backend):
+    """Built once per programme and backend; each test gets a copy."""
     tmp_path = tmp_path_factory.mktemp("whole")
-    shop = shop_template(tmp_path / "shop", programme(PROGRAMME.format(downgrade=request.param)), [])
+    shop = shop_template(tmp_path / "shop", programme(PROGRAMME.format(downgrade=request.param)), [], backend)
     people = tmp_path / "members.csv"
     people.write_text("member,name,enrolled\n" + "".join(f"m{i},Member {i},2025-01-0{1 + i % 9}\n"
                                                       for i in range(MEMBERS)))
