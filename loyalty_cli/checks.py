@@ -52,7 +52,7 @@ def _check_balances(conn: Connection, prog: Programme) -> list[str]:
     sums = {m: int(v) for m, v in conn.execute(
         select(entries.c.member_id, func.sum(entries.c.points)).group_by(entries.c.member_id))}
     out = []
-    for m, cached in conn.execute(select(members.c.id, members.c.points).order_by(members.c.id)):
+    for m, cached in conn.execute(select(members.c.id, members.c.points).order_by(db.by_code_point(members.c.id))):
         if sums.get(m, 0) != cached:
             out.append(f"member {m}: balance is {cached}, but the entries sum to {sums.get(m, 0)}")
     return out
@@ -232,7 +232,7 @@ def _check_consent(conn: Connection, prog: Programme) -> list[str]:
         select(consent_changes.c.member_id, consent_changes.c.marketing)
         .order_by(consent_changes.c.at, consent_changes.c.id))}
     out = []
-    for m, given in conn.execute(select(members.c.id, members.c.marketing).order_by(members.c.id)):
+    for m, given in conn.execute(select(members.c.id, members.c.marketing).order_by(db.by_code_point(members.c.id))):
         if bool(given) != latest.get(m, False):
             yes = lambda v: "yes" if v else "no"  # noqa: E731
             out.append(f"member {m}: marketing consent is {yes(given)}, but its consent history says "

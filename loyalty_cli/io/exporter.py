@@ -13,6 +13,7 @@ from sqlalchemy import Connection, func, select
 
 from loyalty_cli.domain.config import Programme
 from loyalty_cli.domain.money import format_amount
+from loyalty_cli.store.db import by_code_point
 from loyalty_cli.store.models import entries, members, purchases, refunds
 
 YIELD = 2000
@@ -32,7 +33,7 @@ def rows(conn: Connection, prog: Programme, what: str, *, since: datetime | None
                     "order": e.order_id, "note": e.note, "reverses": e.reverses, "expires_on": e.expires_on,
                     "available_on": e.available_on}
     elif what == "members":
-        q = select(members).order_by(members.c.enrolled_at, members.c.id)
+        q = select(members).order_by(members.c.enrolled_at, by_code_point(members.c.id))
         if since is not None:
             q = q.where(members.c.enrolled_at >= since)
         if marketing_only:

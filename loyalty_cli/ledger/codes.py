@@ -25,6 +25,7 @@ from loyalty_cli.domain.money import format_amount, shown
 from loyalty_cli.domain.rules import Effect
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.ledger.members import active_member, find_member, normalise_email
+from loyalty_cli.store.db import by_code_point
 from loyalty_cli.store.models import promo_codes, promo_uses, purchases, referral_codes, referrals
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: 5 bits a character
@@ -329,7 +330,8 @@ def check_identity(conn: Connection, member, *, email, phone) -> None:
     linked = [(r.referrer_id, "referred") for r in conn.execute(
         select(referrals.c.referrer_id).where(referrals.c.referee_id == member.id))]
     linked += [(r.referee_id, "was referred by") for r in conn.execute(
-        select(referrals.c.referee_id).where(referrals.c.referrer_id == member.id).order_by(referrals.c.referee_id))]
+        select(referrals.c.referee_id).where(referrals.c.referrer_id == member.id)
+        .order_by(by_code_point(referrals.c.referee_id)))]
     for other_id, relation in linked:
         other = find_member(conn, other_id)
         why = same_person(after, other)

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, insert, select, true, update
 from loyalty_cli.domain.config import Programme
 from loyalty_cli.ledger import operations, tiers
 from loyalty_cli.queries import standing
+from loyalty_cli.store.db import by_code_point
 from loyalty_cli.store.models import birthday_bonuses, entries, members, meta, purchases, tier_changes
 
 # A birthday bonus is paid by a run on the birthday or up to this many days
@@ -70,7 +71,7 @@ def birthdays(conn: Connection, prog: Programme, as_of: datetime) -> dict:
         rows = conn.execute(select(members.c.id, members.c.name, members.c.birthday, members.c.enrolled_at)
                             .where(members.c.birthday.is_not(None), members.c.enrolled_at <= as_of,
                                    members.c.forgotten_at.is_(None))
-                            .order_by(members.c.id)).all()
+                            .order_by(by_code_point(members.c.id))).all()
         for r in rows:
             for day in birthdays_payable(r.birthday, r.enrolled_at.date(), as_of.date()):
                 if (r.id, day.year) in paid:

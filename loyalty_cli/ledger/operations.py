@@ -45,7 +45,7 @@ from loyalty_cli.queries.standing import (
     stamp,
     tier_of,
 )
-from loyalty_cli.store.db import lock_member
+from loyalty_cli.store.db import by_code_point, lock_member
 from loyalty_cli.store.models import (
     allocations,
     birthday_bonuses,
@@ -625,7 +625,7 @@ def referral(conn: Connection, prog: Programme, key: str, *, at: datetime) -> di
     q = (select(referrals.c.referee_id, referrals.c.at, members.c.name, referral_rewards.c.at.label("rewarded"))
          .select_from(referrals.join(members, members.c.id == referrals.c.referee_id)
                       .outerjoin(referral_rewards, referral_rewards.c.referee_id == referrals.c.referee_id))
-         .where(referrals.c.referrer_id == m.id).order_by(referrals.c.at, referrals.c.referee_id))
+         .where(referrals.c.referrer_id == m.id).order_by(referrals.c.at, by_code_point(referrals.c.referee_id)))
     rows = [{"member": r.referee_id, "name": r.name, "joined": r.at.date(),
              "status": "rewarded" if r.rewarded else "pending",
              "rewarded_on": r.rewarded.date() if r.rewarded else None} for r in conn.execute(q)]

@@ -102,7 +102,7 @@ def member_list(conn: Connection, prog: Programme, as_of: datetime, tier: str | 
                 search: str | None = None) -> list[tuple]:
     """(member, name, email, phone, birthday, enrolled day, marketing, points,
     tier) of the members enrolled by `as_of`, by id: tuples, for long lists."""
-    q = select(members).where(members.c.enrolled_at <= as_of).order_by(members.c.id)
+    q = select(members).where(members.c.enrolled_at <= as_of).order_by(db.by_code_point(members.c.id))
     if search:
         def like(text: str) -> str:  # % and _ are what the user typed, not wildcards
             return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, func, select
 from loyalty_cli.domain import rules
 from loyalty_cli.domain.config import Level, Programme
 from loyalty_cli.domain.dates import days_after, end_of
-from loyalty_cli.store.db import plain_rows
+from loyalty_cli.store.db import by_code_point, plain_rows
 from loyalty_cli.store.models import (
     allocations,
     entries,
@@ -107,7 +107,7 @@ def _due_lots(conn: Connection, as_of: datetime, member_id: str | None):
     q = (select(entries.c.member_id, entries.c.id, (entries.c.points - spent).label("remaining"),
                 entries.c.at, entries.c.expires_on)
          .where(entries.c.expires_on <= as_of.date(), entries.c.points > 0, entries.c.at <= as_of)
-         .order_by(entries.c.member_id, entries.c.expires_on, entries.c.at, entries.c.id))
+         .order_by(by_code_point(entries.c.member_id), entries.c.expires_on, entries.c.at, entries.c.id))
     if member_id is not None:
         q = q.where(entries.c.member_id == member_id)
     return [r for r in conn.execute(q) if r.remaining > 0]

@@ -21,6 +21,9 @@ from typing import Iterator
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, exc, insert, inspect, select, text, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from loyalty_cli.errors import LedgerError
 from loyalty_cli.store import models
@@ -462,6 +465,35 @@ def create(engine: Engine, settle=None) -> str:
 
 def schema_version(conn: Connection) -> int:
     return conn.execute(text("SELECT max(version) FROM schema_version")).scalar_one()
+
+
+class _CodePoint(ColumnElement):
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(_CodePoint)
+def _code_point(element, compiler, **kw) -> str:
+    return compiler.process(element.column, **kw)  # SQLite compares text by code point (BINARY) already
+
+
+@compiles(_CodePoint, "postgresql")
+def _code_point_postgresql(element, compiler, **kw) -> str:
+    return f'{compiler.process(element.column, **kw)} COLLATE "C"'
+
+
+def by_code_point(column) -> ColumnElement:
+    """`column` for ORDER BY in the ledger's own order, by code point
+    ("1004" < "Bob" < "anna"), whatever the database's collation: PostgreSQL
+    sorts text by the server's language ("anna" < "Bob") unless told
+    COLLATE "C"; SQLite compares by code point already. Every ORDER BY on a
+    text column uses it, so a list, and the order in which a run posts its
+    entries (their ids), are the same on both."""
+    return _CodePoint(column)
 
 
 def lock_member(conn: Connection, member_id: str) -> None:
