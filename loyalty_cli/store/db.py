@@ -288,6 +288,11 @@ def _translate(e: Exception, where: str) -> LedgerError:
         return LedgerError(f"the ledger {where} is read-only ({msg})")
     if "integer overflow" in low:
         return _overflow()
+    if "duplicate key value violates unique constraint" in low or "unique constraint failed" in low:
+        # PostgreSQL: 'duplicate key value violates unique constraint "purchases_order_id_key"' and a DETAIL line
+        first = msg.strip().splitlines()[0] if msg.strip() else msg
+        return LedgerError(f"the ledger {where} already holds that record ({first}): another writer recorded it "
+                           "first; nothing was written, try again")
     if "append-only" in low or "never deleted" in low:
         return LedgerError(f"refused by the ledger {where}: {msg}")
     return LedgerError(f"ledger {where}: {msg}")

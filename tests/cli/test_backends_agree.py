@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 
 import pytest
 
 from tests import pg
 from tests.conftest import Shop, clean, programme
-
-pytestmark = pytest.mark.postgresql  # it needs both; without a server it is skipped, with the reason
 
 PROGRAMME = programme("""
     [earning]
@@ -144,6 +143,7 @@ def _play(shop: Shop) -> list:
     return out
 
 
+@pytest.mark.postgresql  # it needs both; without a server it is skipped, with the reason
 def test_one_long_scenario_prints_the_same_on_sqlite_and_postgresql(tmp_path):
     pg.require()
     lite_folder, pg_folder = tmp_path / "sqlite", tmp_path / "postgresql"
@@ -158,3 +158,26 @@ def test_one_long_scenario_prints_the_same_on_sqlite_and_postgresql(tmp_path):
     balance = dict(zip(SCENARIO, lite))[("balance", "--as-of", "2026-06-01")][1]
     ids = [row["member"] for row in balance]
     assert ids == sorted(ids) == ["1004", "Bob", "Cleo", "anna", "dan-2", "dan.1", "erik"]
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_a_unique_key_the_database_refuses_is_a_one_line_refusal(shop):
+    """What the write lock keeps from happening, should it happen anyway (a
+    writer outside loyalty): the database's own refusal of a duplicate key is
+    a LedgerError of one line, never the driver's raw text."""
+    from sqlalchemy import insert
+
+    from loyalty_cli.errors import LedgerError
+    from loyalty_cli.store import db, models
+
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-05")
+    engine = db.engine_for(shop.url)
+    try:
+        with pytest.raises(LedgerError) as refused, db.transaction(engine, write=True) as conn:
+            conn.execute(insert(models.members).values(id="anna", name="Again", enrolled_at=datetime(2026, 1, 6),
+                                                       points=0, marketing=False))
+    finally:
+        engine.dispose()
+    message = str(refused.value)
+    assert "already holds that record" in message and "nothing was written" in message
+    assert "\n" not in message and "DETAIL" not in message

@@ -1,6 +1,9 @@
 """Two tills at once: real `loyalty` processes started together against one
-SQLite ledger. Writers serialise on BEGIN IMMEDIATE: every purchase lands,
-nobody spends a point twice, and nobody sees "database is locked"."""
+ledger, an SQLite file or a PostgreSQL database. Writers serialise on BEGIN
+IMMEDIATE (SQLite) or the ledger's write lock (PostgreSQL, an advisory lock
+taken at BEGIN): every purchase lands, nobody spends a point twice, a
+single-use code is used once, and nobody sees "database is locked" or a raw
+"duplicate key"."""
 
 import os
 import subprocess
@@ -8,9 +11,11 @@ import sys
 
 import pytest
 
-from tests.conftest import BASE_TOML, programme_file
+from loyalty_cli.store.db import MIGRATIONS
+from tests import pg
+from tests.conftest import BASE_TOML, _with_database, programme_file
 
-pytestmark = pytest.mark.process  # every test here runs real processes
+pytestmark = [pytest.mark.process, pytest.mark.backends("sqlite", "postgresql")]  # real processes, both backends
 
 PROCS = 8
 
@@ -143,4 +148,30 @@ def test_a_till_and_the_daily_run_at_once_lose_nothing(make_shop):
     # The 40 expire exactly once, whoever posts it; the 7 purchases earn 7.
     assert shop.sql("SELECT sum(points) FROM entries WHERE kind = 'expire'") == [(-40,)]
     assert shop.json("balance", "anna", "--as-of", "2026-02-10")[0]["points"] == 7
+    assert shop.run("check").stdout == ""
+
+
+def test_eight_purchases_without_an_order_id_get_eight_order_ids(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    procs = [_start(shop, "purchase", "anna", "1.00", "--date", "2026-01-02") for _ in range(PROCS)]
+    results = _all(procs)
+    assert [rc for rc, _, _ in results] == [0] * PROCS, results
+    orders = [o for (o,) in shop.sql("SELECT order_id FROM purchases")]
+    assert len(orders) == len(set(orders)) == PROCS, orders
+    assert shop.run("check").stdout == ""
+
+
+def test_four_inits_at_once_set_the_ledger_up_once(shop, backend):
+    if backend == "postgresql":  # an empty database, as a shop's administrator made it
+        shop.url = pg.new_database()
+        shop.config.write_text(_with_database(BASE_TOML, shop.url), encoding="utf-8")
+    else:
+        shop.db.unlink()
+    results = _all([_start(shop, "init") for _ in range(4)])
+    assert sorted(rc for rc, _, _ in results) == [0, 1, 1, 1], results
+    assert sum("Created ledger" in err for _, _, err in results) == 1, results
+    for rc, _, err in results:
+        if rc == 1:
+            assert err.startswith("Error: already set up") and len(err.strip().splitlines()) == 1, err
+    assert shop.sql("SELECT count(*) FROM schema_version") == [(len(MIGRATIONS),)]
     assert shop.run("check").stdout == ""
