@@ -391,6 +391,17 @@ def copy_ledger(source: Path, target: Path) -> None:
     os.chmod(target, 0o600)
 
 
+def same_ledger(source: Shop, target: Shop) -> None:
+    """Make `target`'s ledger a copy of `source`'s, on either backend (on
+    PostgreSQL a new database made from the source's, which `target` then names)."""
+    if source.backend == "postgresql":
+        target.url = pg.new_database(pg.name_of(source.url))
+        target.config.write_text(_with_database(target.config.read_text(encoding="utf-8"), target.url),
+                                 encoding="utf-8")
+    else:
+        copy_ledger(source.db, target.db)
+
+
 def run_process(*args: str, env: dict | None = None, cwd: Path | None = None, input: str | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the installed console entry point as a real process."""

@@ -9,8 +9,9 @@ in-process on a copy of the ledger taken just before): never half of it.
 Running the interrupted work again ends where an uninterrupted run ends.
 
 Races: eight processes let at one ledger at the same moment (each waits,
-imports done, for its programme file on a FIFO; see _race), beyond
-test_concurrency.py: purchases paying with points beyond the balance, `daily`
+imports done, for its programme file on a FIFO; see _race), on an SQLite file
+and on a PostgreSQL database alike, beyond test_concurrency.py: a single-use
+code, purchases paying with points beyond the balance, `daily`
 against purchases of the members it expires, two overlapping imports against
 single purchases, and adjustments against redemptions. Every exit is 0 or 1,
 a refusal is one `Error:` line, nobody sees "locked" or a traceback, and
@@ -42,7 +43,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean, copy_ledger, programme, programme_file
+from tests.conftest import clean, copy_ledger, programme, programme_file, same_ledger
 
 pytestmark = pytest.mark.process  # every test here runs real processes
 
@@ -227,7 +228,10 @@ STATE = {
 }
 
 
-def _state(db: Path) -> dict:
+def _state(db) -> dict:
+    """The facts of a ledger: an SQLite file's path, or a Shop (either backend)."""
+    if not isinstance(db, Path):
+        return {t: sorted(db.sql(q), key=repr) for t, q in STATE.items()}
     con = sqlite3.connect(db)
     try:
         return {t: sorted(con.execute(q).fetchall(), key=repr) for t, q in STATE.items()}
@@ -302,6 +306,7 @@ def _enrolled(make_shop, toml: str, members=MEMBERS):
     return shop
 
 
+@pytest.mark.sqlite_only("kill -9 against SQLite's journal and WAL on the file; a PostgreSQL server rolls back a dead client's transaction itself")
 def test_purchases_killed_at_random_moments_are_all_or_nothing_and_a_rerun_completes_them(make_shop):
     shop = _enrolled(make_shop, EARN_TOML)
     scratch = make_shop(EARN_TOML)
@@ -409,6 +414,7 @@ def _kind_count(shop, kind: str) -> int:
     return shop.sql("SELECT count(*) FROM entries WHERE kind = ?", kind)[0][0]
 
 
+@pytest.mark.sqlite_only("kill -9 against SQLite's journal and WAL on the file; a PostgreSQL server rolls back a dead client's transaction itself")
 def test_daily_killed_mid_run_is_all_or_nothing_and_a_rerun_matches_an_uninterrupted_one(make_shop, tmp_path):
     shop = make_shop(DAILY_TOML)
     _daily_ledger(shop, tmp_path)
@@ -467,6 +473,7 @@ def test_daily_killed_mid_run_is_all_or_nothing_and_a_rerun_matches_an_uninterru
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only("kill -9 against SQLite's journal and WAL on the file; a PostgreSQL server rolls back a dead client's transaction itself")
 def test_redeem_and_refund_killed_are_all_or_nothing(make_shop):
     shop = _enrolled(make_shop, EARN_TOML, ("anna", "bob"))
     shop.run("purchase", "anna", "80.00", "--order", "o1", "--date", "2026-01-02")           # +120
@@ -501,12 +508,28 @@ def test_redeem_and_refund_killed_are_all_or_nothing(make_shop):
 
 PROCS = 8
 
+@pytest.mark.backends("sqlite", "postgresql")
+def test_eight_tills_racing_one_single_use_code_use_it_once(make_shop):
+    shop = _enrolled(make_shop, EARN_TOML, [f"m{i}" for i in range(PROCS)])
+    shop.run("promo", "create", "ONCE", "--percent", "10", "--max-uses", "1", "--date", "2026-01-01")
+    results = _race(shop, [("purchase", f"m{i}", "30.00", "--code", "once", "--date", "2026-01-02")
+                           for i in range(PROCS)])
+    for res in results:
+        _sane(res, "purchase --code")
+    assert sorted(r[0] for r in results) == [0] + [1] * (PROCS - 1), results
+    assert all("used up" in err for rc, _, err in results if rc == 1), results
+    assert shop.sql("SELECT count(*) FROM promo_uses") == [(1,)]
+    assert shop.sql("SELECT count(*) FROM purchases") == [(1,)]
+    clean(shop)
+
+
 PENDING_TOML = programme("""
     [earning]
     pending_days = 7
     """)
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_eight_purchases_paying_with_points_never_overdraw(make_shop):
     shop = _enrolled(make_shop, PENDING_TOML, ("anna",))
     shop.run("adjust", "anna", "120", "--reason", "opening balance", "--date", "2026-01-01")
@@ -529,13 +552,14 @@ def test_eight_purchases_paying_with_points_never_overdraw(make_shop):
 DAILY_RACE_TOML = programme_file("birthday_and_expiry")
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_daily_racing_seven_purchases_of_the_members_it_expires(make_shop):
     shop = make_shop(DAILY_RACE_TOML)
     for i in range(PROCS):
         shop.run("enroll", f"m{i}", "--name", f"M{i}", "--birthday", f"1990-02-{10 + i:02d}", "--date", "2025-12-01")
         shop.run("purchase", f"m{i}", f"{10 + i}.00", "--order", f"jan{i}", "--date", "2026-01-05")  # gone 2026-02-04
     ref = make_shop(DAILY_RACE_TOML)
-    copy_ledger(shop.db, ref.db)
+    same_ledger(shop, ref)
     buys = [("purchase", f"m{i}", "5.00", "--order", f"feb{i}", "--date", "2026-02-20") for i in range(PROCS - 1)]
     results = _race(shop, [("daily", "--as-of", "2026-02-20")] + buys)
     for res in results:
@@ -553,9 +577,10 @@ def test_daily_racing_seven_purchases_of_the_members_it_expires(make_shop):
     ref.run("daily", "--as-of", "2026-02-20")
     for b in buys:
         ref.run(*b)
-    assert _state(shop.db) == _state(ref.db), _diff(_state(shop.db), _state(ref.db))
+    assert _state(shop) == _state(ref), _diff(_state(shop), _state(ref))
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_two_overlapping_imports_racing_six_purchases_land_every_order_once(make_shop, tmp_path):
     members = [f"m{i}" for i in range(6)]
     shop = _enrolled(make_shop, EARN_TOML, members)
@@ -586,6 +611,7 @@ def test_two_overlapping_imports_racing_six_purchases_land_every_order_once(make
         (m, 5 + sum(_earned(r[2]) for r in every if r[1] == m)) for m in members)
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_adjustments_and_redemptions_racing_on_one_member_never_double_spend(make_shop):
     shop = _enrolled(make_shop, EARN_TOML, ("anna",))                     # welcome: 5
     shop.run("purchase", "anna", "63.50", "--order", "o1", "--date", "2026-01-02")  # +95 = 100
