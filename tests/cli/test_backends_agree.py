@@ -181,3 +181,11 @@ def test_a_unique_key_the_database_refuses_is_a_one_line_refusal(shop):
     message = str(refused.value)
     assert "already holds that record" in message and "nothing was written" in message
     assert "\n" not in message and "DETAIL" not in message
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_a_ledger_holding_another_applications_table_is_refused(shop):
+    """The ledger's own tables are found in the catalog on both backends (on
+    PostgreSQL without SQLAlchemy's reflection): a stranger among them is named."""
+    shop.sql("CREATE TABLE invoices (n INTEGER)")
+    shop.fail("balance", contains="it has tables invoices, which are not loyalty's")
