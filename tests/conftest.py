@@ -256,7 +256,7 @@ class Shop:
     def _pg_ledger(self, text: str, keep: bool) -> None:
         self.db = None
         template = _PG_TEMPLATES.get(text)
-        self.url = pg.new_database(template, keep=keep)
+        self.url = pg.new_database(template, keep=keep, spare=True)
         self.config.write_text(_with_database(text, self.url), encoding="utf-8")
         if template is None:
             r = self.invoke("init")

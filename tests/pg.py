@@ -18,10 +18,12 @@ LOYALTY_TEST_PG=require they fail instead.
 
 from __future__ import annotations
 
+import collections
 import importlib.util
 import itertools
 import os
 import shutil
+import threading
 from datetime import date, datetime
 from pathlib import Path
 
@@ -32,7 +34,7 @@ HOW = ("install PostgreSQL's server (apt-get install postgresql; as root the sui
        "or set LOYALTY_TEST_PG_URL=postgresql+psycopg://USER@HOST/DB; LOYALTY_TEST_PG=off skips them quietly")
 
 _state: dict = {"reason": None, "where": None, "bindir": None, "server": None, "admin": None, "base": None,
-                "probed": False}
+                "probed": False, "spares": None}
 _names = itertools.count(1)
 _per_test: list[str] = []  # databases to drop when the current test ends
 _kept: list[str] = []  # databases to drop when the run ends (templates)
@@ -167,34 +169,126 @@ def name_of(url: str) -> str:
     return make_url(url).database or ""
 
 
-def new_database(template: str | None = None, *, keep: bool = False) -> str:
+class _Spares:
+    """Databases made ahead of need and dropped after it, by a thread on a
+    connection of its own, so that the server copies and removes them on the
+    other core while the tests run: a copy of a template that shops asked for
+    more than once is ready when the next such shop asks (up to two ahead),
+    and a test's databases are dropped behind it."""
+
+    DEPTH = 2
+
+    def __init__(self, info: str):
+        import psycopg
+
+        self.con = psycopg.connect(info, autocommit=True)
+        self.cond = threading.Condition()
+        self.ready: dict[str, list[str]] = {}
+        self.asked: dict[str, int] = {}
+        self.todo: collections.deque = collections.deque()  # ("create", template, name) or ("drop", name)
+        self.busy = False
+        self.thread = threading.Thread(target=self._work, name="pg-spares", daemon=True)
+        self.thread.start()
+
+    def take(self, template: str) -> str | None:
+        with self.cond:
+            self.asked[template] = self.asked.get(template, 0) + 1
+            ready = self.ready.setdefault(template, [])
+            name = ready.pop(0) if ready else None
+            coming = sum(1 for job in self.todo if job[0] == "create" and job[1] == template)
+            for _ in range(min(self.DEPTH, self.asked[template] - 1) - len(ready) - coming):
+                self.todo.append(("create", template, f"loyalty_t{os.getpid()}_{next(_names)}"))
+            self.cond.notify()
+        return name
+
+    def drop(self, name: str) -> None:
+        with self.cond:
+            self.todo.append(("drop", name))
+            self.cond.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self.cond:
+                while not self.todo:
+                    self.busy = False
+                    self.cond.notify_all()
+                    self.cond.wait()
+                job = self.todo.popleft()
+                self.busy = True
+            if job[0] is None:
+                return
+            try:
+                if job[0] == "create":
+                    self.con.execute(f'CREATE DATABASE "{job[2]}" TEMPLATE "{job[1]}"')
+                    with self.cond:
+                        self.ready.setdefault(job[1], []).append(job[2])
+                else:
+                    self.con.execute(f'DROP DATABASE IF EXISTS "{job[1]}" WITH (FORCE)')
+            except Exception:  # a spare that could not be made is made when asked for; a drop is retried at the end
+                if job[0] == "drop":
+                    _kept.append(job[1])
+
+    def close(self) -> None:
+        """Finish what is queued, then drop the spares nobody took."""
+        with self.cond:
+            for names in self.ready.values():
+                self.todo.extend(("drop", n) for n in names)
+            self.ready.clear()
+            self.todo = collections.deque(j for j in self.todo if j[0] == "drop")
+            self.todo.append((None,))
+            self.cond.notify()
+        self.thread.join(timeout=120)
+        for names in self.ready.values():  # made while the queue was being closed
+            for n in names:
+                self.con.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
+        self.con.close()
+
+
+def _spares() -> _Spares:
+    if _state["spares"] is None:
+        _admin()
+        _state["spares"] = _Spares(conninfo(_state["base"]))
+    return _state["spares"]
+
+
+def new_database(template: str | None = None, *, keep: bool = False, spare: bool = False) -> str:
     """A fresh database (a copy of `template`, a database name, when given):
-    its URL. Dropped when the current test ends, or when the run does (`keep`)."""
+    its URL. Dropped when the current test ends, or when the run does (`keep`).
+    `spare`: the template never changes, so a copy made ahead of need will do."""
     admin = _admin()
-    name = f"loyalty_t{os.getpid()}_{next(_names)}"
-    copy = f' TEMPLATE "{template}"' if template else ""
-    admin.execute(f'CREATE DATABASE "{name}"{copy}')
+    name = _spares().take(template) if spare and template else None
+    if name is None:
+        name = f"loyalty_t{os.getpid()}_{next(_names)}"
+        copy = f' TEMPLATE "{template}"' if template else ""
+        admin.execute(f'CREATE DATABASE "{name}"{copy}')
     (_kept if keep else _per_test).append(name)
     return url_of(name)
 
 
-def drop(name: str) -> None:
-    admin = _state["admin"]
-    if admin is not None and not admin.closed:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def drop(name: str, *, later: bool = False) -> None:
+    """Drop a database now, or (`later`) behind the tests, on the spares' thread."""
     for pending in (_per_test, _kept):
         if name in pending:
             pending.remove(name)
+    if later and _state["spares"] is not None:
+        _state["spares"].drop(name)
+        return
+    admin = _state["admin"]
+    if admin is not None and not admin.closed:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def end_of_test() -> None:
-    """Drop the databases the test made."""
+    """Drop the databases the test made (behind it)."""
     while _per_test:
-        drop(_per_test[-1])
+        drop(_per_test[-1], later=True)
 
 
 def end_of_run() -> None:
     end_of_test()
+    if _state["spares"] is not None:
+        _state["spares"].close()
+        _state["spares"] = None
     while _kept:
         drop(_kept[-1])
     admin, server = _state["admin"], _state["server"]
