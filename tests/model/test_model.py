@@ -56,7 +56,7 @@ soak raises the examples to N and the steps to 40 (or LOYALTY_SOAK_STEPS):
     LOYALTY_SOAK=5000 .venv/bin/pytest -q tests/model/test_model.py
 
 The same machine runs on PostgreSQL too (`TestLedgerModelOnPostgreSQL`: a
-database of the suite's server per example, tests/pg.py), with 30 examples in
+database of the suite's server per example, tests/pg.py), with 20 examples in
 the whole run and 5 in the fast lane; `reopen`'s "backup" there is a copy of
 the database (CREATE DATABASE ... TEMPLATE).
 
@@ -94,7 +94,7 @@ from tests.conftest import Shop, _with_database, clean, copy_ledger, examples, p
 STEPS = 5
 SOAK = int(os.environ.get("LOYALTY_SOAK") or 0)
 MAX_EXAMPLES = max(examples(full=200, fast=30), SOAK)  # the fast lane (tests/conftest.py) runs 30
-PG_EXAMPLES = (30, 5)  # on PostgreSQL (full, fast): each command costs about twice as much there
+PG_EXAMPLES = (20, 5)  # on PostgreSQL (full, fast): each command costs about twice as much there
 STEP_COUNT = int(os.environ.get("LOYALTY_SOAK_STEPS") or (40 if SOAK else STEPS))
 
 # ---------------------------------------------------------------------------

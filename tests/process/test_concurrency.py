@@ -48,6 +48,7 @@ def test_parallel_purchases_all_land(shop):
     assert shop.run("check").stdout == ""
 
 
+@pytest.mark.backends("sqlite")  # on PostgreSQL: its FIFO-gated twin, test_crash_and_races.py::test_adjustments_and_redemptions_racing_on_one_member_never_double_spend
 def test_parallel_redemptions_never_overdraw(make_shop):
     shop = make_shop(BASE_TOML)
     shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
@@ -77,6 +78,7 @@ def test_same_order_id_from_two_tills_lands_once(shop):
 PROMO_TOML = programme_file("referral")
 
 
+@pytest.mark.backends("sqlite")  # on PostgreSQL: its FIFO-gated twin, test_crash_and_races.py::test_eight_tills_racing_one_single_use_code_use_it_once
 def test_a_single_use_code_is_used_once_by_eight_tills(shop):
     for i in range(PROCS):
         shop.run("enroll", f"m{i}", "--name", f"M{i}", "--date", "2026-01-01")
