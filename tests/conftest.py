@@ -12,8 +12,8 @@ and ``shop.snapshot()`` read the ledger on either backend.
 
 Backends: a test whose shop may be SQLite or PostgreSQL runs on both
 (`backend` is "sqlite" or "postgresql"; tests/pg.py gives each PostgreSQL
-shop a fresh database of a throwaway server). The tests in tests/api and
-tests/model do, and so does every module marked
+shop a fresh database of a throwaway server). The tests in tests/api (their
+PostgreSQL cases in the whole run only) and tests/model do, and so does every module marked
 ``pytestmark = pytest.mark.backends("sqlite", "postgresql")``; everything
 else, and a test marked ``sqlite_only("why")``, runs on SQLite only. A
 PostgreSQL case marked ``pg_full`` runs only in the whole run, not in the
@@ -106,7 +106,10 @@ def pytest_sessionfinish(session):
 # --- the two backends ------------------------------------------------------------
 
 BOTH = ("sqlite", "postgresql")
-_BOTH_BY_DEFAULT = ("api", "model")  # folders of tests/ whose every shop test runs on both backends
+# Folders of tests/ whose every shop test runs on both backends, and whether their PostgreSQL
+# cases wait for the whole run (pg_full): the fast lane keeps a few PostgreSQL tests only (the
+# model-based test, tests/cli/test_backends_agree.py), to stay within its time.
+_BOTH_BY_DEFAULT = {"api": True, "model": False}
 
 
 def _backends(definition) -> tuple[str, ...]:
@@ -115,14 +118,21 @@ def _backends(definition) -> tuple[str, ...]:
     marker = definition.get_closest_marker("backends")
     if marker is not None:
         return tuple(marker.args)
+    return BOTH if _folder(definition) in _BOTH_BY_DEFAULT else ("sqlite",)
+
+
+def _folder(definition) -> str | None:
     folder = Path(str(definition.path)).parent
-    return BOTH if folder.name in _BOTH_BY_DEFAULT and folder.parent == Path(__file__).parent else ("sqlite",)
+    return folder.name if folder.parent == Path(__file__).parent else None
 
 
 def pytest_generate_tests(metafunc):
     if "backend" not in metafunc.fixturenames:
         return
-    metafunc.parametrize("backend", [pytest.param(b, marks=[pytest.mark.postgresql] if b == "postgresql" else [])
+    pg_marks = [pytest.mark.postgresql]
+    if _BOTH_BY_DEFAULT.get(_folder(metafunc.definition) or ""):
+        pg_marks.append(pytest.mark.pg_full)
+    metafunc.parametrize("backend", [pytest.param(b, marks=pg_marks if b == "postgresql" else [])
                                      for b in _backends(metafunc.definition)], indirect=True, scope="module")
 
 
