@@ -308,11 +308,15 @@ def transaction(engine: Engine, *, write: bool, allow_old: bool = False) -> Iter
     """One transaction: BEGIN IMMEDIATE for writes (SQLite), committed on
     success and rolled back on any exception. The schema version is checked
     first: a writer brings an older ledger up to date in the same transaction;
-    a reader refuses it (it never changes the file), unless `allow_old`."""
+    a reader refuses it (it never changes the file), unless `allow_old`.
+    A reader on PostgreSQL reads one snapshot (REPEATABLE READ), as SQLite's
+    reader does: a report or an export streamed for minutes is of one moment."""
     where = _where(engine)
     try:
         with engine.connect() as conn:
             conn = conn.execution_options(loyalty_write=write)
+            if not write and conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 current = _check_version(conn, where)
                 if current < SCHEMA_VERSION:
