@@ -102,16 +102,20 @@ def init(config: str | os.PathLike[str] = "loyalty.toml", *, db: str | os.PathLi
     # in one transaction, and only then is the programme file put in place.
     # A ledger this run created is removed again if anything after it fails.
     partial = None if keep else _write_beside(path, text)
+    # Several inits may race for one new file: only the one whose exclusive
+    # create made it may remove it, and only while it holds nobody's tables
+    # or its own creation committed (a racer's ledger is never removed).
     ledger_file = dbm.sqlite_file(url)
-    new_file = ledger_file is not None and not os.path.lexists(ledger_file)
-    made = False
+    made = created = False
     kept = None
     try:
+        if ledger_file is not None and not os.path.lexists(ledger_file) and ledger_file.parent.is_dir():
+            made = dbm.claim_file(ledger_file)
         engine = dbm.engine_for(url, create=True)
-        made = new_file
         try:
             with one_write(url):  # not from inside a write to it by this thread: that would wait on itself
                 state = dbm.create(engine, settle)
+                created = state == "created"
         finally:
             engine.dispose()
         if partial is not None:
@@ -119,7 +123,7 @@ def init(config: str | os.PathLike[str] = "loyalty.toml", *, db: str | os.PathLi
             os.replace(partial, path.resolve() if path.is_symlink() else path)
             partial = None
     except BaseException:
-        if made and ledger_file is not None:  # made: a new file, so one was named
+        if made and ledger_file is not None and (created or not dbm.holds_tables(ledger_file)):
             for p in (ledger_file, *(Path(f"{ledger_file}{x}") for x in ("-wal", "-shm", "-journal"))):
                 p.unlink(missing_ok=True)
         raise

@@ -187,10 +187,7 @@ def _check_ledger_path(path: Path, create: bool) -> None:
             raise LedgerError(f"no ledger at {path}; run `loyalty init` to create one, or pass --db") from None
         if not path.parent.is_dir():
             raise LedgerError(f"cannot create ledger {path}: folder {path.parent} does not exist") from None
-        try:
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        except OSError as e:
-            raise LedgerError(f"cannot create ledger {path}: {e.strerror}") from None
+        claim_file(path)
         return
     except NotADirectoryError:
         raise LedgerError(f"no ledger at {path}: a part of that path is a file, not a folder") from None
@@ -203,6 +200,31 @@ def _check_ledger_path(path: Path, create: bool) -> None:
     if not stat.S_ISREG(st.st_mode):
         kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
         raise LedgerError(f"ledger {path} is {kind}, not a ledger file")
+
+
+def claim_file(path: Path) -> bool:
+    """Create the empty, owner-only file of a new SQLite ledger; False when
+    another process made it first (it is theirs: never remove it)."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return False
+    except OSError as e:
+        raise LedgerError(f"cannot create ledger {path}: {e.strerror}") from None
+    return True
+
+
+def holds_tables(path: Path) -> bool:
+    """Whether the SQLite file at `path` holds any table (someone's creation
+    committed there); a file that cannot be read counts as holding some."""
+    try:
+        con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            return con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0] > 0
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return True
 
 
 def describe(url: str) -> str:

@@ -4,6 +4,7 @@ Ledger methods with typed results whose JSON is the CLI's."""
 
 import dataclasses
 import json
+import os
 import sqlite3
 from decimal import Decimal
 
@@ -58,6 +59,24 @@ def test_a_second_init_is_the_clis_refusal_and_force_keeps_the_old_file(tmp_path
     r = loyalty_cli.init(conf, force=True, name="Second")
     assert r.written and r.state == "current" and r.kept_as == f"{conf}.bak"
     assert "Second" in conf.read_text() and "My Shop" in (tmp_path / "loyalty.toml.bak").read_text()
+
+
+def test_an_init_that_loses_the_race_for_a_new_ledger_file_never_removes_the_winners(tmp_path, monkeypatch):
+    """Four inits at once saw no file, one created the ledger, and a loser's
+    "already set up" removed it (seen once in tests/process). Here the loser's
+    look (no file yet) and the winner's creation are made to interleave."""
+    conf = tmp_path / "loyalty.toml"
+    loyalty_cli.init(conf)  # the winner
+    db = tmp_path / "loyalty.db"
+    before = db.read_bytes()
+    real = os.path.lexists
+    monkeypatch.setattr(os.path, "lexists", lambda p: False if os.fspath(p) == str(db) else real(p))
+    with pytest.raises(loyalty_cli.LoyaltyError, match="already set up"):
+        loyalty_cli.init(conf)  # the loser: it looked before the winner's file existed
+    monkeypatch.undo()
+    assert db.read_bytes() == before
+    with loyalty_cli.open_ledger(conf) as ledger:
+        assert ledger.check().ok
 
 
 def test_init_with_a_db_path_names_it_in_the_file_unless_told_not_to(tmp_path):
