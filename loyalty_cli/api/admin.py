@@ -366,11 +366,13 @@ class Program(Result):
     @classmethod
     def of(cls, prog: Programme) -> Program:
         """The rules of a parsed programme file (no ledger needed)."""
+        from loyalty_cli.domain.config import hide_password
+
         dec = prog.currency.decimals
         spend = prog.tier_basis == "spend"
         return cls(
             program=ProgramInfo(prog.name, prog.currency.code, prog.timezone, prog.phone_region, str(prog.path),
-                                prog.database, dec),
+                                hide_password(prog.database), dec),
             earning=EarningRules(prog.points_per_unit, prog.rounding, money(prog.min_purchase, dec), prog.welcome_bonus,
                                  prog.birthday_bonus, prog.pending_days),
             actions=tuple(ActionRule(a.name, a.points, a.limit, a.per) for a in prog.actions.values()),

@@ -142,7 +142,9 @@ class LedgerCore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Ledger {self.programme.path} at {self.url}{' (closed)' if self._closed else ''}>"
+        from loyalty_cli.store.db import describe
+
+        return f"<Ledger {self.programme.path} at {describe(self.url)}{' (closed)' if self._closed else ''}>"
 
     # -- the unit of work ---------------------------------------------------
 

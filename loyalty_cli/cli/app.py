@@ -23,7 +23,7 @@ import click
 
 from loyalty_cli import __version__
 from loyalty_cli.cli.render import FORMATS, Col, echo, printable
-from loyalty_cli.domain.config import load
+from loyalty_cli.domain.config import hide_password, load
 from loyalty_cli.errors import LoyaltyError
 
 if TYPE_CHECKING:
@@ -104,10 +104,11 @@ class LoyaltyGroup(click.Group):
     def parse_args(self, ctx, args):
         bad = _not_utf8(args)
         if bad is not None:
-            raise click.ClickException(f"argument '{bad}' is not valid UTF-8; nothing was done")
+            raise click.ClickException(f"argument '{hide_password(bad)}' is not valid UTF-8; nothing was done")
         nul = next((a for a in args if isinstance(a, str) and "\x00" in a), None)
         if nul is not None:  # no file name or value can hold one (a batch line or a caller could send it)
-            raise click.ClickException(f"argument {_one_line(repr(nul))} holds a NUL byte; nothing was done")
+            raise click.ClickException(f"argument {_one_line(repr(hide_password(nul)))} holds a NUL byte; "
+                                       "nothing was done")
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):

@@ -134,6 +134,19 @@ class Programme:
         return _as_url(self.database, self.path.parent, f"{self.path}: [ledger] database")
 
 
+_USERINFO_PASSWORD = re.compile(r"(://[^/?#@:]*:)[^/?#@]*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
+def hide_password(text: str) -> str:
+    """A ledger's URL (or path) as it may be shown: a password in it, before
+    the host (`user:PASSWORD@`) or as a `password=` query parameter, becomes
+    `***`. Everything else is kept as written; a path is returned as it is."""
+    if "://" not in text:
+        return text
+    return _QUERY_PASSWORD.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", text))
+
+
 def name_key(name: str) -> str:
     """What a reward, tier or action name is matched on, here and in the
     file's duplicate check alike: NFKC-normalised and case-folded, so
@@ -146,7 +159,7 @@ def name_key(name: str) -> str:
 def _as_url(target: str, base: Path, what: str) -> str:
     if "://" in target:
         if "\x00" in target:
-            raise LoyaltyError(f"{what} {target!r} holds a NUL byte")
+            raise LoyaltyError(f"{what} {hide_password(target)!r} holds a NUL byte")
         return target
     p = expand_path(target, what)
     if not p.is_absolute():
@@ -422,7 +435,7 @@ def parse(data: dict, file: Path) -> Programme:  # noqa: C901 -- long: one secti
     led = _Section(file, "ledger", top.table("ledger"))
     database = led.text("database")
     if "\x00" in database:
-        led.fail("database", f"{database!r} holds a NUL byte, which no file name can hold")
+        led.fail("database", f"{hide_password(database)!r} holds a NUL byte, which no file name can hold")
     led.done()
 
     earn = _Section(file, "earning", top.table("earning"))

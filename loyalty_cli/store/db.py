@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, exc, insert, inspect, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from loyalty_cli.domain.config import hide_password
 from loyalty_cli.errors import LedgerError
 from loyalty_cli.store import models
 
@@ -150,7 +151,7 @@ def engine_for(url: str, *, create: bool = False) -> Engine:
     try:
         u = make_url(url)
     except exc.ArgumentError:
-        raise LedgerError(f"{url!r} is neither a file path nor a database URL") from None
+        raise LedgerError(f"{hide_password(url)!r} is neither a file path nor a database URL") from None
     path = _sqlite_path(url)
     if path is not None:
         _check_ledger_path(path, create)
@@ -164,7 +165,7 @@ def engine_for(url: str, *, create: bool = False) -> Engine:
             if engine.dialect.name == "postgresql":
                 event.listen(engine, "begin", _postgresql_on_begin)
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as e:
-        raise LedgerError(f"cannot open ledger {u.render_as_string(hide_password=True)}: {e}") from None
+        raise LedgerError(f"cannot open ledger {_shown(u)}: {hide_password(str(e))}") from None
     return engine
 
 
@@ -230,7 +231,12 @@ def holds_tables(path: Path) -> bool:
 def describe(url: str) -> str:
     """The ledger as messages name it: its path, or its URL without a password."""
     path = _sqlite_path(url)
-    return str(path) if path is not None else make_url(url).render_as_string(hide_password=True)
+    return str(path) if path is not None else _shown(make_url(url))
+
+
+def _shown(url: URL) -> str:
+    # SQLAlchemy hides the password before the host; libpq also takes one as ?password=
+    return hide_password(url.render_as_string(hide_password=True))
 
 
 def _sqlite_on_connect(dbapi_conn, _record) -> None:
@@ -317,12 +323,12 @@ def _translate(e: Exception, where: str) -> LedgerError:
                            "first; nothing was written, try again")
     if "append-only" in low or "never deleted" in low:
         return LedgerError(f"refused by the ledger {where}: {msg}")
-    return LedgerError(f"ledger {where}: {msg}")
+    return LedgerError(f"ledger {where}: {' '.join(msg.split())}")  # the driver's lines and tabs as one line
 
 
 def _where(engine: Engine) -> str:
     path = _sqlite_path(str(engine.url))
-    return str(path) if path is not None else engine.url.render_as_string(hide_password=True)
+    return str(path) if path is not None else _shown(engine.url)
 
 
 @contextmanager
@@ -598,8 +604,6 @@ def sqlite_url(path: str | Path) -> str:
     """The SQLAlchemy URL of the SQLite file at `path`, quoted, so that a
     file called `shop?.db` or `50%.db` is that file, not a query string or an
     escape."""
-    from sqlalchemy.engine import URL
-
     return URL.create("sqlite", database=str(path)).render_as_string(hide_password=False)
 
 
