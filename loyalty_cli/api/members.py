@@ -165,8 +165,11 @@ class MembersAPI(LedgerCore):
             r = operations.forget(conn, member, at=self._at(date))
         engine = db.engine_for(self.url)  # its own connection: VACUUM runs outside any transaction
         try:
-            scrubbed = db.scrub(engine)
+            scrubbed = db.scrub(engine, r.get("values", ()))
         except LoyaltyError as e:  # the erase is committed: say so, and how to finish
+            if engine.dialect.name != "sqlite":
+                raise LoyaltyError(f"member {r['member']} was forgotten in the ledger (that stays written), but "
+                                   f"{e}, then `loyalty forget {r['member']} --yes` again to check") from None
             raise LoyaltyError(
                 f"member {r['member']} was forgotten, but the ledger file could not be scrubbed yet ({e}), so an "
                 f"old copy of their personal data may remain in it; free some disk space (scrubbing needs room "

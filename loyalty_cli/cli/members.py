@@ -116,7 +116,8 @@ def _forget_notes(r: Forgotten) -> None:
              err=True)
     if not r.scrubbed:
         echo("Warning: another process kept the ledger open, so an old copy may remain in its WAL file "
-             "until that process ends; run this command again then to finish.", err=True)
+             "(on PostgreSQL: in the members table) until that process ends; run this command again then to "
+             "finish.", err=True)
 
 
 @cli.command()

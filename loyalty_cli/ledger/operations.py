@@ -150,12 +150,14 @@ def forget(conn: Connection, key: str, *, at: datetime) -> dict:
     _not_before_enrolment(m, at)
     at = stamp(conn, m.id, at)  # a bare date: after what is already recorded that day
     erased = [f for f in ("name", "email", "phone", "birthday") if getattr(m, f) is not None]
+    values = [getattr(m, f) for f in erased]  # for the store's check that no copy of them is left (db.scrub)
     if m.marketing:  # consent is withdrawn, and the withdrawal kept in the consent history
         at = record_consent(conn, m.id, at, False, "forget")
     conn.execute(update(members).where(members.c.id == m.id).values(
         name=None, email=None, phone=None, birthday=None, marketing=False,
         marketing_at=at if m.marketing else m.marketing_at, forgotten_at=at))
-    return {"member": m.id, "forgotten_at": at, "already": False, "erased": erased, "points": m.points}
+    return {"member": m.id, "forgotten_at": at, "already": False, "erased": erased, "points": m.points,
+            "values": values}
 
 
 UNSET = object()

@@ -12,8 +12,10 @@ from __future__ import annotations
 import errno
 import glob
 import os
+import re
 import sqlite3
 import stat
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -572,19 +574,20 @@ def secure_delete(conn: Connection) -> None:
         conn.exec_driver_sql("PRAGMA secure_delete = ON")
 
 
-def scrub(engine: Engine) -> bool:
+def scrub(engine: Engine, values=()) -> bool:
     """Leave no copy of erased data in the ledger's files: VACUUM rebuilds the
     file from live rows only, then a TRUNCATE checkpoint writes the WAL back
     and empties it (old page images included). False when another process
     kept reading an old snapshot for the whole busy timeout, so the WAL could
     not be emptied yet: running it again later finishes the job. On
-    PostgreSQL, VACUUM FULL rewrites the members table without dead rows."""
+    PostgreSQL, see _scrub_postgresql; `values` are the erased values, which
+    the server's statistics must no longer hold."""
     where = _where(engine)
     try:
+        if engine.dialect.name == "postgresql":
+            return _scrub_postgresql(engine, values, where)
         if engine.dialect.name != "sqlite":
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("VACUUM FULL members")
-            return True
+            return False
         raw = engine.raw_connection()
         try:
             cur = raw.cursor()
@@ -598,6 +601,67 @@ def scrub(engine: Engine) -> bool:
         raise _translate(e, where) from None
     except sqlite3.Error as e:
         raise _translate(e, where) from None
+
+
+# VACUUM (FULL, VERBOSE)'s report of old row versions it had to keep for a transaction still open
+_KEPT = re.compile(r"(\d+) dead row versions cannot be removed yet")
+
+
+def _scrub_postgresql(engine: Engine, values, where: str) -> bool:
+    """VACUUM FULL rewrites the members table (and its indexes and TOAST
+    table) from its live rows into new files, and ANALYZE samples the table
+    again, so the statistics (pg_stats) no longer hold an erased value. Then
+    it is verified: the table's file is a new one, no erased value is left in
+    pg_stats, and VACUUM reported no old row version kept for an open
+    transaction (tried again for a moment; then False, as on SQLite: run it
+    again when that transaction ends). A role that does not own the table
+    cannot do either (the server only warns): that is refused, with the
+    command for the table's owner."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        before = conn.exec_driver_sql("SELECT pg_relation_filenode('members')").scalar()
+        for pause in (0.1, 0.3, 0.6, 1.0, None):  # a snapshot held a moment (an autovacuum's ANALYZE) passes
+            clean = _vacuum_full(conn)
+            if clean or pause is None:
+                break
+            time.sleep(pause)
+        after, owner, user = conn.exec_driver_sql(
+            "SELECT pg_relation_filenode(oid), pg_get_userbyid(relowner), current_user FROM pg_class "
+            "WHERE oid = 'members'::regclass").one()
+        kept = [v for v in values if _in_statistics(conn, v)]
+    if after == before or kept:
+        why = (f"the database role {user} does not own the table members ({owner} does), so the server "
+               "skipped VACUUM FULL and ANALYZE" if user != owner else
+               "VACUUM FULL and ANALYZE did not remove them")
+        raise LedgerError(f"the server still holds old copies of the erased data in the table members and its "
+                          f"statistics: {why}; as {owner} run `psql -d {engine.url.database} -c 'VACUUM FULL "
+                          f"members' -c 'ANALYZE members'`")
+    return clean
+
+
+def _vacuum_full(conn: Connection) -> bool:
+    """VACUUM FULL and ANALYZE of members; False when VACUUM said it had to
+    keep old row versions for a transaction still open."""
+    said: list[str] = []
+    raw = conn.connection.dbapi_connection
+
+    def heard(d) -> None:
+        said.append(f"{d.message_primary or ''} {d.message_detail or ''}")
+
+    raw.add_notice_handler(heard)  # type: ignore[union-attr]
+    try:
+        conn.exec_driver_sql("VACUUM (FULL, VERBOSE) members")
+        conn.exec_driver_sql("ANALYZE members")
+    finally:
+        raw.remove_notice_handler(heard)  # type: ignore[union-attr]
+    return not any(int(n) for m in said for n in _KEPT.findall(m))
+
+
+def _in_statistics(conn: Connection, value) -> bool:
+    shown = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return bool(conn.exec_driver_sql(
+        "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'members' "
+        "AND (%(v)s = ANY(most_common_vals::text::text[]) OR %(v)s = ANY(histogram_bounds::text::text[])))",
+        {"v": shown}).scalar())
 
 
 def sqlite_url(path: str | Path) -> str:
