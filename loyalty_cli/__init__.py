@@ -17,6 +17,7 @@ domain (money, dates, config, rules) pure and used by all of them:
         db.py           engine, SQLite pragmas and triggers, transactions, schema versions, backup and scrub
         chain.py        the hash chain over entries: sealing new entries, verifying, the head
         bulk.py         writes in bulk: executemany on SQLite, Core elsewhere; the cached balances in one statement
+        copy.py         a whole ledger into another, empty database: `copy --to`, and `backup` of PostgreSQL
       api/              the library: open_ledger -> Ledger, methods named after the commands, frozen typed results
         __init__.py     Ledger, open_ledger, init; every result class, error and argument type, re-exported
         ledger.py       open_ledger, and the Ledger: every group of methods below in one class
@@ -29,7 +30,7 @@ domain (money, dates, config, rules) pure and used by all of them:
         reports.py      balance, history, tiers, report, expiring, lapsed
         io.py           import purchases/members, export
         daily.py        expire, birthdays, daily
-        admin.py        init (a function: it makes the ledger), backup, check, program, completion's candidates
+        admin.py        init (a function: it makes the ledger), backup, copy, check, program, completion's candidates
       ledger/           operations, each inside one transaction of the store
         members.py      members' identity: normalising e-mail and phone, finding a member, consent history
         codes.py        promo and referral codes: generating, normalising, checking their rules
@@ -53,7 +54,7 @@ domain (money, dates, config, rules) pure and used by all of them:
         reports.py      balance, history, tiers, report, expiring, lapsed
         io.py           import purchases/members, export
         daily.py        expire, birthdays, daily
-        admin.py        init, backup, check, program, batch
+        admin.py        init, backup, copy, check, program, batch
         completion.py   loyalty completion, and what arguments complete to
         render.py       table / csv / json output from plain rows; escaping; fitting the terminal
         batch_runner.py `loyalty batch`: the click commands line by line in one process, sharing one Batch

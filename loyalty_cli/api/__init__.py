@@ -10,6 +10,8 @@ from loyalty_cli.api.admin import (
     ActionRule,
     Backup,
     Check,
+    Copied,
+    CopiedTable,
     EarningRules,
     ExpiryRules,
     Problem,
@@ -106,6 +108,6 @@ __all__ = [
     "Report", "ExpiryDay", "ExpiringMember", "Expiring", "LapsedMember", "Lapsed",
     "ImportProblem", "Import", "Export",
     "ExpiredPoints", "BirthdayBonus", "TierChange", "Expiry", "Birthdays", "DailyBirthdays", "DailyExpiry", "DailyRun",
-    "Setup", "Backup", "Problem", "Check", "ProgramInfo", "EarningRules", "ActionRule", "RedemptionRules",
-    "RewardRule", "ExpiryRules", "TierRule", "TierRules", "ReferralRules", "Program",
+    "Setup", "Backup", "Copied", "CopiedTable", "Problem", "Check", "ProgramInfo", "EarningRules", "ActionRule",
+    "RedemptionRules", "RewardRule", "ExpiryRules", "TierRule", "TierRules", "ReferralRules", "Program",
 ]

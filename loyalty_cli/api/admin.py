@@ -237,6 +237,28 @@ class Check(Result):
     head: str | None
 
 
+@dataclass(frozen=True)
+class CopiedTable(Result):
+    """One table of a copy, and its rows."""
+
+    table: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class Copied(Result):
+    """`loyalty copy`: the ledger copied (`source`) and where to (`target`),
+    both without a password; rows per table, in the order copied; the head of
+    the hash chain both hold. `dry_run`: nothing was written."""
+
+    source: str
+    target: str
+    tables: tuple[CopiedTable, ...]
+    rows: int
+    head: str
+    dry_run: bool
+
+
 @checked
 def backup_path(path: str | os.PathLike[str]) -> Path:
     """The file a backup is to be written to: `~` and `~user` expanded (an
@@ -393,15 +415,21 @@ class Program(Result):
 class AdminAPI(LedgerCore):
     def backup(self, path: str | os.PathLike[str]) -> Backup:
         """Copy the ledger to `path` while it is in use: a consistent, compacted
-        copy of one moment (SQLite's VACUUM INTO), readable by its owner only,
-        never over an existing file. The copy is checked as `check` checks
+        copy of one moment (SQLite's VACUUM INTO; a PostgreSQL ledger is
+        copied into a new SQLite file, as `copy` does), readable by its owner
+        only, never over an existing file. The copy is checked as `check` checks
         the ledger before it gets its name; its problems are the result's."""
         from loyalty_cli import checks
-        from loyalty_cli.store import chain
+        from loyalty_cli.store import chain, copy
         from loyalty_cli.store import db as dbm
 
         target = backup_path(path)
         prog = self.programme
+        pg = self._engine.dialect.name != "sqlite"
+
+        def write(partial: Path) -> None:  # PostgreSQL: the copy, into a new SQLite file (checked by verify)
+            with self._session(write=False) as conn:
+                copy.copy(conn, self.url, dbm.sqlite_url(partial.resolve()))
 
         def verify(copy_path: Path) -> Backup:  # the copy, before it gets its name: it must open and be checked
             copy = dbm.engine_for(dbm.sqlite_url(copy_path.resolve()))
@@ -412,7 +440,29 @@ class AdminAPI(LedgerCore):
             finally:
                 copy.dispose()
 
-        return dbm.backup(self._engine, target, verify)
+        return dbm.backup(self._engine, target, verify, write if pg else None)
+
+    def copy(self, to: str | os.PathLike[str], *, dry_run: bool = False) -> Copied:
+        """Copy the whole ledger to `to` (an SQLAlchemy URL or an SQLite file's
+        path), in one transaction there: an empty database, or a file that does
+        not exist yet, gets the schema and every row, ids kept. Before it
+        commits, each table's rows and the chain head must equal the source's
+        and the copy must pass `check`; otherwise nothing is written. The
+        source is read as one moment; writers may carry on. `dry_run`: check
+        the target and say what would be copied. The programme file is not
+        changed: point its [ledger] database at the copy to use it."""
+        from loyalty_cli import checks
+        from loyalty_cli.domain.config import ledger_url
+        from loyalty_cli.store import copy
+        from loyalty_cli.store import db as dbm
+
+        url = ledger_url(os.fspath(to), "--to")
+        prog = self.programme
+        with self._session(write=False) as conn:
+            done = copy.copy(conn, self.url, url, dry_run=dry_run, verify=lambda c: checks.check(c, prog))
+        return Copied(source=dbm.describe(self.url), target=dbm.describe(url),
+                      tables=tuple(CopiedTable(n, rows) for n, rows in done.tables),
+                      rows=sum(rows for _, rows in done.tables), head=done.head, dry_run=dry_run)
 
     def check(self, *, head: str | None = None, print_head: bool = False) -> Check:
         """Check the ledger's integrity (schema, SQLite's own check, the hash

@@ -7,7 +7,7 @@
     reports.py      balance, history, tiers, report, expiring, lapsed
     io.py           import purchases/members, export
     daily.py        expire, birthdays, daily
-    admin.py        init, backup, check, program, batch
+    admin.py        init, backup, copy, check, program, batch
     completion.py   loyalty completion, and what arguments complete to
     render.py       table / csv / json output (the only module that imports rich)
     batch_runner.py `loyalty batch`: the commands line by line in one process, sharing one Batch
@@ -40,6 +40,7 @@ SUMMARIES = {
     "adjust": "Add or take away points by hand, with a reason.",
     "award": "Points for an action in [earning.actions], within its limit.",
     "backup": "Copy the ledger, while in use, to a checked backup file.",
+    "copy": "Copy the whole ledger into an empty database or a new file.",
     "batch": "Run many commands from a file or stdin, one per line.",
     "birthdays": "Credit the birthday bonuses that are due.",
     "daily": "Everything time-driven, for cron: birthdays, expiry, tiers.",

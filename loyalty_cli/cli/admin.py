@@ -72,7 +72,8 @@ def init(ctx, force, name, currency, tz, sample, config, db):
 @examples("loyalty backup backups/loyalty-$(date +%F).db", "loyalty check --db backups/loyalty-2026-11-22.db")
 def backup(path, fmt, config, db):
     """Copy the ledger to PATH while it is in use: a consistent, compacted
-    copy of one moment (SQLite's VACUUM INTO), readable by its owner only.
+    copy of one moment (SQLite's VACUUM INTO; a PostgreSQL ledger is copied
+    into a new SQLite file, as `loyalty copy` does), readable by its owner only.
 
     Tills and cron jobs can keep writing meanwhile. The copy is then checked
     like `loyalty check` does, and the command prints the head of its hash
@@ -93,6 +94,41 @@ def backup(path, fmt, config, db):
         emit_result(fmt, r, lambda doc: [])
     else:
         echo(f"Backed up {r.entries} entries to {target} ({r.bytes:,} bytes); check passed. Head: {r.head}", err=True)
+
+
+@cli.command()
+@click.option("--to", "to", required=True, metavar="URL|PATH",
+              help="The empty database (an SQLAlchemy URL) or the new SQLite file to copy the ledger into.")
+@click.option("--dry-run", is_flag=True, help="Check the target and show what would be copied; write nothing.")
+@format_option
+@ledger_options
+@examples("loyalty copy --to postgresql://shop@dbhost/shop --dry-run",
+          "loyalty copy --to postgresql://shop@dbhost/shop", "loyalty copy --db postgresql://shop@dbhost/shop --to "
+          "moved-back.db")
+def copy(to, dry_run, fmt, config, db):
+    """Copy the whole ledger into an empty database or a new SQLite file:
+    SQLite to PostgreSQL, back, or to another file.
+
+    One transaction on the target: the schema as `init` makes it, then every
+    table's rows with their ids. Before it commits, each table's rows and the
+    head of the hash chain must equal the ledger's and the copy must pass
+    `loyalty check`; otherwise nothing is written. The ledger is read as one
+    moment, so tills may keep writing (what they write after it is not in
+    the copy). The programme file is not changed: afterwards point its
+    [ledger] database (or --db, LOYALTY_DB) at the copy."""
+    with cli_ledger(config, db) as ledger:
+        r = ledger.copy(to, dry_run=dry_run)
+    if not dry_run:
+        recorded(f"the ledger was copied to {r.target}")
+    cols = [Col("table", "Table"), Col("rows", "Rows", "right")]
+    emit_result(fmt, r, lambda doc: [View("Would copy" if dry_run else "Copied", cols, doc["tables"])])
+    if fmt == "table":
+        verb = "Would copy" if dry_run else "Copied"
+        echo(f"{verb} {_plural(r.rows, 'row')} in {_plural(len(r.tables), 'table')} to {r.target}"
+             + ("" if dry_run else "; check passed on the copy") + f". Head: {r.head}", err=True)
+        if not dry_run:
+            echo(f"The programme still uses {r.source}: set [ledger] database in {config} to the new URL "
+                 "(or pass --db / LOYALTY_DB) to use the copy.", err=True)
 
 
 @cli.command()

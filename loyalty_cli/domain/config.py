@@ -156,6 +156,12 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFKC", " ".join(name.split())).casefold()
 
 
+def ledger_url(target: str, what: str) -> str:
+    """A ledger named on the command line (a path, relative to the working
+    folder, or a URL) as an SQLAlchemy URL; `what` names it in errors."""
+    return _as_url(target, Path.cwd(), what)
+
+
 def _as_url(target: str, base: Path, what: str) -> str:
     if "://" in target:
         if "\x00" in target:

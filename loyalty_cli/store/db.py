@@ -424,6 +424,19 @@ def _table_names(conn: Connection) -> set[str]:
     return set(inspect(conn).get_table_names())
 
 
+def table_names(engine: Engine, where: str) -> set[str]:
+    """The tables of the database `engine` opens (a copy's target, which must
+    have none); an SQLite file holding objects of another tool's is refused."""
+    try:
+        with engine.connect() as conn:
+            names = _table_names(conn)
+            if not names and conn.dialect.name == "sqlite":
+                _foreign_sqlite(conn, where)
+            return names
+    except exc.DBAPIError as e:
+        raise _translate(e, where) from None
+
+
 def _column_names(conn: Connection, table: str) -> set[str]:
     if conn.dialect.name == "postgresql":
         return {r[0] for r in conn.exec_driver_sql(
@@ -686,17 +699,19 @@ def _fsync(path: Path, *, folder: bool = False) -> None:
         os.close(fd)
 
 
-def backup(engine: Engine, target: Path, verify):  # noqa: C901 -- each step's failure has its own message and clean-up
+def backup(engine: Engine, target: Path, verify, write=None):  # noqa: C901 -- each step's failure has its own message and clean-up
     """An online, consistent copy of the SQLite ledger at `target` (VACUUM
     INTO: one read transaction, so writers carry on and the copy is one
-    moment of the ledger, compacted), readable by its owner only. The copy is
+    moment of the ledger, compacted), readable by its owner only; another
+    database's ledger is written by `write(path)` instead (the copy of
+    store/copy.py, into the new, empty SQLite file at `path`). The copy is
     written under a temporary name beside `target` (`NAME.partial-PID`),
     synced, opened by `verify(path)` (whose result is returned), and only
     then given its name, without ever replacing a file: a backup that is
     killed leaves no file under `target`, and running it again works (it
     removes what killed runs left). Refuses a target that exists."""
     where = _where(engine)
-    if engine.dialect.name != "sqlite":
+    if engine.dialect.name != "sqlite" and write is None:
         raise LedgerError("backup copies SQLite ledgers; for PostgreSQL use pg_dump")
     if target.is_dir():
         raise LedgerError(f"{target} is a folder; give the backup file's name, e.g. {target / 'loyalty-backup.db'}")
@@ -720,11 +735,10 @@ def backup(engine: Engine, target: Path, verify):  # noqa: C901 -- each step's f
         raise LedgerError(f"cannot write {target}: {e.strerror}") from None
     try:
         try:
-            raw = engine.raw_connection()
-            try:
-                raw.cursor().execute("VACUUM INTO ?", (str(partial),))
-            finally:
-                raw.close()
+            if write is not None:
+                write(partial)
+            else:
+                _vacuum_into(engine, partial)
             _fsync(partial)
         except (exc.DBAPIError, sqlite3.Error) as e:
             msg = str(getattr(e, "orig", None) or e)
@@ -748,6 +762,14 @@ def backup(engine: Engine, target: Path, verify):  # noqa: C901 -- each step's f
     finally:
         for p in (partial, *(partial.with_name(partial.name + x) for x in ("-journal", "-wal", "-shm"))):
             p.unlink(missing_ok=True)
+
+
+def _vacuum_into(engine: Engine, path: Path) -> None:
+    raw = engine.raw_connection()
+    try:
+        raw.cursor().execute("VACUUM INTO ?", (str(path),))
+    finally:
+        raw.close()
 
 
 def sqlite_integrity(conn: Connection) -> list[str]:

@@ -54,7 +54,7 @@ def fresh(make_shop):
 # a value of the right type for each required parameter, by name (the call never gets that far)
 REQUIRED = {"member": "anna", "amount": "1", "order": "A1", "points": 1, "reason": "why", "action": "review",
             "code": "TEN", "what": "ledger", "out": io.StringIO(), "file": io.BytesIO(b""), "path": "copy.db",
-            "kind": "member", "name": "Name"}
+            "kind": "member", "name": "Name", "to": "moved.db"}
 
 
 def _methods():
@@ -99,7 +99,8 @@ def test_every_parameter_of_every_method_refuses_a_value_of_the_wrong_type(ledge
 
 def test_the_sweep_covers_the_ledger():
     swept = {m for m, _ in _methods()}
-    assert {"purchase", "enroll", "edit", "import_purchases", "export", "balances", "complete", "backup"} <= swept
+    assert {"purchase", "enroll", "edit", "import_purchases", "export", "balances", "complete", "backup",
+            "copy"} <= swept
 
 
 # -- what the refusals say ---------------------------------------------------------

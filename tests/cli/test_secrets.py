@@ -53,7 +53,9 @@ def test_no_command_prints_the_password(shop, tmp_path):
     run("enroll", "anna", "--name", "Anna Tamm", "--date", "2026-01-05")
     run("purchase", "ghost", "10.00", "--date", "2026-01-06", code=1)  # a refused write
     run("report", "--format", "json")
-    run("backup", str(tmp_path / "copy.db"), code=1)
+    run("backup", str(tmp_path / "copy.db"))
+    run("copy", "--to", str(tmp_path / "moved.db"))
+    run("copy", "--to", url, code=1)  # onto itself
     run("check", "--db", wrong_port, code=1)  # the server is not there
     run("check", "--db", in_query.render_as_string(hide_password=False), code=1)
     run("check", "--db", url.replace("://", "://\x00"), code=1)
