@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, exc, insert, inspect, select, text, update
 from sqlalchemy.engine import URL, make_url
@@ -655,17 +655,21 @@ def _vacuum_full(conn: Connection) -> bool:
     """VACUUM FULL and ANALYZE of members; False when VACUUM said it had to
     keep old row versions for a transaction still open."""
     said: list[str] = []
-    raw = conn.connection.dbapi_connection
+    raw: Any = conn.connection.dbapi_connection
+    listen = hasattr(raw, "add_notice_handler")  # psycopg 3; psycopg2 keeps them in raw.notices
 
     def heard(d) -> None:
         said.append(f"{d.message_primary or ''} {d.message_detail or ''}")
 
-    raw.add_notice_handler(heard)  # type: ignore[union-attr]
+    if listen:
+        raw.add_notice_handler(heard)
     try:
         conn.exec_driver_sql("VACUUM (FULL, VERBOSE) members")
         conn.exec_driver_sql("ANALYZE members")
     finally:
-        raw.remove_notice_handler(heard)  # type: ignore[union-attr]
+        if listen:
+            raw.remove_notice_handler(heard)
+    said.extend(getattr(raw, "notices", None) or [])
     return not any(int(n) for m in said for n in _KEPT.findall(m))
 
 

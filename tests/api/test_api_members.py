@@ -187,6 +187,26 @@ def test_forget_by_a_role_that_does_not_own_the_table_fails_loudly_and_stays_wri
         pg.sql(shop.url, f'DROP ROLE "{role}"')
 
 
+@pytest.mark.backends("postgresql")
+def test_forget_while_an_older_snapshot_is_open_says_the_job_is_not_finished(ledger, shop):
+    """A transaction that began before the erase may still see the old row,
+    so VACUUM FULL keeps that row version: `scrubbed` is False (after a short
+    retry) and the warning says to run it again; once that transaction ends,
+    forgetting again scrubs."""
+    import psycopg
+
+    from tests import pg
+
+    with psycopg.connect(pg.conninfo(shop.url)) as reader:  # not autocommit: a transaction, as a long report's
+        reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        reader.execute("SELECT count(*) FROM entries")  # its snapshot, and no lock on members
+        said = shop.invoke("forget", "anna", "--yes", "--format", "json")
+        assert said.exit_code == 0 and json.loads(said.stdout)["scrubbed"] is False
+        assert "Warning: another process kept the ledger open" in said.stderr
+        reader.rollback()
+    assert ledger.forget("anna").scrubbed is True
+
+
 def test_forgetting_an_unknown_member_is_the_clis_refusal(ledger, shop):
     before = shop.snapshot()
     with pytest.raises(loyalty_cli.LoyaltyError) as refused:
