@@ -40,6 +40,8 @@ class Purchase(Result):
     points: int
     tier: str
     referral: ReferralPaid | None
+    store: str | None
+    till: str | None
     tier_before: str = internal()
 
 
@@ -92,12 +94,15 @@ class Award(Result):
 
 class PointsAPI(LedgerCore):
     def purchase(self, member: str, amount: Amount, *, order: str | None = None, redeem: Points | None = None,
-                 code: str | None = None, date: Moment | None = None) -> Purchase:
+                 code: str | None = None, date: Moment | None = None, store: str | None = None,
+                 till: str | None = None) -> Purchase:
         """Record a sale of `amount` (str or Decimal, e.g. "12.50") to `member`
         (id, e-mail or phone): it earns points on the net amount at the
         member's tier. `order` is the till's order id (generated when None);
         `redeem` pays part of it with points; `code` applies a promo code;
-        `date` is when it happened (default now; never in the future)."""
+        `date` is when it happened (default now; never in the future);
+        `store` and `till` say where it was rung up (trimmed, 1 to 64
+        characters; None: not said)."""
         from loyalty_cli.ledger import operations
 
         with self._session(write=True) as conn:  # the ledger is opened first, then the values are checked
@@ -105,14 +110,15 @@ class PointsAPI(LedgerCore):
             assert minor is not None
             pts = self._points(redeem, "--redeem") or 0
             r = operations.purchase(conn, self.programme, member, minor, at=self._at(date), order_id=order,
-                                    redeem=pts, code=code)
+                                    redeem=pts, code=code, store=store, till=till)
         ref = r["referral"]
         return Purchase(
             member=r["member"], order=r["order"], date=r["date"], amount=self._money(r["amount"]),
             discount=self._money(r["discount"]), paid_with_points=self._money(r["points_paid"]),
             net=self._money(r["net"]), multiplier=r["multiplier"], points_earned=r["points_earned"], code=r["code"],
             bonus_points=r["bonus_points"], points_redeemed=r["points_redeemed"], points=r["points"],
-            tier=r["tier"], referral=ReferralPaid(**ref) if ref else None, tier_before=r["tier_before"])
+            tier=r["tier"], referral=ReferralPaid(**ref) if ref else None, store=r["store"], till=r["till"],
+            tier_before=r["tier_before"])
 
     def refund(self, order: str, *, amount: Amount | None = None, date: Moment | None = None) -> Refund:
         """Refund all of order `order`, or `amount` of it: the points it earned

@@ -23,17 +23,23 @@ if TYPE_CHECKING:
 @click.option("--order", "order_id", metavar="ID", help="The till's order id (unique; generated when omitted).")
 @click.option("--redeem", "redeem", metavar="POINTS", help="Pay part of the purchase with points.")
 @click.option("--code", metavar="CODE", help="A promo code (case, spaces and hyphens do not matter).")
+@click.option("--store", envvar="LOYALTY_STORE", metavar="STORE",
+              help="The store it was rung up at (env LOYALTY_STORE) [default: none].")
+@click.option("--till", envvar="LOYALTY_TILL", metavar="TILL",
+              help="The till it was rung up at (env LOYALTY_TILL) [default: none].")
 @date_option
 @format_option
 @ledger_options
 @examples("loyalty purchase anna 12.50", "loyalty purchase anna 42.00 --order 10023 --redeem 300",
           "loyalty purchase anna 30.00 --code SUMMER10",
+          "loyalty purchase anna 18.20 --store Kesklinn --till 2",
           "loyalty purchase +3725551234 8.90 --date 2026-05-01 --format json")
-def purchase(member, amount, order_id, redeem, code, when, fmt, config, db):
+def purchase(member, amount, order_id, redeem, code, store, till, when, fmt, config, db):
     """Record a sale: the member earns points on the net amount (after the
     tier's discount and any part paid with points), at their tier's multiplier."""
     with cli_ledger(config, db) as ledger:
-        r = ledger.purchase(member, amount, order=order_id, redeem=redeem, code=code, date=when)
+        r = ledger.purchase(member, amount, order=order_id, redeem=redeem, code=code, date=when,
+                            store=store, till=till)
     emit_result(fmt, r, lambda doc: [View("Purchase", _purchase_cols(r), [doc], record=True)])
     if fmt == "table":
         _purchase_notes(r)
@@ -46,6 +52,8 @@ def _purchase_cols(r: Purchase) -> list[Col]:
             Col("points", "Balance", "right"), Col("tier", "Tier")]
     if r.code:
         cols[4:4] = [Col("code", "Code"), Col("bonus_points", "Bonus", "right")]
+    if r.store is not None or r.till is not None:
+        cols[2:2] = [Col("store", "Store"), Col("till", "Till")]
     return cols
 
 

@@ -328,6 +328,22 @@ def _check_order_id(order_id: str) -> str:
     return order_id
 
 
+PLACE_LENGTH = 64  # the most characters a store or a till holds
+
+
+def check_place(text: str, what: str) -> str:
+    """A store or till as kept: trimmed, each run of spaces one space, 1 to
+    64 characters without control characters (as a name), so "Old  Town "
+    and "Old Town" are one store in every report."""
+    refuse_control(text, what)
+    s = " ".join(text.split())
+    if not s:
+        raise LoyaltyError(f"{what} must not be empty")
+    if len(s) > PLACE_LENGTH:
+        raise LoyaltyError(f"{what} is longer than {PLACE_LENGTH} characters")
+    return s
+
+
 def _next_order_id(conn: Connection) -> str:
     n = (conn.execute(select(func.max(purchases.c.id))).scalar() or 0) + 1
     while conn.execute(select(purchases.c.id).where(purchases.c.order_id == f"P{n:06d}")).first():
@@ -343,10 +359,12 @@ def _not_before_enrolment(m, at: datetime) -> None:
 
 def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: datetime,
              order_id: str | None = None, redeem: int = 0, code: str | None = None,
-             tier_discount: bool = True) -> dict:
-    """Record a sale. `tier_discount=False` (an import of what a till or web
-    shop already charged) prices it without the tier's standing discount; the
-    tier's multiplier still applies to the points."""
+             tier_discount: bool = True, store: str | None = None, till: str | None = None) -> dict:
+    """Record a sale, at `store` and `till` when given. `tier_discount=False`
+    (an import of what a till or web shop already charged) prices it without
+    the tier's standing discount; the tier's multiplier still applies to the points."""
+    store = check_place(store, "--store") if store is not None else None
+    till = check_place(till, "--till") if till is not None else None
     m = active_member(conn, key)
     lock_member(conn, m.id)
     _not_before_enrolment(m, at)
@@ -368,7 +386,8 @@ def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: da
     inserted = conn.execute(insert(purchases).values(
         order_id=order_id, member_id=m.id, at=at, amount=q.amount, discount=q.discount,
         points_redeemed=q.points_redeemed, points_paid=q.points_paid, net=q.net,
-        points_earned=q.points_earned, rounding=prog.rounding, recorded_at=recorded_now())).inserted_primary_key
+        points_earned=q.points_earned, rounding=prog.rounding, recorded_at=recorded_now(),
+        store=store, till=till)).inserted_primary_key
     assert inserted is not None  # a one-row INSERT has its key
     purchase_id = inserted[0]
     if q.points_redeemed:
@@ -390,7 +409,7 @@ def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: da
         "points_paid": q.points_paid, "net": q.net, "tier_before": level.name,
         "multiplier": q.multiplier, "points_earned": q.points_earned, "code": promo.code if promo else None,
         "bonus_points": q.bonus_points, "points_redeemed": q.points_redeemed, "points": balance,
-        "tier": after.name, "referral": referral,
+        "tier": after.name, "referral": referral, "store": store, "till": till,
     }
 
 

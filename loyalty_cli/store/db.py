@@ -77,17 +77,22 @@ def _create_v4(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_entries_expires ON entries (expires_on)")
 
 
+def _add_columns(conn: Connection, columns) -> None:
+    """Add the nullable `columns` their tables lack (a fresh ledger's tables have them already)."""
+    have = {(c.table.name, c.name) for c in columns
+            if c.name in {col["name"] for col in inspect(conn).get_columns(c.table.name)}}
+    for col in columns:
+        if (col.table.name, col.name) not in have:
+            kind = col.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {col.table.name} ADD COLUMN {col.name} {kind}")
+
+
 def _create_v5(conn: Connection) -> None:
     """The hash chain over entries, and members.forgotten_at. Existing entries
     are sealed in id order, as they stand."""
     from loyalty_cli.store import chain
 
-    have = {(c.table.name, c.name) for c in models.V5_COLUMNS
-            if c.name in {col["name"] for col in inspect(conn).get_columns(c.table.name)}}
-    for col in models.V5_COLUMNS:
-        if (col.table.name, col.name) not in have:
-            kind = col.type.compile(dialect=conn.dialect)
-            conn.exec_driver_sql(f"ALTER TABLE {col.table.name} ADD COLUMN {col.name} {kind}")
+    _add_columns(conn, models.V5_COLUMNS)
     todo = conn.execute(select(*(models.entries.c[f] for f in chain.FIELDS))
                         .where(models.entries.c.hash.is_(None)).order_by(models.entries.c.id)).all()
     if not todo:
@@ -123,6 +128,13 @@ def _create_v6(conn: Connection) -> None:
         conn.execute(insert(models.consent_changes), rows[i:i + 1000])
 
 
+def upgrade_stores(conn: Connection) -> None:
+    """Where a purchase was rung up: purchases.store and purchases.till, both
+    nullable (older purchases have neither), and an index for a store's report."""
+    _add_columns(conn, models.V7_COLUMNS)
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_purchases_store_at ON purchases (store, at)")
+
+
 # Each migration is (version, name, function). A ledger records every version it
 # has been brought to; new ones run in order, in one transaction, when a write
 # command opens an older ledger.
@@ -133,6 +145,7 @@ MIGRATIONS = [
     (4, "birthday bonuses paid; index on entries.expires_on", _create_v4),
     (5, "hash chain over entries; members.forgotten_at", _create_v5),
     (6, "marketing consent as dated history (consent_changes)", _create_v6),
+    (7, "purchases.store and purchases.till: the store and till of a sale", upgrade_stores),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

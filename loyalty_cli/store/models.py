@@ -94,7 +94,10 @@ purchases = Table(
     _col("points_earned", Integer),
     _col("rounding", AutoString),  # the rule in force when the points were earned (for refunds)
     _col("recorded_at", DateTime),
+    _col("store", AutoString(64), nullable=True),  # where it was rung up (schema version 7); refunds count there
+    _col("till", AutoString(64), nullable=True),  # which till of the store (schema version 7)
     Index("ix_purchases_member_at", "member_id", "at"),
+    Index("ix_purchases_store_at", "store", "at"),  # added in schema version 7
 )
 
 refunds = Table(
@@ -254,6 +257,7 @@ V3_TABLES = (meta,)
 V4_TABLES = (birthday_bonuses,)
 V5_COLUMNS = (entries.c.hash, members.c.forgotten_at)
 V6_TABLES = (consent_changes,)
+V7_COLUMNS = (purchases.c.store, purchases.c.till)
 
 # Tables whose rows are never changed or removed once written.
 APPEND_ONLY = ("entries", "allocations", "purchases", "refunds", "tier_changes", "schema_version",

@@ -20,9 +20,17 @@ def _downgrade_to_v1(db):
     con.execute("DROP INDEX ix_entries_expires")
     con.execute("ALTER TABLE entries DROP COLUMN hash")
     con.execute("ALTER TABLE members DROP COLUMN forgotten_at")
+    _drop_stores(con)
     con.execute("DELETE FROM schema_version WHERE version > 1")
     con.commit()
     con.close()
+
+
+def _drop_stores(con):
+    """Take schema version 7's store and till of a purchase away."""
+    con.execute("DROP INDEX ix_purchases_store_at")
+    con.execute("ALTER TABLE purchases DROP COLUMN store")
+    con.execute("ALTER TABLE purchases DROP COLUMN till")
 
 
 def _digest(path):
@@ -36,11 +44,11 @@ def test_readers_and_check_leave_an_old_ledger_alone_and_init_upgrades_it(shop):
     before = _digest(shop.db)
     shop.fail("balance", contains="run `loyalty init` to upgrade it")
     r = shop.invoke("check")
-    assert r.exit_code == 1 and "schema: version 1, expected 6" in r.stdout
+    assert r.exit_code == 1 and "schema: version 1, expected 7" in r.stdout
     assert _digest(shop.db) == before
     r = shop.run("init")
-    assert "Upgraded to schema version 6" in r.stderr
-    assert shop.sql("SELECT version FROM schema_version") == [(1,), (2,), (3,), (4,), (5,), (6,)]
+    assert "Upgraded to schema version 7" in r.stderr
+    assert shop.sql("SELECT version FROM schema_version") == [(1,), (2,), (3,), (4,), (5,), (6,), (7,)]
     assert shop.json("balance")[0]["points"] == 12
     assert shop.run("check").stdout == ""
 
@@ -50,7 +58,7 @@ def test_a_write_command_upgrades_an_old_ledger_in_its_own_transaction(shop):
     shop.run("purchase", "anna", "5.00", "--date", "2026-01-01")
     _downgrade_to_v1(shop.db)
     shop.run("purchase", "anna", "1.00", "--date", "2026-01-02")
-    assert shop.sql("SELECT max(version) FROM schema_version") == [(6,)]
+    assert shop.sql("SELECT max(version) FROM schema_version") == [(7,)]
     assert shop.run("check").stdout == ""
     # the entries written before the upgrade were sealed into the chain, in order
     assert [r[0] for r in shop.sql("SELECT hash IS NOT NULL FROM entries ORDER BY id")] == [1, 1]
@@ -86,6 +94,7 @@ def _downgrade_to_v5(db):
     con = sqlite3.connect(db)
     con.execute("DROP TABLE consent_changes")
     con.execute("DROP TRIGGER schema_version_no_delete")
+    _drop_stores(con)
     con.execute("DELETE FROM schema_version WHERE version > 5")
     con.execute("CREATE TRIGGER schema_version_no_delete BEFORE DELETE ON schema_version "
                 "BEGIN SELECT RAISE(ABORT, 'schema_version is append-only'); END")
@@ -101,8 +110,8 @@ def test_the_upgrade_to_version_6_makes_the_consent_history_from_the_members_con
     shop.run("edit", "cara", "--no-marketing", "--date", "2026-02-10")
     shop.run("enroll", "dan", "--name", "Dan", "--date", "2026-01-04")
     _downgrade_to_v5(shop.db)
-    shop.run("purchase", "dan", "1.00", "--date", "2026-03-01")  # a write brings it to version 6
-    assert shop.sql("SELECT max(version) FROM schema_version") == [(6,)]
+    shop.run("purchase", "dan", "1.00", "--date", "2026-03-01")  # a write brings it to version 7
+    assert shop.sql("SELECT max(version) FROM schema_version") == [(7,)]
     # the consent each member had, as it stood: given or withdrawn at marketing_at; nothing invented before
     assert shop.sql("SELECT member_id, at, marketing, via FROM consent_changes ORDER BY member_id") == [
         ("anna", "2026-01-01 00:00:00.000000", 1, "upgrade"),
@@ -120,6 +129,24 @@ def test_the_upgrade_to_version_6_makes_the_consent_history_from_the_members_con
         except sqlite3.IntegrityError as e:
             assert "append-only" in str(e)
     con.close()
+
+
+def test_the_upgrade_to_version_7_gives_purchases_a_store_and_till_and_old_ones_none(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
+    shop.run("purchase", "anna", "5.00", "--order", "OLD", "--date", "2026-01-02")
+    con = sqlite3.connect(shop.db)
+    con.execute("DROP TRIGGER schema_version_no_delete")
+    _drop_stores(con)
+    con.execute("DELETE FROM schema_version WHERE version > 6")
+    con.commit()
+    con.close()
+    shop.fail("balance", contains="run `loyalty init` to upgrade it")
+    shop.run("purchase", "anna", "2.00", "--order", "NEW", "--store", "Kesklinn", "--date", "2026-01-03")
+    assert shop.sql("SELECT max(version) FROM schema_version") == [(7,)]
+    assert shop.sql("SELECT order_id, store, till FROM purchases ORDER BY id") == [
+        ("OLD", None, None), ("NEW", "Kesklinn", None)]
+    assert ("ix_purchases_store_at",) in shop.sql("SELECT name FROM sqlite_master WHERE type = 'index'")
+    assert shop.run("check").stdout == ""
 
 
 def test_a_ledger_path_with_question_mark_or_percent_is_a_plain_file(shop, tmp_path):
@@ -285,6 +312,7 @@ def test_init_refused_for_the_currency_does_not_upgrade_the_ledger_first(shop):
     con.execute("ALTER TABLE entries DROP COLUMN hash")
     con.execute("ALTER TABLE members DROP COLUMN forgotten_at")
     con.execute("DROP TABLE consent_changes")
+    _drop_stores(con)
     con.execute("DELETE FROM schema_version WHERE version >= 5")
     con.commit()
     con.close()
@@ -294,7 +322,7 @@ def test_init_refused_for_the_currency_does_not_upgrade_the_ledger_first(shop):
     assert _digest(shop.db) == before and shop.config.read_bytes() == config
     assert sorted(p.name for p in shop.folder.iterdir()) == ["loyalty.db", "loyalty.toml"]
     r = shop.run("init")
-    assert "Upgraded to schema version 6" in r.stderr
+    assert "Upgraded to schema version 7" in r.stderr
 
 
 def test_init_with_db_writes_that_ledger_into_the_programme_file_it_writes(tmp_path, monkeypatch):
