@@ -122,13 +122,15 @@ def _pairs(value: Pairs, what: str) -> list[str]:
 def import_options(kind: str, *, mapping: Pairs = (), where: Pairs = (), date_format: str | None = None,
                    encoding: str | None = None, delimiter: str | None = None, decimal_comma: bool = False,
                    create_members: bool = False, apply_tier_discount: bool = False, dry_run: bool = False,
-                   skip_errors: bool = False, rejects: str | os.PathLike[str] | None = None) -> Options:
+                   skip_errors: bool = False, rejects: str | os.PathLike[str] | None = None,
+                   store: str | None = None, till: str | None = None) -> Options:
     """The import's options checked, in the CLI's order and words, before the
     ledger is opened (a `rejects` path that would make the import wait on
     itself, or one in a folder that does not exist, is refused before
     anything is recorded). Raises LoyaltyError, or OptionConflict for
     `rejects` without `skip_errors`."""
     from loyalty_cli.io import importer
+    from loyalty_cli.ledger.operations import check_place
 
     rejects = _path(rejects)
     maps, wheres = _pairs(mapping, "--map"), _pairs(where, "--where")
@@ -143,8 +145,11 @@ def import_options(kind: str, *, mapping: Pairs = (), where: Pairs = (), date_fo
     if rejects and not Path(rejects).parent.is_dir():  # found out before the import, not after its commit
         raise LoyaltyError(f"--rejects {rejects}: folder {Path(rejects).parent} does not exist")
     fields = importer.PURCHASE_FIELDS if kind == "purchases" else importer.MEMBER_FIELDS
+    store, till = (check_place(v, what) if v is not None else None
+                   for v, what in ((store, "--store"), (till, "--till")))
     return importer.Options(mapping=importer.parse_mapping(maps, fields), date_format=date_format,
-                            encoding=encoding, delimiter=delimiter, create_members=create_members,
+                            store=store, till=till, encoding=encoding, delimiter=delimiter,
+                            create_members=create_members,
                             dry_run=dry_run, skip_errors=skip_errors, keep_rows=bool(rejects), where=wheres,
                             decimal_comma=decimal_comma, apply_tier_discount=apply_tier_discount)
 
@@ -178,10 +183,12 @@ class IOAPI(LedgerCore):
                          date_format: str | None = None, encoding: str | None = None, delimiter: str | None = None,
                          decimal_comma: bool = False, create_members: bool = False,
                          apply_tier_discount: bool = False, dry_run: bool = False, skip_errors: bool = False,
-                         rejects: str | os.PathLike[str] | None = None, progress: Progress | None = None) -> Import:
+                         rejects: str | os.PathLike[str] | None = None, progress: Progress | None = None,
+                         store: str | None = None, till: str | None = None) -> Import:
         """Import purchases from CSV: `file` is a path or a binary stream with
         a header row and columns member, amount, date and optionally order,
-        code (and name, for `create_members`). `mapping` reads a field from
+        code, store, till (and name, for `create_members`); `store` and
+        `till` are those of the rows whose cell is empty or missing. `mapping` reads a field from
         another column ({"member": "Email"} or ["member=Email"]); `where`
         keeps only rows whose COLUMN is VALUE (["Financial Status=paid"]).
         Rows are applied in date order and earn as `purchase` would; the same
@@ -192,7 +199,7 @@ class IOAPI(LedgerCore):
         opts = import_options("purchases", mapping=mapping, where=where, date_format=date_format,
                               encoding=encoding, delimiter=delimiter, decimal_comma=decimal_comma,
                               create_members=create_members, apply_tier_discount=apply_tier_discount,
-                              dry_run=dry_run, skip_errors=skip_errors, rejects=rejects)
+                              dry_run=dry_run, skip_errors=skip_errors, rejects=rejects, store=store, till=till)
         return self._import("purchases", file, opts, _path(rejects), progress)
 
     def import_members(self, file: Source, *, mapping: Pairs = (), where: Pairs = (),
@@ -246,14 +253,15 @@ class IOAPI(LedgerCore):
         return done
 
     def export(self, what: str, out: TextOut, *, format: str = "csv", since: Moment | None = None,
-               marketing_only: bool = False) -> Export:
+               marketing_only: bool = False, store: str | None = None) -> Export:
         """Write `what` ("ledger": every entry; "members"; "purchases", each
         with what was refunded of it) to the text stream `out`, as CSV with a
         header row or as a JSON list, one row at a time as it is read: memory
         stays flat however large the ledger. `since`: only rows from then on
         (members: enrolled since); `marketing_only` (members): only those who
-        consented. The stream is written inside the read transaction and not
-        closed. Returns what was written: the columns and how many rows."""
+        consented; `store` (purchases): only those rung up at that store.
+        The stream is written inside the read transaction and not closed.
+        Returns what was written: the columns and how many rows."""
         from loyalty_cli.io import exporter
 
         if what not in EXPORTS:
@@ -262,9 +270,16 @@ class IOAPI(LedgerCore):
             raise LoyaltyError(f"--format {format!r}: choose csv or json")
         if marketing_only and what != "members":
             raise OptionConflict("--marketing-only goes with `export members`")
+        if store is not None and what != "purchases":
+            raise OptionConflict("--store goes with `export purchases`")
+        if store is not None:
+            from loyalty_cli.ledger.operations import check_place
+
+            store = check_place(store, "--store")
         seen: list[int] = []
         with self._session(write=False) as conn:
             start = self._moment(since, "--since") if since else None
-            columns, rows = exporter.rows(conn, self.programme, what, since=start, marketing_only=marketing_only)
+            columns, rows = exporter.rows(conn, self.programme, what, since=start, marketing_only=marketing_only,
+                                          store=store)
             exporter.write(out, format, columns, _counted(rows, seen))
         return Export(what=what, format=format, columns=tuple(columns), rows=seen[0] if seen else 0)

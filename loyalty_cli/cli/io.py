@@ -174,6 +174,10 @@ def import_(config, db, fmt, as_of):
 @click.option("--apply-tier-discount", is_flag=True,
               help="Take the tier's standing discount off each amount (by default an imported amount is what "
                    "the customer was charged: it earns with the tier's multiplier, no discount).")
+@click.option("--store", envvar="LOYALTY_STORE", metavar="STORE",
+              help="The store of rows with no store column or an empty one (env LOYALTY_STORE).")
+@click.option("--till", envvar="LOYALTY_TILL", metavar="TILL",
+              help="The till of rows with no till column or an empty one (env LOYALTY_TILL).")
 @import_options
 @format_option
 @ledger_options
@@ -184,10 +188,11 @@ def import_(config, db, fmt, as_of):
           "loyalty import purchases orders.csv --skip-errors --rejects bad.csv --format json",
           "loyalty import purchases orders_export.csv --map member=Email --map amount=Total --map order=Name "
           "--map date='Created at' --where 'Financial Status=paid' --create-members   # Shopify")
-def import_purchases(file, create_members, apply_tier_discount, mapping, where, date_format, encoding, delimiter,
-                     decimal_comma, dry_run, skip_errors, rejects, fmt, config, db):
+def import_purchases(file, create_members, apply_tier_discount, store, till, mapping, where, date_format, encoding,
+                     delimiter, decimal_comma, dry_run, skip_errors, rejects, fmt, config, db):
     """Import purchases from CSV (FILE, or - for stdin) with columns member,
-    amount, date and optionally order, code (and name, for --create-members).
+    amount, date and optionally order, code, store, till (and name, for
+    --create-members).
 
     Rows are applied in date order and earn exactly as `purchase` would.
     Importing the same file again, or with rows appended, adds only the new
@@ -196,7 +201,8 @@ def import_purchases(file, create_members, apply_tier_discount, mapping, where, 
     written) unless --skip-errors."""
     _run_import("purchases", file, fmt, config, db, mapping=mapping, where=where, date_format=date_format,
                 encoding=encoding, delimiter=delimiter, decimal_comma=decimal_comma, create_members=create_members,
-                apply_tier_discount=apply_tier_discount, dry_run=dry_run, skip_errors=skip_errors, rejects=rejects)
+                apply_tier_discount=apply_tier_discount, dry_run=dry_run, skip_errors=skip_errors, rejects=rejects,
+                store=store, till=till)
 
 
 @import_.command("members")
@@ -221,21 +227,25 @@ def import_members(file, mapping, where, date_format, encoding, delimiter, decim
 @click.argument("what", type=click.Choice(["ledger", "members", "purchases"]))
 @click.option("--since", metavar="DATE", help="Only rows from this date on (members: enrolled since).")
 @click.option("--marketing-only", is_flag=True, help="members: only those who consented to marketing.")
+@click.option("--store", metavar="STORE", help="purchases: only those rung up at this store.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True,
               callback=_shared, help="Output format.")
 @ledger_options
 @examples("loyalty export ledger > ledger.csv", "loyalty export members --marketing-only > mailing.csv",
-          "loyalty export purchases --since 2026-01-01 --format json")
-def export(what, since, marketing_only, fmt, config, db):
+          "loyalty export purchases --since 2026-01-01 --format json",
+          "loyalty export purchases --store Kesklinn > kesklinn.csv")
+def export(what, since, marketing_only, store, fmt, config, db):
     """Write the ledger's entries, the members or the purchases as CSV or JSON,
     streaming (constant memory however large the ledger)."""
     from loyalty_cli.cli import render
 
     if marketing_only and what != "members":  # a usage error, before the programme file is read
         raise click.UsageError("--marketing-only goes with `export members`")
+    if store is not None and what != "purchases":
+        raise click.UsageError("--store goes with `export purchases`")
     # JSON with every control character \u-escaped (the same strings to a reader); CSV into a
     # file or a pipe exactly as stored, on a screen with control characters shown escaped
     out = render.Screen(sys.stdout, json_out=True) if fmt == "json" else \
         render.Screen(sys.stdout) if sys.stdout.isatty() else sys.stdout
     with cli_ledger(config, db) as ledger:
-        ledger.export(what, out, format=fmt, since=since, marketing_only=marketing_only)
+        ledger.export(what, out, format=fmt, since=since, marketing_only=marketing_only, store=store)

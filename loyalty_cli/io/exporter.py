@@ -20,7 +20,7 @@ YIELD = 2000
 
 
 def rows(conn: Connection, prog: Programme, what: str, *, since: datetime | None = None,
-         marketing_only: bool = False) -> tuple[list[str], Iterator[dict]]:
+         marketing_only: bool = False, store: str | None = None) -> tuple[list[str], Iterator[dict]]:
     dec = prog.currency.decimals
     if what == "ledger":
         q = select(entries).order_by(entries.c.at, entries.c.id)
@@ -52,14 +52,17 @@ def rows(conn: Connection, prog: Programme, what: str, *, since: datetime | None
              .order_by(purchases.c.at, purchases.c.id))
         if since is not None:
             q = q.where(purchases.c.at >= since)
+        if store is not None:
+            q = q.where(purchases.c.store == store)
         cols = ["order", "member", "date", "amount", "discount", "paid_with_points", "net", "points_earned",
-                "points_redeemed", "refunded"]
+                "points_redeemed", "refunded", "store", "till"]
 
         def shape(p):
             return {"order": p.order_id, "member": p.member_id, "date": p.at, "amount": format_amount(p.amount, dec),
                     "discount": format_amount(p.discount, dec), "paid_with_points": format_amount(p.points_paid, dec),
                     "net": format_amount(p.net, dec), "points_earned": p.points_earned,
-                    "points_redeemed": p.points_redeemed, "refunded": format_amount(p.refunded, dec)}
+                    "points_redeemed": p.points_redeemed, "refunded": format_amount(p.refunded, dec),
+                    "store": p.store, "till": p.till}
     else:  # pragma: no cover - click restricts the choice
         raise ValueError(what)
 

@@ -63,7 +63,7 @@ from loyalty_cli.store.models import (
     tier_changes,
 )
 
-PURCHASE_FIELDS = ("member", "amount", "date", "order", "code", "name")
+PURCHASE_FIELDS = ("member", "amount", "date", "order", "code", "name", "store", "till")
 PURCHASE_REQUIRED = ("member", "amount", "date")
 MEMBER_FIELDS = ("member", "name", "email", "phone", "birthday", "enrolled", "marketing")
 MEMBER_REQUIRED = ("name",)
@@ -88,6 +88,8 @@ class Options:
     where: list[str] = field(default_factory=list)  # COLUMN=VALUE pairs that select rows
     decimal_comma: bool = False  # amounts written 12,50
     apply_tier_discount: bool = False  # price imported amounts with the tier's standing discount
+    store: str | None = None  # the store of rows that name none (--store)
+    till: str | None = None  # the till of rows that name none (--till)
 
 
 @dataclass
@@ -607,6 +609,8 @@ class Row:
     code: str | None
     name: str | None
     raw: list[str] | None  # the row's cells, kept only for --rejects
+    store: str | None = None
+    till: str | None = None
     key: str = ""  # the order id it is stored under
     member_id: str = ""
 
@@ -623,6 +627,7 @@ def read_purchases(reader: Reader, prog: Programme, opts: Options, now: datetime
     keys: dict[str, str] = {}  # ... and each member: keep one copy of the key
     bad_orders: dict[str, int] = {}  # order -> the line of its first bad row
     partial = False  # a row of an order leaves its amount, member or date to another row
+    store_of, till_of = _place_of("store"), _place_of("till")
     for line, raw, v in reader:
         order = v.get("order") or None
         try:
@@ -650,22 +655,43 @@ def read_purchases(reader: Reader, prog: Programme, opts: Options, now: datetime
                 partial = True
             if member is not None:
                 member = keys.setdefault(member, member)
-            name = v.get("name") or None
-            if name is not None:  # the name --create-members enrols with: the rules of `enroll --name`
-                try:
-                    name = clean_name(name)
-                except LoyaltyError as e:
-                    raise _Bad("name", str(e).removeprefix("name ")) from None
+            name = _text(v, "name", clean_name)  # the name --create-members enrols with, as `enroll --name`
             # A row of a many-row order may lack its date, member or amount (`partial`): merge_orders, which
             # every row passes through before anything reads them, fills them or refuses the order. Row is
             # typed as what leaves merge_orders, so that no later use re-checks it (1M rows, the fast path).
             rows.append(Row(line, at, member, amount, order,  # type: ignore[arg-type]
-                            v.get("code") or None, name, raw if opts.keep_rows else None))
+                            v.get("code") or None, name, raw if opts.keep_rows else None,
+                            _text(v, "store", store_of), _text(v, "till", till_of)))
         except _Bad as e:
             problems.append(Problem(line, e.column, e.reason, raw))
             if order is not None:
                 bad_orders.setdefault(order, line)
-    return merge_orders(rows, problems, bad_orders, dec, partial)
+    return _placed(merge_orders(rows, problems, bad_orders, dec, partial), opts)
+
+
+def _placed(merged: tuple[list[Row], int, int], opts: Options) -> tuple[list[Row], int, int]:
+    """--store and --till for the orders none of whose rows names one."""
+    if opts.store is not None or opts.till is not None:
+        for r in merged[0]:
+            r.store = opts.store if r.store is None else r.store
+            r.till = opts.till if r.till is None else r.till
+    return merged
+
+
+def _place_of(column: str) -> Callable[[str], str]:
+    """A store's or till's text as kept (operations.check_place), each text checked once per import."""
+    return lru_cache(maxsize=4096)(lambda text: operations.check_place(text, column))
+
+
+def _text(v: dict, column: str, clean: Callable[[str], str]) -> str | None:
+    """A row's name, store or till, cleaned (an empty cell: None); a refusal names the column."""
+    text = v.get(column) or None
+    if text is None:
+        return None
+    try:
+        return clean(text)
+    except LoyaltyError as e:
+        raise _Bad(column, str(e).removeprefix(f"{column} ")) from None
 
 
 def _amount(text: str, decimals: int, decimal_comma: bool) -> int:
@@ -723,7 +749,7 @@ def merge_orders(rows: list[Row], problems: list[Problem], bad_orders: dict[str,
                 ("amount", "amount", "total", lambda a: format_amount(a, decimals)),
                 ("member_key", "member", "member", str),
                 ("at", "date", "date", lambda d: d.isoformat(sep=" ")),
-                ("code", "code", "code", str)):
+                ("code", "code", "code", str), ("store", "store", "store", str), ("till", "till", "till", str)):
             given = [(r.line, getattr(r, attr)) for r in group if getattr(r, attr) is not None]
             values = {_comparable(attr, v): (line, v) for line, v in reversed(given)}  # first line of each value
             if len(values) > 1:
@@ -744,7 +770,7 @@ def merge_orders(rows: list[Row], problems: list[Problem], bad_orders: dict[str,
                 break
             if given:
                 setattr(first, attr, given[0][1])
-            elif attr != "code":
+            elif attr not in ("code", "store", "till"):
                 lines = ", ".join(str(r.line) for r in group[:5]) + (", ..." if len(group) > 5 else "")
                 reason = (column, f"order {order} has no {'amount' if attr == 'amount' else what} on any of its rows "
                                   f"(line{'s' if len(group) > 1 else ''} {lines})")
@@ -858,7 +884,14 @@ def _same(existing, r: Row) -> bool:
     promo code's key as `code_key`)? Member, amount, date and promo code."""
     theirs = existing.code_key if hasattr(existing, "code_key") else codes.normalise(existing.code or "")
     return (existing.member_id == r.member_id and existing.amount == r.amount and _same_moment(existing.at, r.at)
-            and (theirs or "") == codes.normalise(r.code or ""))
+            and (theirs or "") == codes.normalise(r.code or "")
+            and _same_place(existing.store, r.store) and _same_place(existing.till, r.till))
+
+
+def _same_place(recorded: str | None, given: str | None) -> bool:
+    """A store (or till) differs only when both name one: an order recorded
+    without one, or a file that names none, is the same order."""
+    return recorded is None or given is None or recorded == given
 
 
 def _same_moment(recorded: datetime, given: datetime) -> bool:
@@ -1003,7 +1036,7 @@ def _not_in_ledger(conn: Connection, prog: Programme, fresh: list[Row], result: 
     for chunk in _chunks(fresh):
         have = {p.order_id: p for p in conn.execute(
             select(purchases.c.order_id, purchases.c.member_id, purchases.c.amount, purchases.c.at,
-                   promo_codes.c.key.label("code_key"))
+                   purchases.c.store, purchases.c.till, promo_codes.c.key.label("code_key"))
             .select_from(purchases.outerjoin(promo_uses, promo_uses.c.purchase_id == purchases.c.id)
                          .outerjoin(promo_codes, promo_codes.c.id == promo_uses.c.promo_id))
             .where(purchases.c.order_id.in_([r.key for r in chunk])))}
@@ -1015,9 +1048,10 @@ def _not_in_ledger(conn: Connection, prog: Programme, fresh: list[Row], result: 
                 result.skipped += 1
             else:
                 shown_amount = format_amount(p.amount, prog.currency.decimals)
+                where = "".join(f", {what} {v}" for what, v in (("store", p.store), ("till", p.till)) if v is not None)
                 problems.append(Problem(r.line, "order", f"order {r.key} is already in the ledger with other content "
                                                          f"(member {p.member_id}, {shown_amount}, "
-                                                         f"{p.at:%Y-%m-%d})", r.raw))
+                                                         f"{p.at:%Y-%m-%d}{where})", r.raw))
     return todo
 
 
@@ -1054,7 +1088,7 @@ def _apply(conn: Connection, prog: Programme, todo: list[Row], opts: Options, fr
         try:
             with conn.begin_nested():
                 operations.purchase(conn, prog, r.member_id, r.amount, at=r.at, order_id=r.key, code=r.code,
-                                    tier_discount=opts.apply_tier_discount)
+                                    tier_discount=opts.apply_tier_discount, store=r.store, till=r.till)
         except LoyaltyError as e:  # in its savepoint: go on, to list every bad row (as --skip-errors)
             problems.append(Problem(r.line, None, str(e), r.raw))
             continue
@@ -1252,7 +1286,8 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
                 prog, r.amount, level if tier_discount else rules.without_discount(level))
         buy_rows.append({"order_id": r.key, "member_id": r.member_id, "at": r.at, "amount": q.amount,
                          "discount": q.discount, "points_redeemed": 0, "points_paid": 0, "net": q.net,
-                         "points_earned": q.points_earned, "rounding": prog.rounding, "recorded_at": recorded})
+                         "points_earned": q.points_earned, "rounding": prog.rounding, "recorded_at": recorded,
+                         "store": r.store, "till": r.till})
         if q.points_earned:
             earnings.append(Posting(r.member_id, r.at, "earn", q.points_earned, order_id=r.key,
                                     expires_on=_expiry(r.at.date(), prog.expiry_days),

@@ -123,7 +123,7 @@ def test_option_refusals_are_the_clis_and_write_nothing(ledger, shop):
     cases = [
         (dict(mapping=[""]), ("--map", ""), "--map is empty: give a value, or leave --map out"),
         (dict(mapping={"colour": "x"}), ("--map", "colour=x"),
-         "--map 'colour=x': unknown field 'colour' (fields: member, amount, date, order, code, name)"),
+         "--map 'colour=x': unknown field 'colour' (fields: member, amount, date, order, code, name, store, till)"),
         (dict(encoding="nope"), ("--encoding", "nope"),
          "--encoding 'nope' is not an encoding Python can read text in (e.g. utf-8, latin-1, cp1252, utf-16)"),
         (dict(skip_errors=True, rejects="nodir/r.csv"), ("--skip-errors", "--rejects", "nodir/r.csv"),
