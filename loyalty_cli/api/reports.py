@@ -166,6 +166,68 @@ class Report(Result):
     currency: str = internal()  # its currency code
 
 
+# --- the report per store ------------------------------------------------------
+
+
+@row
+class StoreFigures(NamedTuple):
+    """A store's figures for the report's period (`store` None: purchases rung
+    up without one): its purchases, sales after the refunds of its purchases,
+    their discounts and the part paid with points; the members who bought
+    there (active) and those who bought there twice or more (repeat); the
+    points its purchases issued (earned, promo, referral) and redeemed, and
+    those its refunds took back; its share of the period's sales."""
+
+    store: str | None
+    purchases: int
+    sales: Decimal
+    discounts: Decimal
+    paid_with_points: Decimal
+    active_members: int
+    repeat_members: int
+    repeat_rate: Decimal | None
+    points_issued: int
+    points_redeemed: int
+    points_taken_back: int
+    sales_share: Decimal | None
+
+
+@dataclass(frozen=True)
+class StoresReport(Rows[StoreFigures]):
+    """`loyalty report --by store`: a StoreFigures per store that has a
+    purchase by the period's end, by code point, purchases without a store last."""
+
+    since: datetime | None = internal(None)
+    until: datetime | None = internal(None)
+    currency: str = internal("")
+
+
+@dataclass(frozen=True)
+class StoreReport(Result):
+    """`loyalty report --store S`: the store's figures for the period (as a
+    StoreFigures) and its months. Members, outstanding points, liability,
+    expiry, lapses and tiers are the programme's, not a store's: `report`
+    without --store gives them."""
+
+    store: str
+    since: datetime | None
+    until: datetime
+    purchases: int
+    sales: Decimal
+    discounts: Decimal
+    paid_with_points: Decimal
+    active_members: int
+    repeat_members: int
+    repeat_rate: Decimal | None
+    points_issued: int
+    points_redeemed: int
+    points_taken_back: int
+    sales_share: Decimal | None
+    months: tuple[Month, ...]
+    programme: str = internal()
+    currency: str = internal()
+
+
 # --- expiring and lapsed ------------------------------------------------------
 
 
@@ -297,14 +359,7 @@ class ReportsAPI(LedgerCore):
         prog = self.programme
         days = _days(lapsed_days, "--lapsed-days", 1)
         with self._session(write=False) as conn:
-            end = self._as_of(as_of)
-            if until is not None:
-                end = min(end, self._as_of(until, "--until"))
-            start = None
-            if since:
-                start = self._moment(since, "--since")
-                if start > end:
-                    raise LoyaltyError(f"--since {_shown(since)} is after the end of the period ({end:%Y-%m-%d})")
+            start, end = self._period(since, until, as_of)
             total = self._amount(shop_sales, "--shop-sales")
             r = figures.report(conn, prog, start, end, lapsed_days=days, shop_sales=total)
         m = self._money
@@ -315,6 +370,61 @@ class ReportsAPI(LedgerCore):
             "months": tuple(Month(x["month"], x["purchases"], m(x["sales"]), x["points_issued"], x["points_redeemed"])
                             for x in r["months"]),
             "programme": prog.name, "currency": prog.currency.code})
+
+    def _period(self, since: Moment | None, until: Moment | None,
+                as_of: Moment | None) -> tuple[datetime | None, datetime]:
+        """A report's period: from `since` (None: the beginning) to `until`, at most `as_of`."""
+        end = self._as_of(as_of)
+        if until is not None:
+            end = min(end, self._as_of(until, "--until"))
+        start = None
+        if since:
+            start = self._moment(since, "--since")
+            if start > end:
+                raise LoyaltyError(f"--since {_shown(since)} is after the end of the period ({end:%Y-%m-%d})")
+        return start, end
+
+    def _store_figures(self, f: dict) -> StoreFigures:
+        m = self._money
+        return StoreFigures(f["store"], f["purchases"], m(f["sales"]), m(f["discounts"]), m(f["paid_with_points"]),
+                            f["active_members"], f["repeat_members"], f["repeat_rate"], f["points_issued"],
+                            f["points_redeemed"], f["points_taken_back"], f["sales_share"])
+
+    def report_by_store(self, *, since: Moment | None = None, until: Moment | None = None,
+                        as_of: Moment | None = None) -> StoresReport:
+        """The report's figures that belong to a store (StoreFigures), one row
+        per store with a purchase by the period's end, for the period as in
+        `report`; purchases without a store are the row whose store is None."""
+        from loyalty_cli.queries import figures
+
+        with self._session(write=False) as conn:
+            start, end = self._period(since, until, as_of)
+            rows = figures.by_store(conn, start, end)
+        return StoresReport(tuple(self._store_figures(f) for f in rows), since=start, until=end,
+                            currency=self.programme.currency.code)
+
+    def store_report(self, store: str, *, since: Moment | None = None, until: Moment | None = None,
+                     as_of: Moment | None = None) -> StoreReport:
+        """One store's figures for the period (as `report_by_store`'s row) and
+        its months. A store no purchase of the ledger names is refused."""
+        from loyalty_cli.ledger.operations import check_place
+        from loyalty_cli.queries import figures
+
+        name = check_place(store, "--store")
+        with self._session(write=False) as conn:
+            start, end = self._period(since, until, as_of)
+            known = figures.stores(conn, datetime.max)
+            if name not in known:
+                named = ", ".join(s for s in known if s is not None) or "none"
+                raise LoyaltyError(f"no purchase was rung up at store {name!r} (stores: {named})")
+            row = next((f for f in figures.by_store(conn, start, end) if f["store"] == name),
+                       {"store": name, **figures.STORE_ZERO, "repeat_rate": None, "sales_share": None})
+            months = figures.store_months(conn, name, start, end)
+        m = self._money
+        return StoreReport(**{**self._store_figures(row)._asdict(), "store": name}, since=start, until=end,
+                           months=tuple(Month(x["month"], x["purchases"], m(x["sales"]), x["points_issued"],
+                                              x["points_redeemed"]) for x in months),
+                           programme=self.programme.name, currency=self.programme.currency.code)
 
     def expiring(self, *, within: int | None = None, marketing_only: bool = False,
                  as_of: Moment | None = None) -> Expiring:

@@ -21,7 +21,7 @@ from loyalty_cli.cli.render import Col, View, bar, emit_result
 if TYPE_CHECKING:
     from decimal import Decimal
 
-    from loyalty_cli.api.reports import Report, Tiers
+    from loyalty_cli.api.reports import Report, StoreReport, StoresReport, Tiers
 
 # ---------------------------------------------------------------------------
 # reports: balance, history, tiers
@@ -107,20 +107,108 @@ def _rate(value) -> str:
 @click.option("--lapsed-days", default=90, show_default=True, type=click.IntRange(1, 36500),
               help="Lapsed: no purchase for this many days.")
 @click.option("--shop-sales", metavar="AMOUNT", help="All the shop's sales in the period, for the members' share.")
+@click.option("--store", metavar="STORE", help="Only the figures of one store's purchases (see below).")
+@click.option("--by", type=click.Choice(["store"]), help="One row per store (with --store: that store's row).")
 @as_of_option
 @format_option
 @ledger_options
 @examples("loyalty report", "loyalty report --since 2026-01-01 --until 2026-03-31",
-          "loyalty report --since 2026-10-01 --shop-sales 48250.00 --format json")
-def report(since, until, lapsed_days, shop_sales, as_of, fmt, config, db):
+          "loyalty report --since 2026-10-01 --shop-sales 48250.00 --format json",
+          "loyalty report --by store --since 2026-10-01", "loyalty report --store Kesklinn --format json")
+def report(since, until, lapsed_days, shop_sales, store, by, as_of, fmt, config, db):
     """Programme figures for a period: members (total, new, active), purchases
     (first-time and repeat) and sales, repeat-purchase rate, points issued,
     redeemed and expired, redemption rate, outstanding points and their value
     (the liability), points expiring soon, lapsed members and the top 20% of
-    members by spend. Stocks (outstanding, tiers, lapsed) are as of the period's end."""
+    members by spend. Stocks (outstanding, tiers, lapsed) are as of the period's end.
+
+    With --store or --by store, only what belongs to a store's purchases:
+    purchases, sales after their refunds (a refund counts at the purchase's
+    store), discounts, paid with points, the members who bought there, the
+    points its purchases issued and redeemed and its refunds took back, and
+    its share of sales. Members, outstanding points, liability, expiry,
+    lapses and tiers are the programme's: see `loyalty report` without them."""
+    if store is not None or by is not None:
+        _store_report(store, by, since, until, lapsed_days, shop_sales, as_of, fmt, config, db)
+        return
     with cli_ledger(config, db) as ledger:
         r = ledger.report(since=since, until=until, lapsed_days=lapsed_days, shop_sales=shop_sales, as_of=as_of)
     emit_result(fmt, r, lambda doc: _report_views(r, doc, fmt))
+
+
+def _store_report(store, by, since, until, lapsed_days, shop_sales, as_of, fmt, config, db) -> None:
+    """`report --store S` (one store's figures and months) or `report --by store` (a row per store)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    for name, given in (("--shop-sales", shop_sales is not None),
+                        ("--lapsed-days", ctx.get_parameter_source("lapsed_days") is ParameterSource.COMMANDLINE)):
+        if given:
+            raise click.UsageError(f"{name} goes with the programme's report, not with --store or --by store")
+    with cli_ledger(config, db) as ledger:
+        if by is None:
+            one = ledger.store_report(store, since=since, until=until, as_of=as_of)
+            emit_result(fmt, one, lambda doc: _one_store_views(one, doc, fmt))
+            return
+        rows = ledger.report_by_store(since=since, until=until, as_of=as_of)
+    if store is not None:
+        from loyalty_cli.ledger.operations import check_place
+
+        name = check_place(store, "--store")
+        rows = type(rows)(tuple(x for x in rows if x.store == name), since=rows.since, until=rows.until,
+                          currency=rows.currency)
+    emit_result(fmt, rows, lambda doc: [View(f"Stores: {_period(rows.since, rows.until)}", _store_cols(rows.currency),
+                                             _store_rows(rows, doc, fmt), empty="no purchase at any store")])
+
+
+def _period(since, until) -> str:
+    return (f"{since:%Y-%m-%d}" if since else "the beginning") + f" to {until:%Y-%m-%d}"
+
+
+def _store_cols(cur: str) -> list[Col]:
+    return [Col("store", "Store", wrap=True), Col("purchases", "Purchases", "right"),
+            Col("sales", f"Sales ({cur})", "right"), Col("share", "Share", "right"),
+            Col("active_members", "Members", "right", drop=2), Col("repeat_members", "Repeat", "right", drop=3),
+            Col("discounts", "Discounts", "right", drop=4), Col("points_issued", "Points issued", "right", drop=1),
+            Col("points_redeemed", "Redeemed", "right", drop=5),
+            Col("points_taken_back", "Taken back", "right", drop=6)]
+
+
+def _store_rows(rows: StoresReport, doc: list[dict], fmt: str) -> list[dict]:
+    """A table names the purchases without a store "(none)"; CSV leaves the cell empty, as JSON says null."""
+    if fmt == "csv":
+        return [{**x, "share": x["sales_share"]} for x in doc]
+    return [{**x, "store": "(none)" if x["store"] is None else x["store"], "share": _rate(row.sales_share)}
+            for row, x in zip(rows, doc, strict=True)]
+
+
+def _one_store_views(r: StoreReport, doc: dict, fmt: str) -> list[View]:
+    """CSV: the figures one per row; a table: in words, and the store's months with bars."""
+    if fmt == "csv":
+        keys = [k for k, v in doc.items() if not isinstance(v, (list, dict))]
+        return [View("", [Col("figure", ""), Col("value", "")], [{"figure": k, "value": getattr(r, k)} for k in keys])]
+    cur = r.currency
+    units = [_minor(x.sales) for x in r.months]
+    top_sales = max(units, default=0)
+    lines = [
+        ("purchases", r.purchases),
+        ("sales", f"{r.sales} {cur} (after refunds; discounts {r.discounts}, paid with points {r.paid_with_points})"),
+        ("share of sales", _rate(r.sales_share) or "n/a"),
+        ("members who bought", f"{r.active_members} ({r.repeat_members} twice or more: "
+                               f"{_rate(r.repeat_rate) or 'n/a'})"),
+        ("points issued", f"{r.points_issued} (earned, promo and referral points of its purchases)"),
+        ("points redeemed", f"{r.points_redeemed} (paying for its purchases)"),
+        ("points taken back by refunds", r.points_taken_back),
+        ("programme-wide", "members, outstanding points, liability, expiry, lapses, tiers: `loyalty report`"),
+    ]
+    return [
+        View(f"{r.programme}, store {r.store}: {_period(r.since, r.until)}", [Col("field", "Field"),
+             Col("value", "Value")], [{"field": k, "value": v} for k, v in lines], kv=True),
+        View("Sales by month", [Col("month", "Month"), Col("purchases", "Purchases", "right"),
+                                Col("sales", f"Sales ({cur})", "right"), Col("bar", "", drop=1)],
+             [{**x, "bar": bar(u, top_sales)} for x, u in zip(doc["months"], units, strict=True)],
+             empty="no sales in the period"),
+    ]
 
 
 def _report_views(r: Report, doc: dict, fmt: str) -> list[View]:

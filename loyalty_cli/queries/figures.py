@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, String, and_, case, cast, func, literal, select
 
@@ -255,3 +256,92 @@ def expiring_members(conn: Connection, prog: Programme, end: datetime, within: i
                     "points": balances.get(r.id, 0)})
     out.sort(key=lambda x: (x["expires"], -x["points_expiring"], x["member"]))
     return out
+
+
+# --- the report per store ------------------------------------------------------
+# What can be told per store is what happened on its purchases: sales (after the
+# refunds of its purchases, counted where the purchase was rung up), purchases,
+# discounts, the part paid with points, the members who bought there, and the
+# points those purchases earned (earn, promo and referral entries carrying their
+# order) or redeemed, and refunds took back. Members, outstanding points,
+# liability, expiry, lapses and tiers belong to the programme, not to a store.
+
+STORE_ZERO = {"purchases": 0, "sales": 0, "discounts": 0, "paid_with_points": 0, "active_members": 0,
+              "repeat_members": 0, "points_issued": 0, "points_redeemed": 0, "points_taken_back": 0}
+
+
+def stores(conn: Connection, end: datetime) -> list[str | None]:
+    """The stores purchases were rung up at up to `end`, by code point; None
+    (purchases without a store) last."""
+    found = [s for (s,) in db.plain_rows(conn, select(purchases.c.store).distinct().where(purchases.c.at <= end))]
+    return sorted(found, key=lambda s: (s is None, s or ""))
+
+
+def by_store(conn: Connection, start: datetime | None, end: datetime) -> list[dict]:
+    """The period's figures of every store known by `end` (see above), one
+    dict each with `store` and its share of the period's sales, in the order of `stores`."""
+    out: dict[str | None, dict[str, Any]] = {s: {"store": s, **STORE_ZERO} for s in stores(conn, end)}
+    buyers: dict[str | None, Counter] = {}
+    for s, m, n, amount, discount, paid, redeemed in db.plain_rows(conn, select(
+            purchases.c.store, purchases.c.member_id, func.count(), func.sum(purchases.c.amount),
+            func.sum(purchases.c.discount), func.sum(purchases.c.points_paid), func.sum(purchases.c.points_redeemed))
+            .where(_in(purchases.c.at, start, end)).group_by(purchases.c.store, purchases.c.member_id)):
+        f = out.setdefault(s, {"store": s, **STORE_ZERO})
+        f["purchases"] += int(n)
+        f["sales"] += int(amount)
+        f["discounts"] += int(discount)
+        f["paid_with_points"] += int(paid)
+        f["points_redeemed"] += int(redeemed)
+        buyers.setdefault(s, Counter())[m] += int(n)
+    for s, back, points, restored in db.plain_rows(conn, select(
+            purchases.c.store, func.sum(refunds.c.amount), func.sum(refunds.c.points),
+            func.sum(refunds.c.points_restored)).select_from(refunded_purchases)
+            .where(_in(refunds.c.at, start, end)).group_by(purchases.c.store)):
+        f = out.setdefault(s, {"store": s, **STORE_ZERO})  # (a refund's purchase is always before it)
+        f["sales"] -= int(back)
+        f["points_taken_back"] += int(points)
+        f["points_redeemed"] -= int(restored)
+    for s, pts in db.plain_rows(conn, select(purchases.c.store, func.sum(entries.c.points))
+                                .select_from(entries.join(purchases, purchases.c.order_id == entries.c.order_id))
+                                .where(entries.c.kind.in_(ISSUED_KINDS), _in(entries.c.at, start, end))
+                                .group_by(purchases.c.store)):
+        out.setdefault(s, {"store": s, **STORE_ZERO})["points_issued"] += int(pts)
+    total = sum(f["sales"] for f in out.values())
+    for s, f in out.items():
+        counts = buyers.get(s, Counter())
+        f["active_members"] = len(counts)
+        f["repeat_members"] = sum(1 for n in counts.values() if n >= 2)
+        f["repeat_rate"] = rules.ratio(f["repeat_members"], f["active_members"])
+        f["sales_share"] = rules.ratio(f["sales"], total) if total > 0 else None
+    return list(out.values())
+
+
+def store_months(conn: Connection, store: str, start: datetime | None, end: datetime) -> list[dict]:
+    """A store's months of the period, as the report's months: purchases,
+    sales after refunds, points its purchases issued and redeemed."""
+    months: dict[str, dict] = {}
+
+    def month(key: str) -> dict:
+        return months.setdefault(key, {"month": key, "purchases": 0, "sales": 0, "points_issued": 0,
+                                       "points_redeemed": 0})
+
+    sold, back_in, moved = _month(purchases.c.at), _month(refunds.c.at), _month(entries.c.at)
+    at_store = purchases.c.store == store
+    for key, n, amount, redeemed in db.plain_rows(conn, select(
+            sold, func.count(), func.sum(purchases.c.amount), func.sum(purchases.c.points_redeemed))
+            .where(at_store, _in(purchases.c.at, start, end)).group_by(sold)):
+        m = month(key)
+        m["purchases"] += int(n)
+        m["sales"] += int(amount)
+        m["points_redeemed"] += int(redeemed)
+    for key, back, restored in db.plain_rows(conn, select(
+            back_in, func.sum(refunds.c.amount), func.sum(refunds.c.points_restored))
+            .select_from(refunded_purchases).where(at_store, _in(refunds.c.at, start, end)).group_by(back_in)):
+        month(key)["sales"] -= int(back)
+        month(key)["points_redeemed"] -= int(restored)
+    for key, pts in db.plain_rows(conn, select(moved, func.sum(entries.c.points))
+                                  .select_from(entries.join(purchases, purchases.c.order_id == entries.c.order_id))
+                                  .where(at_store, entries.c.kind.in_(ISSUED_KINDS), _in(entries.c.at, start, end))
+                                  .group_by(moved)):
+        month(key)["points_issued"] += int(pts)
+    return [months[k] for k in sorted(months)]

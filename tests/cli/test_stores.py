@@ -131,3 +131,89 @@ def test_export_purchases_has_store_and_till_and_filters_by_store(shop):
     r = shop.fail("export", "ledger", "--store", "Kesklinn", code=2)
     assert "--store goes with `export purchases`" in r.stderr
 
+
+
+def _stores_history(shop):
+    """Three members at two stores, a purchase without a store and two late
+    small stores whose names sort otherwise by a collation than by code point.
+    The base programme: a point per euro (rounded down), a point worth 0.01."""
+    for m in ("anna", "bob", "cara"):
+        shop.run("enroll", m, "--name", m.title(), "--date", "2026-01-01")
+    shop.run("promo", "create", "BONUS", "--points", "7", "--date", "2026-01-01")
+    for args in (("anna", "10.00", "--order", "A1", "--store", "Kesklinn", "--date", "2026-01-05"),
+                 ("bob", "30.00", "--order", "B1", "--store", "Old Town", "--date", "2026-01-06"),
+                 ("cara", "5.00", "--order", "C1", "--date", "2026-01-07"),
+                 ("anna", "20.00", "--order", "A2", "--store", "Kesklinn", "--date", "2026-02-05"),
+                 ("bob", "4.00", "--order", "B2", "--store", "Old Town", "--code", "BONUS", "--date", "2026-02-06"),
+                 ("anna", "3.00", "--order", "A3", "--store", "Kesklinn", "--redeem", "20", "--date", "2026-02-07"),
+                 ("cara", "1.00", "--order", "D1", "--store", "kiosk", "--date", "2026-03-01"),
+                 ("cara", "1.00", "--order", "D2", "--store", "Ämari", "--date", "2026-03-02")):
+        shop.run("purchase", *args)
+    shop.run("refund", "A2", "--amount", "5.00", "--date", "2026-02-10")  # 5 of A2's 20 points back
+    shop.run("refund", "A3", "--date", "2026-02-12")  # its 2 points back, its 20 redeemed points restored
+
+
+def _row(store, purchases, sales, active, repeat, rate, issued, redeemed, back, share, paid="0.00"):
+    return {"store": store, "purchases": purchases, "sales": sales, "discounts": "0.00", "paid_with_points": paid,
+            "active_members": active, "repeat_members": repeat, "repeat_rate": rate, "points_issued": issued,
+            "points_redeemed": redeemed, "points_taken_back": back, "sales_share": share}
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+@pytest.mark.pg_full
+def test_report_by_store_hand_computed_the_same_on_both_backends_and_summing_to_the_report(shop):
+    _stores_history(shop)
+    # Kesklinn: 10 + 20 + 3 rung up, 5 + 3 refunded = 25.00; points 10 + 20 + 2 issued, 20 redeemed and
+    # restored, 5 + 2 taken back. Old Town: 30 + 4 = 34.00, points 30 + 4 + 7 (BONUS). Sales 66.00 in all.
+    # Sorted by code point: "Kesklinn" < "Old Town" < "kiosk" < "Ämari", purchases without a store last.
+    rows = shop.json("report", "--by", "store", "--as-of", "2026-03-31")
+    assert rows == [
+        _row("Kesklinn", 3, "25.00", 1, 1, "1.0000", 32, 0, 7, "0.3788", paid="0.20"),
+        _row("Old Town", 2, "34.00", 1, 1, "1.0000", 41, 0, 0, "0.5152"),
+        _row("kiosk", 1, "1.00", 1, 0, "0.0000", 1, 0, 0, "0.0152"),
+        _row("Ämari", 1, "1.00", 1, 0, "0.0000", 1, 0, 0, "0.0152"),
+        _row(None, 1, "5.00", 1, 0, "0.0000", 5, 0, 0, "0.0758"),
+    ]
+    whole = shop.json("report", "--as-of", "2026-03-31")
+    for key in ("purchases", "points_taken_back", "points_redeemed", "points_issued"):
+        assert sum(r[key] for r in rows) == whole[key], key  # no welcome, award or birthday points here
+    assert whole["sales"] == "66.00" and whole["paid_with_points"] == "0.20"
+    # February only: the stores known by then, the one with no sale in it at 0; a refund counts when made
+    feb = shop.json("report", "--by", "store", "--since", "2026-02-01", "--until", "2026-02-28")
+    assert feb == [
+        _row("Kesklinn", 2, "15.00", 1, 1, "1.0000", 22, 0, 7, "0.7895", paid="0.20"),
+        _row("Old Town", 1, "4.00", 1, 0, "0.0000", 11, 0, 0, "0.2105"),
+        _row(None, 0, "0.00", 0, 0, None, 0, 0, 0, "0.0000"),
+    ]
+
+
+def test_report_store_gives_one_stores_figures_and_months_and_no_programme_wide_ones(shop):
+    _stores_history(shop)
+    r = shop.json("report", "--store", " Kesklinn", "--as-of", "2026-03-31")
+    assert r == {"store": "Kesklinn", "since": None, "until": "2026-03-31T23:59:59",
+                 **{k: v for k, v in _row("Kesklinn", 3, "25.00", 1, 1, "1.0000", 32, 0, 7, "0.3788",
+                                          paid="0.20").items() if k != "store"},
+                 "months": [{"month": "2026-01", "purchases": 1, "sales": "10.00", "points_issued": 10,
+                             "points_redeemed": 0},
+                            {"month": "2026-02", "purchases": 2, "sales": "15.00", "points_issued": 22,
+                             "points_redeemed": 0}]}
+    assert "liability" not in r and "members" not in r
+    table = shop.run("report", "--store", "Kesklinn", "--as-of", "2026-03-31").stdout
+    assert "store Kesklinn" in table and "programme-wide" in table
+    assert shop.json("report", "--by", "store", "--store", "kiosk", "--as-of", "2026-03-31") == [
+        _row("kiosk", 1, "1.00", 1, 0, "0.0000", 1, 0, 0, "0.0152")]
+    table = shop.run("report", "--by", "store", "--as-of", "2026-03-31").stdout
+    assert table.splitlines()[-1].startswith("(none) ") and "39.4%" not in table and "37.9%" in table
+    lines = shop.run("report", "--by", "store", "--as-of", "2026-03-31", "--format", "csv").stdout.splitlines()
+    assert lines[0].startswith("store,purchases,sales,share,") and lines[-1].startswith(",1,5.00,0.0758,")
+
+
+def test_report_store_refusals(shop):
+    _stores_history(shop)
+    shop.fail("report", "--store", "Nowhere", contains="no purchase was rung up at store 'Nowhere' "
+                                                      "(stores: Kesklinn, Old Town, kiosk, Ämari)")
+    shop.fail("report", "--store", "a\x07", contains="--store holds a control character")
+    shop.fail("report", "--by", "till", code=2, contains="'till' is not 'store'")
+    shop.fail("report", "--store", "kiosk", "--shop-sales", "100.00", code=2,
+              contains="--shop-sales goes with the programme's report")
+    shop.fail("report", "--by", "store", "--lapsed-days", "30", code=2, contains="--lapsed-days goes with")
