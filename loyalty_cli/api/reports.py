@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from loyalty_cli.api.core import Amount, LedgerCore, Moment
 from loyalty_cli.api.results import Result, Rows, internal, row
 from loyalty_cli.errors import LoyaltyError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 # --- balance -----------------------------------------------------------------
 
@@ -309,13 +312,18 @@ class ReportsAPI(LedgerCore):
         """One member's points and tier (`member`: id, e-mail or phone)."""
         return self.balances(member, as_of=as_of)[0]
 
-    def balances(self, *members: str, as_of: Moment | None = None) -> Balances:
+    def balances(self, *members: str, as_of: Moment | None = None, store: str | None = None) -> Balances:
         """Points and tier of the named members, or of every member when none
-        is named, as of `as_of` (default now; a date means its end)."""
+        is named, as of `as_of` (default now; a date means its end); `store`:
+        of every member who bought at that store by then (their points and
+        tier are the programme's, earned wherever)."""
         from loyalty_cli.queries import reports
 
+        if store is not None and members:
+            raise LoyaltyError("--store lists the members who bought at a store: name no member with it")
         with self._session(write=False) as conn:
-            rows = reports.balances(conn, self.programme, self._as_of(as_of), list(members) or None)
+            name = self._store(conn, store) if store is not None else None
+            rows = reports.balances(conn, self.programme, self._as_of(as_of), list(members) or None, store=name)
         return Balances(tuple(map(Balance._make, rows)))
 
     def history(self, member: str, *, since: Moment | None = None, as_of: Moment | None = None) -> History:
@@ -384,6 +392,19 @@ class ReportsAPI(LedgerCore):
                 raise LoyaltyError(f"--since {_shown(since)} is after the end of the period ({end:%Y-%m-%d})")
         return start, end
 
+    @staticmethod
+    def _store(conn: Connection, store: str) -> str:
+        """A store as kept (trimmed), refused when no purchase of the ledger names it."""
+        from loyalty_cli.ledger.operations import check_place
+        from loyalty_cli.queries import figures
+
+        name = check_place(store, "--store")
+        known = figures.stores(conn, datetime.max)
+        if name not in known:
+            named = ", ".join(s for s in known if s is not None) or "none"
+            raise LoyaltyError(f"no purchase was rung up at store {name!r} (stores: {named})")
+        return name
+
     def _store_figures(self, f: dict) -> StoreFigures:
         m = self._money
         return StoreFigures(f["store"], f["purchases"], m(f["sales"]), m(f["discounts"]), m(f["paid_with_points"]),
@@ -407,16 +428,11 @@ class ReportsAPI(LedgerCore):
                      as_of: Moment | None = None) -> StoreReport:
         """One store's figures for the period (as `report_by_store`'s row) and
         its months. A store no purchase of the ledger names is refused."""
-        from loyalty_cli.ledger.operations import check_place
         from loyalty_cli.queries import figures
 
-        name = check_place(store, "--store")
         with self._session(write=False) as conn:
+            name = self._store(conn, store)
             start, end = self._period(since, until, as_of)
-            known = figures.stores(conn, datetime.max)
-            if name not in known:
-                named = ", ".join(s for s in known if s is not None) or "none"
-                raise LoyaltyError(f"no purchase was rung up at store {name!r} (stores: {named})")
             row = next((f for f in figures.by_store(conn, start, end) if f["store"] == name),
                        {"store": name, **figures.STORE_ZERO, "repeat_rate": None, "sales_share": None})
             months = figures.store_months(conn, name, start, end)

@@ -30,15 +30,16 @@ if TYPE_CHECKING:
 
 @cli.command()
 @click.argument("member", nargs=-1)
+@click.option("--store", metavar="STORE", help="Every member who bought at this store (points earned anywhere).")
 @as_of_option
 @format_option
 @ledger_options
 @examples("loyalty balance", "loyalty balance anna bob --format json",
-          "loyalty balance --as-of 2026-06-30 --format csv")
-def balance(member, as_of, fmt, config, db):
+          "loyalty balance --as-of 2026-06-30 --format csv", "loyalty balance --store Kesklinn")
+def balance(member, store, as_of, fmt, config, db):
     """Points and tier of the named members, or of every member."""
     with cli_ledger(config, db) as ledger:
-        r = ledger.balances(*member, as_of=as_of)
+        r = ledger.balances(*member, as_of=as_of, store=store)
     cols = [Col("member", "Member"), Col("name", "Name", wrap=True), Col("points", "Points", "right"),
             Col("tier", "Tier")]
     emit_result(fmt, r, lambda rows: [View("Balances", cols, rows, empty="no members")])

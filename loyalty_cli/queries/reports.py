@@ -79,8 +79,9 @@ def _spend_as_of(conn: Connection, member_id: str, as_of: datetime) -> int:
 
 
 def balances(conn: Connection, prog: Programme, as_of: datetime,
-             keys: list[str] | None = None) -> list[tuple[str, str, int, str]]:
-    """(member, name, points, tier) of the named members, or of everyone by id:
+             keys: list[str] | None = None, store: str | None = None) -> list[tuple[str, str, int, str]]:
+    """(member, name, points, tier) of the named members, or of everyone by id
+    (with `store`: everyone with a purchase at that store by `as_of`):
     tuples, not dicts, for the 340,000-row case."""
     if keys:
         rows = [(m.id, m.name, points_as_of(conn, as_of, m.id).get(m.id, 0))
@@ -90,8 +91,11 @@ def balances(conn: Connection, prog: Programme, as_of: datetime,
     # Everyone: cached balances, corrected to `as_of`, and each tier from the
     # qualifying totals, with no per-member query and no per-member dict
     # beyond the rows themselves (340,000 members, see benchmarks/README.md).
-    rows = db.plain_rows(conn, select(members.c.id, members.c.name, members.c.points)
-                         .where(members.c.enrolled_at <= as_of))
+    q = select(members.c.id, members.c.name, members.c.points).where(members.c.enrolled_at <= as_of)
+    if store is not None:
+        q = q.where(members.c.id.in_(select(purchases.c.member_id)
+                                     .where(purchases.c.store == store, purchases.c.at <= as_of)))
+    rows = db.plain_rows(conn, q)
     rows.sort(key=itemgetter(0))
     later = not_yet(conn, as_of).get
     _, level_of = standing.tier_standing(conn, prog, as_of)

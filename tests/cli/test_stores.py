@@ -217,3 +217,16 @@ def test_report_store_refusals(shop):
     shop.fail("report", "--store", "kiosk", "--shop-sales", "100.00", code=2,
               contains="--shop-sales goes with the programme's report")
     shop.fail("report", "--by", "store", "--lapsed-days", "30", code=2, contains="--lapsed-days goes with")
+
+
+def test_balance_store_lists_who_bought_there_by_then_with_their_programme_wide_points(shop):
+    _stores_history(shop)
+    def ids(*args):
+        return [(b["member"], b["points"]) for b in shop.json("balance", *args)]
+    # anna: 10 + 20 + 2 earned, 20 redeemed, 5 + 2 taken back, 20 restored = 25; cara 5 + 1 + 1 anywhere
+    assert ids("--store", "Kesklinn", "--as-of", "2026-03-31") == [("anna", 25)]
+    assert ids("--store", "kiosk", "--as-of", "2026-03-31") == [("cara", 7)]
+    assert ids("--store", "kiosk", "--as-of", "2026-02-28") == []  # her kiosk purchase is of March
+    assert len(ids("--as-of", "2026-03-31")) == 3
+    shop.fail("balance", "anna", "--store", "Kesklinn", contains="name no member with it")
+    shop.fail("balance", "--store", "Nowhere", contains="no purchase was rung up at store 'Nowhere'")
