@@ -240,3 +240,30 @@ def test_reports_write_nothing(ledger, shop):
     ledger.lapsed()
     ledger.balances()
     assert shop.snapshot() == before and ledger.commits == 0
+
+
+def test_the_report_per_store_is_typed_and_its_json_is_the_clis(ledger, shop):
+    from loyalty_cli.api import Balance, StoreFigures, StoreReport, StoresReport
+
+    ledger.purchase("bob", "5.00", order="K1", store=" Kesklinn ", till="1", date="2026-02-25")
+    r = ledger.report_by_store(as_of=AS_OF)
+    # Kesklinn: bob's 5.00 (5 points, Bronze). No store: A1 40 + A2 30 - 10 refunded + B1 12.34 = 72.34,
+    # points 40 + 30 + 12 issued, 10 taken back; anna bought twice. Shares of 77.34: 5/77.34, 72.34/77.34.
+    assert isinstance(r, StoresReport) and r.until == datetime(2026, 3, 1, 23, 59, 59)
+    assert list(r) == [
+        StoreFigures("Kesklinn", 1, Decimal("5.00"), Decimal("0.00"), Decimal("0.00"), 1, 0, Decimal("0.0000"),
+                     5, 0, 0, Decimal("0.0646")),
+        StoreFigures(None, 3, Decimal("72.34"), Decimal("0.00"), Decimal("0.00"), 2, 1, Decimal("0.5000"),
+                     82, 0, 10, Decimal("0.9354"))]
+    assert as_printed(r) == cli_json(shop, "report", "--by", "store", "--as-of", AS_OF)
+    one = ledger.store_report("Kesklinn", since="2026-02-01", as_of=AS_OF)
+    assert isinstance(one, StoreReport) and (one.store, one.since, one.sales) == (
+        "Kesklinn", datetime(2026, 2, 1), Decimal("5.00"))
+    assert one.months == (Month("2026-02", 1, Decimal("5.00"), 5, 0),)
+    assert as_printed(one) == cli_json(shop, "report", "--store", "Kesklinn", "--since", "2026-02-01",
+                                       "--as-of", AS_OF)
+    assert tuple(ledger.balances(store="Kesklinn", as_of=AS_OF)) == (Balance("bob", "Bob", 27, "Bronze"),)
+    with pytest.raises(loyalty_cli.LoyaltyError) as refused:
+        ledger.store_report("Nowhere")
+    assert str(refused.value) == "no purchase was rung up at store 'Nowhere' (stores: Kesklinn)"
+    assert shop.fail("report", "--store", "Nowhere").stderr.strip() == f"Error: {refused.value}"
