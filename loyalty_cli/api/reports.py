@@ -412,15 +412,19 @@ class ReportsAPI(LedgerCore):
                             f["points_redeemed"], f["points_taken_back"], f["sales_share"])
 
     def report_by_store(self, *, since: Moment | None = None, until: Moment | None = None,
-                        as_of: Moment | None = None) -> StoresReport:
+                        as_of: Moment | None = None, store: str | None = None) -> StoresReport:
         """The report's figures that belong to a store (StoreFigures), one row
         per store with a purchase by the period's end, for the period as in
-        `report`; purchases without a store are the row whose store is None."""
+        `report`; purchases without a store are the row whose store is None.
+        `store`: that store's row only (its share still of every store's sales)."""
         from loyalty_cli.queries import figures
 
         with self._session(write=False) as conn:
+            name = self._store(conn, store) if store is not None else None
             start, end = self._period(since, until, as_of)
             rows = figures.by_store(conn, start, end)
+            if name is not None:
+                rows = [f for f in rows if f["store"] == name]
         return StoresReport(tuple(self._store_figures(f) for f in rows), since=start, until=end,
                             currency=self.programme.currency.code)
 

@@ -151,13 +151,7 @@ def _store_report(store, by, since, until, lapsed_days, shop_sales, as_of, fmt, 
             one = ledger.store_report(store, since=since, until=until, as_of=as_of)
             emit_result(fmt, one, lambda doc: _one_store_views(one, doc, fmt))
             return
-        rows = ledger.report_by_store(since=since, until=until, as_of=as_of)
-    if store is not None:
-        from loyalty_cli.ledger.operations import check_place
-
-        name = check_place(store, "--store")
-        rows = type(rows)(tuple(x for x in rows if x.store == name), since=rows.since, until=rows.until,
-                          currency=rows.currency)
+        rows = ledger.report_by_store(since=since, until=until, as_of=as_of, store=store)
     emit_result(fmt, rows, lambda doc: [View(f"Stores: {_period(rows.since, rows.until)}", _store_cols(rows.currency),
                                              _store_rows(rows, doc, fmt), empty="no purchase at any store")])
 

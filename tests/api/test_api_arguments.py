@@ -54,7 +54,7 @@ def fresh(make_shop):
 # a value of the right type for each required parameter, by name (the call never gets that far)
 REQUIRED = {"member": "anna", "amount": "1", "order": "A1", "points": 1, "reason": "why", "action": "review",
             "code": "TEN", "what": "ledger", "out": io.StringIO(), "file": io.BytesIO(b""), "path": "copy.db",
-            "kind": "member", "name": "Name", "to": "moved.db"}
+            "kind": "member", "name": "Name", "to": "moved.db", "store": "Kesklinn"}
 
 
 def _methods():
