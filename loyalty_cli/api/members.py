@@ -88,7 +88,9 @@ class RecentEntry(Result):
 class MemberView(Result):
     """`loyalty show`: a member at a glance as of a moment. The tier figures
     (`to_next_tier`, `qualifying_total`) are amounts (Decimal) when tiers go
-    by spend and points (int) when they go by points."""
+    by spend and points (int) when they go by points. `usual_store`: where
+    most of their purchases were rung up (of a tie, the latest); None when
+    none names a store."""
 
     member: str
     name: str | None
@@ -106,6 +108,7 @@ class MemberView(Result):
     tier_basis: str
     tier_window: str
     lifetime_spend: Decimal
+    usual_store: str | None
     next_tier: str | None
     to_next_tier: Decimal | int | None
     expiring: tuple[ExpiringPoints, ...]
@@ -207,7 +210,7 @@ class MembersAPI(LedgerCore):
             enrolled=r["enrolled"], marketing=r["marketing"], marketing_at=r["marketing_at"],
             forgotten_at=r["forgotten_at"], points=r["points"], available=r["available"], pending=r["pending"],
             tier=r["tier"], tier_basis=r["tier_basis"], tier_window=r["tier_window"],
-            lifetime_spend=self._money(r["lifetime_spend"]), next_tier=r["next_tier"],
+            lifetime_spend=self._money(r["lifetime_spend"]), usual_store=r["usual_store"], next_tier=r["next_tier"],
             to_next_tier=None if r["to_next_tier"] is None else tier_figure(r["to_next_tier"]),
             expiring=tuple(ExpiringPoints(e["date"], e["points"]) for e in r["expiring"]),
             qualifying_total=tier_figure(r["qualifying"]),

@@ -172,7 +172,7 @@ def _profile_view(r: MemberView, prog: Programme) -> View:
             ("marketing", f"yes, since {r.marketing_at:%Y-%m-%d}" if r.marketing and r.marketing_at else "no"),
             ("points", pts), ("tier", r.tier),
             ("qualifying", f"{r.qualifying_total} {unit if spend else 'points'} ({r.tier_window})"),
-            ("progress", progress), ("lifetime spend", f"{r.lifetime_spend} {unit}")]
+            ("progress", progress), ("lifetime spend", f"{r.lifetime_spend} {unit}"), ("usual store", r.usual_store)]
     if r.expiring:
         rows.append(("expiring soon", ", ".join(f"{e.points} (spend by {e.date - timedelta(days=1)})"
                                                 for e in r.expiring)))

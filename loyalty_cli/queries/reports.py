@@ -154,12 +154,23 @@ def show(conn: Connection, prog: Programme, key: str, as_of: datetime) -> dict:
         "pending": pending,
         "tier": level.name, "tier_basis": prog.tier_basis, "tier_window": prog.tier_window,
         "qualifying": total, "lifetime_spend": _spend_as_of(conn, m.id, as_of),
+        "usual_store": usual_store(conn, m.id, as_of),
         "next_tier": nxt.name if nxt else None,
         "to_next_tier": max(0, nxt.min - total) if nxt else None,
         "next_tier_min": nxt.min if nxt else None, "tier_min": level.min,
         "expiring": [{"date": d, "points": p} for d, p in expiring.items()],
         "recent": history(conn, prog, m.id, as_of)[-RECENT:],
     }
+
+
+def usual_store(conn: Connection, member_id: str, as_of: datetime) -> str | None:
+    """The store of most of the member's purchases by `as_of` (of a tie, the
+    one bought at last, then the first by code point); None when no purchase
+    of theirs names a store."""
+    rows = sorted(db.plain_rows(conn, select(purchases.c.store, func.count(), func.max(purchases.c.at))
+                                .where(purchases.c.member_id == member_id, purchases.c.store.is_not(None),
+                                       purchases.c.at <= as_of).group_by(purchases.c.store)))
+    return max(rows, key=lambda r: (r[1], r[2]))[0] if rows else None
 
 
 def history(conn: Connection, prog: Programme, key: str, as_of: datetime, since: datetime | None = None) -> list[dict]:

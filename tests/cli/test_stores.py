@@ -230,3 +230,18 @@ def test_balance_store_lists_who_bought_there_by_then_with_their_programme_wide_
     assert len(ids("--as-of", "2026-03-31")) == 3
     shop.fail("balance", "anna", "--store", "Kesklinn", contains="name no member with it")
     shop.fail("balance", "--store", "Nowhere", contains="no purchase was rung up at store 'Nowhere'")
+
+
+def test_show_names_a_members_usual_store(shop):
+    _stores_history(shop)
+    shop.run("enroll", "dan", "--name", "Dan", "--date", "2026-01-01")
+
+    def usual(member, as_of):
+        return shop.json("show", member, "--as-of", as_of)["usual_store"]
+
+    assert usual("anna", "2026-03-31") == "Kesklinn"
+    # cara: once without a store, once at kiosk (1 March), once at Ämari (2 March): of a tie, the latest
+    assert (usual("cara", "2026-03-01"), usual("cara", "2026-03-31")) == ("kiosk", "Ämari")
+    assert usual("cara", "2026-02-28") is None and usual("dan", "2026-03-31") is None
+    assert "usual store     Kesklinn" in shop.run("show", "anna", "--as-of", "2026-03-31").stdout
+    assert "usual store" not in shop.run("show", "dan", "--as-of", "2026-03-31").stdout
