@@ -14,7 +14,10 @@ domain (money, dates, config, rules) pure and used by all of them:
         rules.py        the arithmetic of the programme: points, tiers, discounts, FIFO
       store/            the only layer that knows the database
         models.py       the tables, on SQLModel's metadata
-        db.py           engine, SQLite pragmas and triggers, transactions, schema versions, backup and scrub
+        db.py           engine, SQLite pragmas, transactions, the schema version check, upgrade, backup and scrub
+    migrations/     the schema as frozen steps: Alembic revisions (versions/) and the steps before Alembic
+      __init__.py   upgrade and pending: the steps a ledger still needs, run in one transaction
+      legacy.py     schema versions 1-6 as loyalty built them before Alembic, frozen
         chain.py        the hash chain over entries: sealing new entries, verifying, the head
         bulk.py         writes in bulk: executemany on SQLite, Core elsewhere; the cached balances in one statement
         copy.py         a whole ledger into another, empty database: `copy --to`, and `backup` of PostgreSQL
@@ -30,7 +33,7 @@ domain (money, dates, config, rules) pure and used by all of them:
         reports.py      balance, history, tiers, report, expiring, lapsed
         io.py           import purchases/members, export
         daily.py        expire, birthdays, daily
-        admin.py        init (a function: it makes the ledger), backup, copy, check, program, completion's candidates
+        admin.py        init, upgrade (functions: make, migrate the ledger), backup, copy, check, program, completion
       ledger/           operations, each inside one transaction of the store
         members.py      members' identity: normalising e-mail and phone, finding a member, consent history
         codes.py        promo and referral codes: generating, normalising, checking their rules
@@ -54,7 +57,7 @@ domain (money, dates, config, rules) pure and used by all of them:
         reports.py      balance, history, tiers, report, expiring, lapsed
         io.py           import purchases/members, export
         daily.py        expire, birthdays, daily
-        admin.py        init, backup, copy, check, program, batch
+        admin.py        init, upgrade, backup, copy, check, program, batch
         completion.py   loyalty completion, and what arguments complete to
         render.py       table / csv / json output from plain rows; escaping; fitting the terminal
         batch_runner.py `loyalty batch`: the click commands line by line in one process, sharing one Batch

@@ -33,7 +33,7 @@ def _check_schema(conn: Connection, prog: Programme) -> list[str]:
     v = db.schema_version(conn)
     if v == db.SCHEMA_VERSION:
         return []
-    return [f"schema: version {v}, expected {db.SCHEMA_VERSION} (run `loyalty init` to upgrade the ledger)"]
+    return [f"schema: version {v}, expected {db.SCHEMA_VERSION} (run `loyalty upgrade`)"]
 
 
 def _check_currency(conn: Connection, prog: Programme) -> list[str]:

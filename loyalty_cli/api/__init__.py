@@ -1,5 +1,6 @@
 """The library API: `open_ledger(config, db=None)` gives a `Ledger` (see api/ledger.py);
-`init(config, ...)` writes a programme file and creates its ledger (api/admin.py).
+`init(config, ...)` writes a programme file and creates its ledger, `upgrade(config, ...)` brings an
+older ledger to this loyalty's schema (api/admin.py).
 
 Every result class and row type the methods return, the errors they raise and
 the types their signatures use are importable from here, e.g.
@@ -23,7 +24,10 @@ from loyalty_cli.api.admin import (
     Setup,
     TierRule,
     TierRules,
+    Upgraded,
+    UpgradeStep,
     init,
+    upgrade,
 )
 from loyalty_cli.api.codes import (
     NewCode,
@@ -96,7 +100,7 @@ from loyalty_cli.errors import ConfigError, LedgerError, LoyaltyError
 
 __all__ = [
     # opening a ledger
-    "Ledger", "init", "open_ledger",
+    "Ledger", "init", "upgrade", "open_ledger",
     # errors
     "LoyaltyError", "ConfigError", "LedgerError", "ImportRefused", "RejectsNotWritten", "OptionConflict",
     # the types signatures use
@@ -113,5 +117,6 @@ __all__ = [
     "ImportProblem", "Import", "Export",
     "ExpiredPoints", "BirthdayBonus", "TierChange", "Expiry", "Birthdays", "DailyBirthdays", "DailyExpiry", "DailyRun",
     "Setup", "Backup", "Copied", "CopiedTable", "Problem", "Check", "ProgramInfo", "EarningRules", "ActionRule",
-    "RedemptionRules", "RewardRule", "ExpiryRules", "TierRule", "TierRules", "ReferralRules", "Program",
+    "RedemptionRules", "RewardRule", "ExpiryRules", "TierRule", "TierRules", "ReferralRules", "Program", "Upgraded",
+    "UpgradeStep",
 ]

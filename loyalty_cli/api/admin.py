@@ -14,11 +14,11 @@ import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from loyalty_cli.api.arguments import checked
 from loyalty_cli.api.core import LedgerCore, one_write
-from loyalty_cli.api.results import Result, internal, money
+from loyalty_cli.api.results import Result, internal, money, row
 from loyalty_cli.errors import LoyaltyError
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class Setup(Result):
     written: bool  # False: an existing programme file was kept (no --force)
     kept_as: str | None  # --force: where the file it replaced was kept (FILE.bak, FILE.bak.1, ...)
     ledger: str  # the ledger's path, or its URL without a password
-    state: Literal["created", "upgraded", "current"]
+    state: Literal["created", "current"]  # an older ledger is refused: `upgrade` migrates
     schema_version: int  # the ledger's, now
 
 
@@ -51,8 +51,8 @@ def init(config: str | os.PathLike[str] = "loyalty.toml", *, db: str | os.PathLi
 
     An existing programme file is kept unless `force`, which keeps the old
     one as FILE.bak (or FILE.bak.1, ...); an existing ledger is never
-    overwritten or emptied (an older one is upgraded), and a set-up that
-    is already complete is refused. The starter has `name`, `currency` and
+    overwritten or emptied, a ledger older than this loyalty is refused
+    (`upgrade` migrates it), and a set-up that is already complete is refused. The starter has `name`, `currency` and
     `timezone` (default "My Shop", EUR, UTC); `sample` writes the commented
     sample programme instead, with those of the three that are given. A
     `db` path is written into the new file as its [ledger] database, so
@@ -131,7 +131,92 @@ def init(config: str | os.PathLike[str] = "loyalty.toml", *, db: str | os.PathLi
         if partial is not None:
             partial.unlink(missing_ok=True)
     return Setup(config=str(path), written=not keep, kept_as=None if kept is None else str(kept), ledger=where,
-                 state=state, schema_version=dbm.SCHEMA_VERSION)  # type: ignore[arg-type]  # one of the three
+                 state=state, schema_version=dbm.SCHEMA_VERSION)  # type: ignore[arg-type]  # one of the two
+
+
+# ---------------------------------------------------------------------------
+# upgrade
+# ---------------------------------------------------------------------------
+
+
+@row
+class UpgradeStep(NamedTuple):
+    """One step of an upgrade: the schema version it brings the ledger to, and what it does."""
+
+    version: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Upgraded(Result):
+    """What `upgrade` did (or, with dry_run, would do): the ledger, its
+    schema version before and after, each step, and the backup made first
+    (SQLite; None on PostgreSQL, for a dry run and when nothing was to do)."""
+
+    ledger: str
+    from_version: int
+    to_version: int
+    steps: tuple[UpgradeStep, ...]
+    backup: str | None
+    dry_run: bool
+
+
+@checked
+def upgrade(config: str | os.PathLike[str] = "loyalty.toml", *, db: str | os.PathLike[str] | None = None,
+            dry_run: bool = False) -> Upgraded:
+    """Bring the ledger of the programme file `config` (or `db`, a path or an
+    SQLAlchemy URL) to this loyalty's schema version: every pending
+    migration, in one transaction, under the ledger's write lock. On SQLite
+    a backup is made first, beside the file (LEDGER.before-upgrade-vN.bak,
+    checked before the upgrade starts). A ledger already up to date is left
+    as it is (no steps, no backup). `dry_run` names the steps and writes
+    nothing. Every other command refuses a ledger older than this loyalty."""
+    from loyalty_cli.domain import config as cfg
+    from loyalty_cli.store import db as dbm
+
+    prog = cfg.load(os.fspath(config))
+    url = prog.database_url(os.fspath(db) if db is not None else None)
+    engine = dbm.engine_for(url)
+    try:
+        with one_write(url):
+            before, steps = dbm.upgrade(engine, dry_run=True)
+            copy = None
+            if steps and not dry_run:
+                file = dbm.sqlite_file(url)
+                if file is not None:
+                    copy = _numbered(file.with_name(f"{file.name}.before-upgrade-v{before}.bak"))
+                    dbm.backup(engine, copy, _sound_copy)
+                before, steps = dbm.upgrade(engine)
+    finally:
+        engine.dispose()
+    after = before if dry_run or not steps else steps[-1][0]
+    return Upgraded(ledger=dbm.describe(url), from_version=before, to_version=after,
+                    steps=tuple(UpgradeStep(v, n) for v, n in steps),
+                    backup=None if copy is None else str(copy), dry_run=dry_run)
+
+
+def _numbered(path: Path) -> Path:
+    """`path`, or PATH.1, PATH.2, ... when it is taken (an earlier upgrade's backup is never replaced)."""
+    n, target = 0, path
+    while target.exists() or target.is_symlink():
+        n += 1
+        target = path.with_name(f"{path.name}.{n}")
+    return target
+
+
+def _sound_copy(path: Path) -> None:
+    """The backup an upgrade makes first must be a sound SQLite file (it is of
+    the old schema, so it is not opened as a ledger)."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        result = con.execute("PRAGMA integrity_check").fetchall()
+    finally:
+        con.close()
+    if result != [("ok",)]:
+        raise LoyaltyError(f"the backup {path} made before the upgrade is not sound ({result[0][0]}); "
+                           "nothing was upgraded")
 
 
 def _relative_to(target: Path, folder: Path) -> str:

@@ -152,8 +152,8 @@ class LedgerCore:
     def _session(self, *, write: bool, dry_run: bool = False, checking: bool = False) -> Iterator[Connection]:
         """One transaction. A write that changed no row (a second `birthdays`,
         an import whose rows were all there) counts as no commit. `checking`
-        (`check`) opens an older ledger without upgrading it and leaves the
-        currency to the check itself."""
+        (`check`) leaves the currency to the check itself. A ledger older
+        than this loyalty is refused (`loyalty upgrade` migrates it)."""
         from loyalty_cli.ledger.members import phone_region
         from loyalty_cli.store import db
 
@@ -162,9 +162,8 @@ class LedgerCore:
         info: dict[str, Any] = {}
         try:
             with phone_region(prog.phone_region), one_write(self.url) if write else nullcontext(), \
-                    db.transaction(self._engine, write=write, allow_old=checking) as conn:
-                # rows changed on this connection since its last session ended (a new
-                # connection starts at 0, so an upgrade of the schema counts)
+                    db.transaction(self._engine, write=write) as conn:
+                # rows changed on this connection since its last session ended
                 info = conn.connection.info
                 before = info.get(_CHANGES, 0)
                 if not checking:

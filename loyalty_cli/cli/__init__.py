@@ -7,7 +7,7 @@
     reports.py      balance, history, tiers, report, expiring, lapsed
     io.py           import purchases/members, export
     daily.py        expire, birthdays, daily
-    admin.py        init, backup, copy, check, program, batch
+    admin.py        init, upgrade, backup, copy, check, program, batch
     completion.py   loyalty completion, and what arguments complete to
     render.py       table / csv / json output (the only module that imports rich)
     batch_runner.py `loyalty batch`: the commands line by line in one process, sharing one Batch
@@ -57,6 +57,7 @@ SUMMARIES = {
     "report": "Programme figures for a period: members, sales, points.",
     "show": "A member at a glance: points, tier, progress, history.",
     "tiers": "Members and totals per tier, and who is closest to the next.",
+    "upgrade": "Bring a ledger made by an older loyalty up to date.",
     "promo create": "Create a promo code with one effect and any limits.",
     "import purchases": "Import purchases from a CSV file or stdin.",
     "import members": "Import members from a CSV file or stdin.",

@@ -1,4 +1,4 @@
-"""Setting up and looking after the ledger: init, backup, check, program, batch."""
+"""Setting up and looking after the ledger: init, upgrade, backup, check, program, batch."""
 
 from __future__ import annotations
 
@@ -60,9 +60,42 @@ def init(ctx, force, name, currency, tz, sample, config, db):
     recorded()
     echo(f"Wrote {r.config}" + (f" (the old one is kept as {r.kept_as})." if r.kept_as else ".") if r.written
          else f"Using the existing {r.config}.", err=True)
-    done = {"created": "Created ledger", "upgraded": f"Upgraded to schema version {r.schema_version}: ledger",
-            "current": "Kept the existing ledger"}[r.state]
+    done = {"created": "Created ledger", "current": "Kept the existing ledger"}[r.state]
     echo(f"{done} {r.ledger}.", err=True)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Name the steps an upgrade would run; write nothing.")
+@format_option
+@ledger_options
+@examples("loyalty upgrade --dry-run", "loyalty upgrade", "loyalty upgrade --db postgresql://loyalty@db.example/shop")
+def upgrade(dry_run, fmt, config, db):
+    """Bring a ledger made by an older loyalty to this loyalty's schema.
+
+    Every other command refuses a ledger whose schema version is older than
+    this loyalty's. The upgrade takes the ledger's write lock, makes a backup
+    first on SQLite (LEDGER.before-upgrade-vN.bak beside the file, checked),
+    then runs every pending step in one transaction: all of them are done, or
+    none. A ledger that is up to date is left as it is (exit 0)."""
+    from loyalty_cli.api import admin
+
+    r = admin.upgrade(config, db=db, dry_run=dry_run)
+    recorded()
+    if fmt == "json":
+        emit_result(fmt, r, lambda doc: [])
+        return
+    if not r.steps:
+        echo(f"Ledger {r.ledger} is up to date (schema version {r.from_version}).")
+        return
+    if r.backup:
+        echo(f"Backed up ledger {r.ledger} to {r.backup}.")
+    for step in r.steps:
+        echo(f"{'Would run' if r.dry_run else 'Ran'} step {step.version}: {step.name}")
+    if r.dry_run:
+        echo(f"Would upgrade ledger {r.ledger} from schema version {r.from_version} to {r.steps[-1].version}; "
+             "nothing was written.")
+    else:
+        echo(f"Upgraded ledger {r.ledger} from schema version {r.from_version} to {r.to_version}.")
 
 
 @cli.command()

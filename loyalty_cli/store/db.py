@@ -17,11 +17,10 @@ import sqlite3
 import stat
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, exc, insert, inspect, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, event, exc, insert, inspect, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
@@ -29,125 +28,15 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from loyalty_cli.domain.config import hide_password
 from loyalty_cli.errors import LedgerError
+from loyalty_cli.store import migrations as _migrations
 from loyalty_cli.store import models
 
 BUSY_TIMEOUT_MS = 30_000
 
 
-def _append_only(conn: Connection, tables) -> None:
-    if conn.dialect.name != "sqlite":
-        return
-    for table in tables:
-        if table.name not in models.APPEND_ONLY:
-            continue
-        for op in ("UPDATE", "DELETE"):
-            conn.exec_driver_sql(
-                f"CREATE TRIGGER IF NOT EXISTS {table.name}_no_{op.lower()} BEFORE {op} ON {table.name} "
-                f"BEGIN SELECT RAISE(ABORT, '{table.name} is append-only'); END"
-            )
-
-
-def _create_v1(conn: Connection) -> None:
-    models.metadata.create_all(conn, tables=models.V1_TABLES)
-    _append_only(conn, models.V1_TABLES)
-
-
-def _create_v2(conn: Connection) -> None:
-    models.metadata.create_all(conn, tables=models.V2_TABLES)
-    _append_only(conn, models.V2_TABLES)
-    if conn.dialect.name == "sqlite":
-        # A promo code is never deleted, and only its disabled_at may change.
-        conn.exec_driver_sql(
-            "CREATE TRIGGER IF NOT EXISTS promo_codes_no_delete BEFORE DELETE ON promo_codes "
-            "BEGIN SELECT RAISE(ABORT, 'promo_codes are never deleted'); END")
-        cols = [c.name for c in models.promo_codes.columns if c.name != "disabled_at"]
-        conn.exec_driver_sql(
-            f"CREATE TRIGGER IF NOT EXISTS promo_codes_no_update BEFORE UPDATE OF {', '.join(cols)} "
-            "ON promo_codes BEGIN SELECT RAISE(ABORT, 'promo code rules are append-only'); END")
-
-
-def _create_v3(conn: Connection) -> None:
-    models.metadata.create_all(conn, tables=models.V3_TABLES)
-    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_entries_order ON entries (order_id)")
-
-
-def _create_v4(conn: Connection) -> None:
-    models.metadata.create_all(conn, tables=models.V4_TABLES)
-    _append_only(conn, models.V4_TABLES)
-    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_entries_expires ON entries (expires_on)")
-
-
-def _add_columns(conn: Connection, columns) -> None:
-    """Add the nullable `columns` their tables lack (a fresh ledger's tables have them already)."""
-    have = {(c.table.name, c.name) for c in columns
-            if c.name in {col["name"] for col in inspect(conn).get_columns(c.table.name)}}
-    for col in columns:
-        if (col.table.name, col.name) not in have:
-            kind = col.type.compile(dialect=conn.dialect)
-            conn.exec_driver_sql(f"ALTER TABLE {col.table.name} ADD COLUMN {col.name} {kind}")
-
-
-def _create_v5(conn: Connection) -> None:
-    """The hash chain over entries, and members.forgotten_at. Existing entries
-    are sealed in id order, as they stand."""
-    from loyalty_cli.store import chain
-
-    _add_columns(conn, models.V5_COLUMNS)
-    todo = conn.execute(select(*(models.entries.c[f] for f in chain.FIELDS))
-                        .where(models.entries.c.hash.is_(None)).order_by(models.entries.c.id)).all()
-    if not todo:
-        return
-    if conn.dialect.name == "sqlite":  # sealing old entries is the one update entries ever get
-        conn.exec_driver_sql("DROP TRIGGER IF EXISTS entries_no_update")
-    h = conn.execute(select(models.entries.c.hash).where(models.entries.c.id < todo[0].id)
-                     .order_by(models.entries.c.id.desc()).limit(1)).scalar() or chain.GENESIS
-    sealed = []
-    for row in todo:
-        h = chain.digest(h, row)
-        sealed.append({"i": row.id, "h": h})
-    conn.execute(update(models.entries).where(models.entries.c.id == bindparam("i")).values(hash=bindparam("h")),
-                 sealed)
-    _append_only(conn, (models.entries,))
-
-
-def _create_v6(conn: Connection) -> None:
-    """Marketing consent as dated history. Each member's consent as it stands
-    becomes its first row: given at `marketing_at` (or enrolment); withdrawn at
-    `marketing_at` when it was withdrawn (or erased by `forget`). Earlier
-    changes were not kept, so nothing is invented for before then."""
-    models.metadata.create_all(conn, tables=models.V6_TABLES)
-    _append_only(conn, models.V6_TABLES)
-    m = models.members
-    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-    rows = [{"member_id": r.id, "at": r.marketing_at or r.enrolled_at, "marketing": bool(r.marketing),
-             "via": "upgrade", "recorded_at": now}
-            for r in conn.execute(select(m.c.id, m.c.marketing, m.c.marketing_at, m.c.enrolled_at)
-                                  .where((m.c.marketing.is_(True)) | m.c.marketing_at.is_not(None))
-                                  .order_by(m.c.id))]
-    for i in range(0, len(rows), 1000):
-        conn.execute(insert(models.consent_changes), rows[i:i + 1000])
-
-
-def upgrade_stores(conn: Connection) -> None:
-    """Where a purchase was rung up: purchases.store and purchases.till, both
-    nullable (older purchases have neither), and an index for a store's report."""
-    _add_columns(conn, models.V7_COLUMNS)
-    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_purchases_store_at ON purchases (store, at)")
-
-
-# Each migration is (version, name, function). A ledger records every version it
-# has been brought to; new ones run in order, in one transaction, when a write
-# command opens an older ledger.
-MIGRATIONS = [
-    (1, "initial schema: members, purchases, refunds, entries, allocations, tier changes", _create_v1),
-    (2, "promo codes and their uses, referral codes, referrals and their rewards", _create_v2),
-    (3, "ledger facts (its currency); index on entries.order_id", _create_v3),
-    (4, "birthday bonuses paid; index on entries.expires_on", _create_v4),
-    (5, "hash chain over entries; members.forgotten_at", _create_v5),
-    (6, "marketing consent as dated history (consent_changes)", _create_v6),
-    (7, "purchases.store and purchases.till: the store and till of a sale", upgrade_stores),
-]
-SCHEMA_VERSION = MIGRATIONS[-1][0]
+# The schema version this loyalty works on: its newest migration (store/migrations). A ledger at an
+# older version is refused by every command until `loyalty upgrade` brings it here.
+SCHEMA_VERSION = _migrations.SCHEMA_VERSION
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -347,11 +236,11 @@ def _where(engine: Engine) -> str:
 
 
 @contextmanager
-def transaction(engine: Engine, *, write: bool, allow_old: bool = False) -> Iterator[Connection]:
+def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     """One transaction: BEGIN IMMEDIATE for writes (SQLite), committed on
     success and rolled back on any exception. The schema version is checked
-    first: a writer brings an older ledger up to date in the same transaction;
-    a reader refuses it (it never changes the file), unless `allow_old`.
+    first: a ledger older than this loyalty is refused, by readers and
+    writers alike (`older`): only `loyalty upgrade` migrates, never opening.
     A reader on PostgreSQL reads one snapshot (REPEATABLE READ), as SQLite's
     reader does: a report or an export streamed for minutes is of one moment."""
     where = _where(engine)
@@ -363,15 +252,16 @@ def transaction(engine: Engine, *, write: bool, allow_old: bool = False) -> Iter
             with conn.begin():
                 current = _check_version(conn, where)
                 if current < SCHEMA_VERSION:
-                    if write:
-                        _migrate(conn, after=current)
-                    elif not allow_old:
-                        raise LedgerError(
-                            f"ledger {where} has schema version {current}, older than this loyalty's "
-                            f"({SCHEMA_VERSION}); run `loyalty init` to upgrade it (its data stays as it is)")
+                    raise older(where, current)
                 yield conn
     except exc.DBAPIError as e:
         raise _translate(e, where) from None
+
+
+def older(where: str, current: int) -> LedgerError:
+    """The one line every command gives for a ledger older than this loyalty."""
+    return LedgerError(f"ledger {where} has schema version {current}, older than this loyalty's "
+                       f"({SCHEMA_VERSION}); run `loyalty upgrade`")
 
 
 def _tables(names) -> str:
@@ -388,6 +278,7 @@ def _our_objects() -> set[tuple[str, str, str]]:
     """(type, name, table) of every schema object loyalty itself makes: its
     tables, their indexes and the append-only triggers."""
     objs = set()
+    objs.add(("table", "alembic_version", "alembic_version"))  # Alembic's record of the ledger's revision
     for t in models.metadata.tables.values():
         objs.add(("table", t.name, t.name))
         objs.update(("index", ix.name, t.name) for ix in t.indexes if ix.name is not None)  # all are named
@@ -481,7 +372,8 @@ def _check_version(conn: Connection, where: str) -> int:
             f"ledger {where} has schema version {current}, newer than this loyalty knows "
             f"({SCHEMA_VERSION}); upgrade loyalty"
         )
-    foreign = {n for n in names if n not in models.metadata.tables and not n.startswith("sqlite_")}
+    foreign = {n for n in names if n not in models.metadata.tables and n != "alembic_version"
+               and not n.startswith("sqlite_")}
     if foreign:
         raise LedgerError(f"{where} is not a loyalty ledger: it has tables {_tables(foreign)}, which are not "
                           "loyalty's (another application's data in the same file); nothing was written to it")
@@ -490,49 +382,35 @@ def _check_version(conn: Connection, where: str) -> int:
     return current
 
 
-def _migrate(conn: Connection, after: int) -> None:
-    for version, name, fn in MIGRATIONS:
-        if version > after:
-            fn(conn)
-            conn.execute(
-                insert(models.schema_version).values(
-                    version=version, name=name,
-                    applied_at=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0))
-            )
-
-
 def sqlite_file(url: str) -> Path | None:
     """The file of an SQLite ledger URL; None for other databases."""
     return _sqlite_path(url)
 
 
 def create(engine: Engine, settle=None) -> str:
-    """Create the schema in an empty ledger, or bring an older one up to date.
-    Returns "created", "upgraded" or "current". `settle(conn, state)`, when
-    given, runs in the same transaction before it commits (raising rolls all
-    of it back)."""
+    """Create the schema in an empty ledger (every migration, in order).
+    Returns "created", or "current" for a ledger that is up to date; an
+    older one is refused (`older`: `loyalty upgrade` migrates). `settle(conn,
+    state)`, when given, runs in the same transaction before it commits
+    (raising rolls all of it back)."""
     where = _where(engine)
     try:
-        with engine.connect() as conn:
-            conn = conn.execution_options(loyalty_write=True)
-            with conn.begin():
-                names = _table_names(conn)
-                if names:
-                    current = _check_version(conn, where)
-                    state = "current"
-                    if current < SCHEMA_VERSION:
-                        _migrate(conn, after=current)
-                        state = "upgraded"
-                    if settle is not None:
-                        settle(conn, state)
-                    _mark_ours(conn)
-                    return state
-                if conn.dialect.name == "sqlite":  # only a truly empty file becomes a ledger
-                    _foreign_sqlite(conn, where)
-                _migrate(conn, after=0)
-                _mark_ours(conn)
+        with _migrating(engine) as conn:
+            names = _table_names(conn)
+            if names:
+                current = _check_version(conn, where)
+                if current < SCHEMA_VERSION:
+                    raise older(where, current)
                 if settle is not None:
-                    settle(conn, "created")
+                    settle(conn, "current")
+                _mark_ours(conn)
+                return "current"
+            if conn.dialect.name == "sqlite":  # only a truly empty file becomes a ledger
+                _foreign_sqlite(conn, where)
+            _migrations.upgrade(conn)
+            _mark_ours(conn)
+            if settle is not None:
+                settle(conn, "created")
         if engine.dialect.name == "sqlite":  # outside any transaction, on the driver's connection
             raw = engine.raw_connection()
             try:
@@ -540,6 +418,43 @@ def create(engine: Engine, settle=None) -> str:
             finally:
                 raw.close()
         return "created"
+    except exc.DBAPIError as e:
+        raise _translate(e, where) from None
+
+
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """A write transaction for changing the schema. On SQLite foreign keys
+    are off for it (set before BEGIN: SQLite ignores the pragma inside a
+    transaction), as SQLite's own procedure for rebuilding a table asks;
+    migrations.upgrade runs foreign_key_check before it returns instead."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+        try:
+            conn = conn.execution_options(loyalty_write=True)
+            with conn.begin():
+                yield conn
+        finally:
+            if conn.dialect.name == "sqlite":
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
+
+
+def upgrade(engine: Engine, *, dry_run: bool = False) -> tuple[int, list[tuple[int, str]]]:
+    """Bring the ledger to this loyalty's schema in one transaction, under
+    the write lock: (the version it had, [(version, what) of each step run]).
+    With `dry_run`, the steps that would run, and nothing is written."""
+    where = _where(engine)
+    try:
+        with _migrating(engine) as conn:
+            if not _table_names(conn):
+                raise LedgerError(f"ledger {where} is empty; run `loyalty init` to set it up")
+            current = _check_version(conn, where)
+            if dry_run or current == SCHEMA_VERSION:
+                return current, _migrations.pending(conn)
+            done = _migrations.upgrade(conn)
+            _mark_ours(conn)
+            return current, done
     except exc.DBAPIError as e:
         raise _translate(e, where) from None
 
