@@ -12,14 +12,20 @@ not as SQLModel model classes: every query and write in loyalty works on the
 tables themselves (SQL expressions, rows as tuples), never on model
 instances, and building the 14 model classes (a pydantic model and an ORM
 mapper each) cost about a tenth of a second of every command's start-up
-(benchmarks/README.md). The DDL is the same: strings are SQLModel's
-``AutoString``, columns are NOT NULL unless marked ``nullable=True``.
+(benchmarks/README.md). Strings are SQLModel's ``AutoString``, columns are
+NOT NULL unless marked ``nullable=True``.
+
+These tables are what the code reads and writes; they never create the
+schema. A ledger's schema is made only by the frozen migrations in
+``store/migrations`` (tests/cli/test_upgrade.py checks that a fresh ledger and
+an upgraded one agree): a change here needs a new revision there too.
 """
 
 from __future__ import annotations
 
 from sqlmodel import (
     AutoString,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -55,8 +61,13 @@ def _col(name: str, type_, *args, nullable: bool = False, **kw) -> Column:
     return Column(name, type_, *args, nullable=nullable, **kw)
 
 
+# 64-bit on PostgreSQL (schema version 7); INTEGER on SQLite, which is 64-bit already and must stay
+# INTEGER for a primary key to be the rowid. Every amount, points, count and id column is one.
+BIG = BigInteger().with_variant(Integer, "sqlite")
+
+
 def _id() -> Column:
-    return _col("id", Integer, primary_key=True)
+    return _col("id", BIG, primary_key=True)
 
 
 schema_version = Table(
@@ -76,7 +87,7 @@ members = Table(
     _col("enrolled_at", DateTime),
     _col("marketing", Boolean, default=False),
     _col("marketing_at", DateTime, nullable=True),  # when consent to marketing was given or withdrawn
-    _col("points", Integer, default=0),  # cached balance = sum of this member's entries
+    _col("points", BIG, default=0),  # cached balance = sum of this member's entries
     _col("forgotten_at", DateTime, nullable=True),  # personal data erased (schema version 5)
 )
 
@@ -86,12 +97,12 @@ purchases = Table(
     _col("order_id", AutoString, unique=True),
     _col("member_id", AutoString, ForeignKey("members.id")),
     _col("at", DateTime),
-    _col("amount", Integer),  # minor units, as rung up
-    _col("discount", Integer),  # minor units
-    _col("points_redeemed", Integer),
-    _col("points_paid", Integer),  # minor units paid with points
-    _col("net", Integer),  # minor units: amount - discount - points_paid
-    _col("points_earned", Integer),
+    _col("amount", BIG),  # minor units, as rung up
+    _col("discount", BIG),  # minor units
+    _col("points_redeemed", BIG),
+    _col("points_paid", BIG),  # minor units paid with points
+    _col("net", BIG),  # minor units: amount - discount - points_paid
+    _col("points_earned", BIG),
     _col("rounding", AutoString),  # the rule in force when the points were earned (for refunds)
     _col("recorded_at", DateTime),
     _col("store", AutoString(64), nullable=True),  # where it was rung up (schema version 7); refunds count there
@@ -103,12 +114,12 @@ purchases = Table(
 refunds = Table(
     "refunds", metadata,
     _id(),
-    _col("purchase_id", Integer, ForeignKey("purchases.id"), index=True),
+    _col("purchase_id", BIG, ForeignKey("purchases.id"), index=True),
     _col("at", DateTime),
-    _col("amount", Integer),  # part of the purchase's amount refunded, minor units
-    _col("net", Integer),  # spend taken back, minor units
-    _col("points", Integer),  # earned points taken back
-    _col("points_restored", Integer),  # redeemed points given back
+    _col("amount", BIG),  # part of the purchase's amount refunded, minor units
+    _col("net", BIG),  # spend taken back, minor units
+    _col("points", BIG),  # earned points taken back
+    _col("points_restored", BIG),  # redeemed points given back
     _col("recorded_at", DateTime),
 )
 
@@ -118,11 +129,11 @@ entries = Table(
     _col("member_id", AutoString, ForeignKey("members.id")),
     _col("at", DateTime),
     _col("kind", AutoString),
-    _col("points", Integer),
+    _col("points", BIG),
     _col("order_id", AutoString, nullable=True),
     _col("action", AutoString, nullable=True),  # for kind 'award'
     _col("note", AutoString, nullable=True),
-    _col("reverses", Integer, ForeignKey("entries.id"), nullable=True),
+    _col("reverses", BIG, ForeignKey("entries.id"), nullable=True),
     _col("expires_on", Date, nullable=True),  # credits: the day their remaining points expire
     _col("available_on", Date, nullable=True),  # credits: pending until this day
     _col("recorded_at", DateTime),
@@ -136,9 +147,9 @@ entries = Table(
 allocations = Table(
     "allocations", metadata,
     _id(),
-    _col("debit_id", Integer, ForeignKey("entries.id"), index=True),
-    _col("credit_id", Integer, ForeignKey("entries.id"), index=True),
-    _col("points", Integer),
+    _col("debit_id", BIG, ForeignKey("entries.id"), index=True),
+    _col("credit_id", BIG, ForeignKey("entries.id"), index=True),
+    _col("points", BIG),
     CheckConstraint("points > 0", name="ck_allocations_points_positive"),
 )
 
@@ -161,11 +172,11 @@ promo_codes = Table(
     _col("key", AutoString, unique=True),  # normalised, what input is matched on
     _col("effect", AutoString),  # percent | amount | points | multiplier
     _col("value", AutoString),  # percent or multiplier as a decimal string, amount in minor units, or points
-    _col("min_purchase", Integer, default=0),  # minor units, compared with the purchase amount
+    _col("min_purchase", BIG, default=0),  # minor units, compared with the purchase amount
     _col("starts", Date, nullable=True),
     _col("expires", Date, nullable=True),  # last day the code is valid
-    _col("max_uses", Integer, nullable=True),
-    _col("per_member", Integer, nullable=True),
+    _col("max_uses", BIG, nullable=True),
+    _col("per_member", BIG, nullable=True),
     _col("first_purchase", Boolean, default=False),
     _col("tier", AutoString, nullable=True),  # this tier or a higher one
     _col("member_id", AutoString, ForeignKey("members.id"), nullable=True),  # a personal code
@@ -177,12 +188,12 @@ promo_codes = Table(
 promo_uses = Table(
     "promo_uses", metadata,
     _id(),
-    _col("promo_id", Integer, ForeignKey("promo_codes.id")),
+    _col("promo_id", BIG, ForeignKey("promo_codes.id")),
     _col("member_id", AutoString, ForeignKey("members.id")),
-    _col("purchase_id", Integer, ForeignKey("purchases.id"), unique=True),
+    _col("purchase_id", BIG, ForeignKey("purchases.id"), unique=True),
     _col("at", DateTime),
-    _col("discount", Integer),  # minor units
-    _col("bonus_points", Integer),
+    _col("discount", BIG),  # minor units
+    _col("bonus_points", BIG),
     Index("ix_promo_uses_promo_member", "promo_id", "member_id"),
 )
 
@@ -206,7 +217,7 @@ referrals = Table(
 referral_rewards = Table(
     "referral_rewards", metadata,
     _col("referee_id", AutoString, ForeignKey("referrals.referee_id"), primary_key=True),
-    _col("purchase_id", Integer, ForeignKey("purchases.id")),
+    _col("purchase_id", BIG, ForeignKey("purchases.id")),
     _col("at", DateTime),
 )
 
@@ -224,7 +235,7 @@ birthday_bonuses = Table(
     "birthday_bonuses", metadata,
     _col("member_id", AutoString, ForeignKey("members.id"), primary_key=True),
     _col("year", Integer, primary_key=True),
-    _col("entry_id", Integer, ForeignKey("entries.id"), unique=True),
+    _col("entry_id", BIG, ForeignKey("entries.id"), unique=True),
 )
 
 # Marketing consent over time: one row each time it was given or withdrawn
@@ -250,7 +261,8 @@ consent_changes = Table(
 # refund) instead of looking up the purchase of each refund.
 refunded_purchases = refunds.join(purchases, purchases.c.id == refunds.c.purchase_id + 0)
 
-# The tables each schema version adds (migrations create exactly these).
+# The tables each schema version added (for benchmarks that build bare tables; the schema of a
+# ledger is made by store/migrations only, never from these).
 V1_TABLES = (schema_version, members, purchases, refunds, entries, allocations, tier_changes)
 V2_TABLES = (promo_codes, promo_uses, referral_codes, referrals, referral_rewards)
 V3_TABLES = (meta,)
