@@ -453,6 +453,10 @@ def upgrade(engine: Engine, *, dry_run: bool = False) -> tuple[int, list[tuple[i
             if dry_run or current == SCHEMA_VERSION:
                 return current, _migrations.pending(conn)
             done = _migrations.upgrade(conn)
+            now = _check_version(conn, where)
+            if now != SCHEMA_VERSION:  # alembic_version and schema_version disagree: someone edited one
+                raise LedgerError(f"ledger {where} is still at schema version {now} after its migrations ran "
+                                  "(its alembic_version and schema_version disagree); nothing was written")
             _mark_ours(conn)
             return current, done
     except exc.DBAPIError as e:

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from loyalty_cli.cli import cli
+from loyalty_cli.store.db import SCHEMA_VERSION
 from tests.conftest import clean, programme_file, run_process
 
 
@@ -55,7 +56,7 @@ def test_init_writes_a_config_and_an_owner_only_ledger(tmp_path):
     db = tmp_path / "loyalty.db"
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     con = sqlite3.connect(db)
-    assert con.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,), (4,), (5,), (6,)]
+    assert con.execute("SELECT version FROM schema_version").fetchall() == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
     assert con.execute("SELECT value FROM meta WHERE key = 'currency'").fetchall() == [("EUR:2",)]
     assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     con.close()

@@ -5,7 +5,10 @@ import hashlib
 from pathlib import Path
 import sqlite3
 
+from loyalty_cli.store.db import SCHEMA_VERSION
 from tests.conftest import BASE_TOML
+
+OLDER = "older than this loyalty's ({}); run `loyalty upgrade`".format(SCHEMA_VERSION)
 
 
 def _downgrade_to_v1(db):
@@ -22,6 +25,7 @@ def _downgrade_to_v1(db):
     con.execute("ALTER TABLE members DROP COLUMN forgotten_at")
     _drop_stores(con)
     con.execute("DELETE FROM schema_version WHERE version > 1")
+    con.execute("DROP TABLE alembic_version")  # made before Alembic
     con.commit()
     con.close()
 
@@ -37,31 +41,21 @@ def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_readers_and_check_leave_an_old_ledger_alone_and_init_upgrades_it(shop):
+def test_readers_writers_check_and_init_leave_an_old_ledger_alone_and_upgrade_upgrades_it(shop):
     shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
     shop.run("purchase", "anna", "12.50", "--date", "2026-01-02")
     _downgrade_to_v1(shop.db)
     before = _digest(shop.db)
-    shop.fail("balance", contains="run `loyalty init` to upgrade it")
-    r = shop.invoke("check")
-    assert r.exit_code == 1 and "schema: version 1, expected 7" in r.stdout
+    for command in (["balance"], ["check"], ["init"], ["purchase", "anna", "1.00", "--date", "2026-01-03"]):
+        r = shop.fail(*command, contains=f"ledger {shop.db} has schema version 1, " + OLDER)
     assert _digest(shop.db) == before
-    r = shop.run("init")
-    assert "Upgraded to schema version 7" in r.stderr
-    assert shop.sql("SELECT version FROM schema_version") == [(1,), (2,), (3,), (4,), (5,), (6,), (7,)]
+    r = shop.run("upgrade")
+    assert f"Upgraded ledger {shop.db} from schema version 1 to {SCHEMA_VERSION}." in r.stdout
+    assert shop.sql("SELECT version FROM schema_version") == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
     assert shop.json("balance")[0]["points"] == 12
     assert shop.run("check").stdout == ""
-
-
-def test_a_write_command_upgrades_an_old_ledger_in_its_own_transaction(shop):
-    shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
-    shop.run("purchase", "anna", "5.00", "--date", "2026-01-01")
-    _downgrade_to_v1(shop.db)
-    shop.run("purchase", "anna", "1.00", "--date", "2026-01-02")
-    assert shop.sql("SELECT max(version) FROM schema_version") == [(7,)]
-    assert shop.run("check").stdout == ""
     # the entries written before the upgrade were sealed into the chain, in order
-    assert [r[0] for r in shop.sql("SELECT hash IS NOT NULL FROM entries ORDER BY id")] == [1, 1]
+    assert [r[0] for r in shop.sql("SELECT hash IS NOT NULL FROM entries ORDER BY id")] == [1]
 
 
 def test_the_currency_of_a_ledger_cannot_change(shop):
@@ -96,6 +90,7 @@ def _downgrade_to_v5(db):
     con.execute("DROP TRIGGER schema_version_no_delete")
     _drop_stores(con)
     con.execute("DELETE FROM schema_version WHERE version > 5")
+    con.execute("DROP TABLE alembic_version")  # made before Alembic
     con.execute("CREATE TRIGGER schema_version_no_delete BEFORE DELETE ON schema_version "
                 "BEGIN SELECT RAISE(ABORT, 'schema_version is append-only'); END")
     con.commit()
@@ -110,8 +105,8 @@ def test_the_upgrade_to_version_6_makes_the_consent_history_from_the_members_con
     shop.run("edit", "cara", "--no-marketing", "--date", "2026-02-10")
     shop.run("enroll", "dan", "--name", "Dan", "--date", "2026-01-04")
     _downgrade_to_v5(shop.db)
-    shop.run("purchase", "dan", "1.00", "--date", "2026-03-01")  # a write brings it to version 7
-    assert shop.sql("SELECT max(version) FROM schema_version") == [(7,)]
+    shop.run("upgrade")
+    assert shop.sql("SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)]
     # the consent each member had, as it stood: given or withdrawn at marketing_at; nothing invented before
     assert shop.sql("SELECT member_id, at, marketing, via FROM consent_changes ORDER BY member_id") == [
         ("anna", "2026-01-01 00:00:00.000000", 1, "upgrade"),
@@ -304,7 +299,7 @@ def test_a_ledger_an_unprivileged_user_cannot_write_or_read_is_refused(shop, ope
     assert ledger.read_bytes() == before and _files(closed) == [str(ledger)]
 
 
-def test_init_refused_for_the_currency_does_not_upgrade_the_ledger_first(shop):
+def test_init_on_an_old_ledger_is_refused_before_its_currency_is_looked_at(shop):
     shop.run("enroll", "anna", "--name", "Anna", "--date", "2026-01-01")
     con = sqlite3.connect(shop.db)  # a version-4 ledger (its currency recorded)
     for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
@@ -314,15 +309,16 @@ def test_init_refused_for_the_currency_does_not_upgrade_the_ledger_first(shop):
     con.execute("DROP TABLE consent_changes")
     _drop_stores(con)
     con.execute("DELETE FROM schema_version WHERE version >= 5")
+    con.execute("DROP TABLE alembic_version")  # made before Alembic
     con.commit()
     con.close()
     config = shop.config.read_bytes()
     before = _digest(shop.db)
-    shop.fail("init", "--force", "--currency", "USD", contains="cannot change")
+    shop.fail("init", "--force", "--currency", "USD", contains=OLDER)
     assert _digest(shop.db) == before and shop.config.read_bytes() == config
     assert sorted(p.name for p in shop.folder.iterdir()) == ["loyalty.db", "loyalty.toml"]
-    r = shop.run("init")
-    assert "Upgraded to schema version 7" in r.stderr
+    shop.run("upgrade")
+    shop.fail("init", "--force", "--currency", "USD", contains="cannot change")
 
 
 def test_init_with_db_writes_that_ledger_into_the_programme_file_it_writes(tmp_path, monkeypatch):
