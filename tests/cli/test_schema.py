@@ -19,3 +19,28 @@ def test_amounts_and_points_beyond_32_bits(shop):
     [member] = shop.json("balance", "anna", "--as-of", "2025-01-13")
     assert member["points"] > 2**31 and member["points"] == shop.sql("SELECT points FROM members")[0][0]
     clean(shop)
+
+
+_PURCHASE = ("INSERT INTO purchases (order_id, member_id, at, amount, discount, points_redeemed, points_paid, net, "
+             "points_earned, rounding, recorded_at) VALUES (?, 'anna', '2025-01-02 00:00:00', ?, ?, 0, ?, ?, 0, "
+             "'floor', '2025-01-02 00:00:00')")
+
+
+@pytest.mark.parametrize("statement, params, constraint", [
+    (_PURCHASE, ("NEG", -100, 0, 0, -100), "ck_purchases_non_negative"),
+    (_PURCHASE, ("DISC", 100, -5, 0, 105), "ck_purchases_non_negative"),
+    (_PURCHASE, ("NET", 100, 10, 0, 100), "ck_purchases_net"),
+    ("INSERT INTO refunds (purchase_id, at, amount, net, points, points_restored, recorded_at) "
+     "SELECT id, at, 0, 0, 0, 0, at FROM purchases", (), "ck_refunds_amount_positive"),
+    ("INSERT INTO refunds (purchase_id, at, amount, net, points, points_restored, recorded_at) "
+     "SELECT id, at, 100, 100, -1, 0, at FROM purchases", (), "ck_refunds_non_negative"),
+    ("INSERT INTO entries (id, member_id, at, kind, points, recorded_at) "
+     "VALUES (99, 'anna', '2025-01-02 00:00:00', 'adjust', 0, '2025-01-02 00:00:00')", (), "ck_entries_points_nonzero"),
+])
+def test_check_constraints_refuse_what_can_never_hold(shop, statement, params, constraint):
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2025-01-01")
+    shop.run("purchase", "anna", "10.00", "--order", "P1", "--date", "2025-01-02")
+    before = shop.snapshot()
+    with pytest.raises(Exception, match=constraint):
+        shop.sql(statement, *params)
+    assert shop.snapshot() == before
