@@ -225,8 +225,9 @@ def _translate(e: Exception, where: str) -> LedgerError:
         first = msg.strip().splitlines()[0] if msg.strip() else msg
         return LedgerError(f"the ledger {where} already holds that record ({first}): another writer recorded it "
                            "first; nothing was written, try again")
-    if "append-only" in low or "never deleted" in low:
-        return LedgerError(f"refused by the ledger {where}: {msg}")
+    if "append-only" in low or "never deleted" in low:  # a trigger: SQLite's RAISE, PostgreSQL's loyalty_refuse
+        first = msg.strip().splitlines()[0] if msg.strip() else msg  # not PostgreSQL's CONTEXT lines
+        return LedgerError(f"refused by the ledger {where}: {first}")
     return LedgerError(f"ledger {where}: {' '.join(msg.split())}")  # the driver's lines and tabs as one line
 
 

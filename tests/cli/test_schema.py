@@ -44,3 +44,51 @@ def test_check_constraints_refuse_what_can_never_hold(shop, statement, params, c
     with pytest.raises(Exception, match=constraint):
         shop.sql(statement, *params)
     assert shop.snapshot() == before
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE entries SET points = 1000", "DELETE FROM entries", "DELETE FROM allocations",
+    "UPDATE purchases SET amount = 1", "DELETE FROM schema_version", "UPDATE consent_changes SET marketing = false",
+    "UPDATE promo_codes SET max_uses = 5", "DELETE FROM promo_codes", "TRUNCATE entries CASCADE",
+])
+def test_append_only_tables_refuse_changes_on_both_backends(shop, statement):
+    if statement.startswith("TRUNCATE") and shop.backend == "sqlite":
+        pytest.skip("SQLite has no TRUNCATE")
+    shop.run("enroll", "anna", "--name", "Anna", "--marketing", "--date", "2025-01-01")
+    shop.run("purchase", "anna", "10.00", "--date", "2025-01-02")
+    shop.run("redeem", "anna", "5", "--date", "2025-01-02")
+    shop.run("promo", "create", "SPRING", "--percent", "10", "--date", "2025-01-02")
+    before = shop.snapshot()
+    with pytest.raises(Exception, match="append-only|never deleted"):
+        shop.sql(statement.replace("false", "0") if shop.backend == "sqlite" else statement)
+    assert shop.snapshot() == before
+
+
+def test_what_loyalty_updates_still_works_and_a_refusal_is_one_line(shop):
+    shop.run("enroll", "anna", "--name", "Anna", "--email", "anna@example.com", "--date", "2025-01-01")
+    shop.run("purchase", "anna", "10.00", "--date", "2025-01-02")
+    shop.run("edit", "anna", "--name", "Anna Tamm", "--marketing", "--date", "2025-01-03")
+    shop.run("promo", "create", "SPRING", "--percent", "10", "--date", "2025-01-02")
+    shop.run("promo", "disable", "SPRING", "--yes", "--date", "2025-01-04")
+    shop.run("daily", "--as-of", "2025-01-05")
+    shop.run("forget", "anna", "--yes")
+    clean(shop)
+    assert shop.sql("SELECT name, email FROM members") == [(None, None)]
+
+
+@pytest.mark.backends("postgresql")
+def test_a_refusal_by_a_postgresql_trigger_is_the_usual_one_line_error(shop):
+    from sqlalchemy import text
+
+    from loyalty_cli.errors import LedgerError
+    from loyalty_cli.store import db
+
+    shop.run("enroll", "anna", "--name", "Anna", "--date", "2025-01-01")
+    shop.run("purchase", "anna", "10.00", "--date", "2025-01-02")
+    engine = db.engine_for(shop.url)
+    try:
+        with pytest.raises(LedgerError) as e, db.transaction(engine, write=True) as conn:
+            conn.execute(text("DELETE FROM entries"))
+    finally:
+        engine.dispose()
+    assert str(e.value) == f"refused by the ledger {db.describe(shop.url)}: entries is append-only"
