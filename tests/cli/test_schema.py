@@ -92,3 +92,45 @@ def test_a_refusal_by_a_postgresql_trigger_is_the_usual_one_line_error(shop):
     finally:
         engine.dispose()
     assert str(e.value) == f"refused by the ledger {db.describe(shop.url)}: entries is append-only"
+
+
+def _grants() -> list[str]:
+    """The statements of docs/postgresql.md's second SQL block under "Roles and grants"."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent.parent / "docs" / "postgresql.md").read_text(encoding="utf-8")
+    section = text.split("## Roles and grants", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sql\n")[2].split("```", 1)[0]
+    return [s.strip() for s in block.split(";") if s.strip()]
+
+
+@pytest.mark.backends("postgresql")
+def test_the_documented_grants_are_enough_for_a_till_and_no_more(shop):
+    from sqlalchemy.engine import make_url
+
+    from tests import pg
+
+    database = pg.name_of(shop.url)
+    role = f"till_{database}"
+    pg.sql(shop.url, f'CREATE ROLE "{role}" LOGIN')
+    try:
+        for statement in _grants():
+            pg.sql(shop.url, statement.replace("loyalty_till", f'"{role}"').replace("loyalty_shop", f'"{database}"'))
+        till = make_url(shop.url).set(username=role).render_as_string(hide_password=False)
+        shop.run("enroll", "anna", "--name", "Anna", "--date", "2025-01-01", "--db", till)
+        shop.run("purchase", "anna", "40.00", "--order", "T1", "--date", "2025-01-02", "--db", till)
+        shop.run("redeem", "anna", "10", "--date", "2025-01-03", "--db", till)
+        shop.run("refund", "T1", "--amount", "5.00", "--date", "2025-01-04", "--db", till)
+        shop.run("promo", "create", "SPRING", "--percent", "10", "--date", "2025-01-04", "--db", till)
+        shop.run("purchase", "anna", "20.00", "--code", "SPRING", "--date", "2025-01-05", "--db", till)
+        shop.run("promo", "disable", "SPRING", "--yes", "--date", "2025-01-06", "--db", till)
+        shop.run("daily", "--as-of", "2025-01-07", "--db", till)
+        shop.run("report", "--as-of", "2025-01-31", "--db", till)
+        shop.run("check", "--db", till)
+        for statement in ("DELETE FROM entries", "UPDATE purchases SET amount = 1", "TRUNCATE entries",
+                          "UPDATE promo_codes SET max_uses = 9", "INSERT INTO schema_version VALUES (99, 'x', now())"):
+            with pytest.raises(Exception, match="permission denied"):
+                pg.sql(till, statement)
+    finally:
+        pg.sql(shop.url, f'DROP OWNED BY "{role}"')
+        pg.sql(shop.url, f'DROP ROLE "{role}"')
