@@ -15,9 +15,14 @@ domain (money, dates, config, rules) pure and used by all of them:
       store/            the only layer that knows the database
         models.py       the tables, on SQLModel's metadata
         db.py           engine, SQLite pragmas, transactions, the schema version check, upgrade, backup and scrub
-    migrations/     the schema as frozen steps: Alembic revisions (versions/) and the steps before Alembic
+    migrations/     the schema as frozen steps (README.md: how to add a revision)
       __init__.py   upgrade and pending: the steps a ledger still needs, run in one transaction
       legacy.py     schema versions 1-6 as loyalty built them before Alembic, frozen
+      versions/     the Alembic revisions, one per schema version, never edited once released
+        v06_baseline.py  version 6 (the schema before Alembic) as explicit DDL, SQLite's triggers
+        v07_bigint.py    64-bit amounts, points and ids on PostgreSQL
+        v08_checks.py    CHECK constraints (SQLite: the four tables rebuilt in batch mode)
+        v09_postgresql_append_only.py  the append-only triggers on PostgreSQL
         chain.py        the hash chain over entries: sealing new entries, verifying, the head
         bulk.py         writes in bulk: executemany on SQLite, Core elsewhere; the cached balances in one statement
         copy.py         a whole ledger into another, empty database: `copy --to`, and `backup` of PostgreSQL

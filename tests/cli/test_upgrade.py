@@ -235,3 +235,18 @@ def test_an_old_ledger_upgrades_on_postgresql_to_a_fresh_ledger(tmp_path, versio
     assert loyalty("check", "--db", url, folder=tmp_path).output == ""
     got = json.loads(ok("balance", "--as-of", AS_OF, "--format", "json", "--db", url, folder=tmp_path).stdout)
     assert {r["member"]: r["points"] for r in got} == points(version)
+
+
+@pytest.mark.process
+def test_commands_that_do_not_migrate_never_import_alembic(folder):
+    import subprocess
+    import sys
+
+    ok("enroll", "anna", "--name", "Anna", "--db", folder / "fresh.db", folder=folder)
+    for command in ("show anna", "balance", "purchase anna 5.00"):
+        code = ("import sys; from loyalty_cli.cli import main\n"
+                f"sys.argv = ['loyalty', *{command.split()!r}, '--db', {str(folder / 'fresh.db')!r}]\n"
+                "try: main()\nexcept SystemExit as e: assert not e.code, e.code\n"
+                "print('ALEMBIC', 'alembic' in sys.modules, file=sys.stderr)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=folder)
+        assert "ALEMBIC False" in out.stderr, out.stderr
