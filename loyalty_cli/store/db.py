@@ -23,6 +23,7 @@ from typing import Any, Iterator
 from sqlalchemy import Connection, Engine, create_engine, event, exc, insert, inspect, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import functions
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
@@ -218,7 +219,7 @@ def _translate(e: Exception, where: str) -> LedgerError:
         if "unable to open" in low:
             return LedgerError(f"cannot open the ledger {where} ({msg})")
         return LedgerError(f"the ledger {where} is read-only ({msg})")
-    if "integer overflow" in low:
+    if "integer overflow" in low or "bigint out of range" in low:  # SQLite's, PostgreSQL's
         return _overflow()
     if "duplicate key value violates unique constraint" in low or "unique constraint failed" in low:
         # PostgreSQL: 'duplicate key value violates unique constraint "purchases_order_id_key"' and a DETAIL line
@@ -487,6 +488,16 @@ def _code_point_postgresql(element, compiler, **kw) -> str:
     return f'{compiler.process(element.column, **kw)} COLLATE "C"'
 
 
+@compiles(functions.sum, "postgresql")
+def _sum_postgresql(element, compiler, **kw) -> str:
+    # PostgreSQL's sum() of a BIGINT is NUMERIC (psycopg gives a Decimal), where SQLite's sum() of
+    # integers is an integer and fails on overflow. Every sum in loyalty is of whole numbers
+    # (minor units, points, counts; since schema version 7 BIGINT), so it is cast back: an int, as on
+    # SQLite, and beyond 64 bits PostgreSQL's "bigint out of range", which _translate reports as
+    # SQLite's overflow is.
+    return f"CAST({compiler.visit_function(element, **kw)} AS BIGINT)"
+
+
 def by_code_point(column) -> ColumnElement:
     """`column` for ORDER BY in the ledger's own order, by code point
     ("1004" < "Bob" < "anna"), whatever the database's collation: PostgreSQL
@@ -748,7 +759,7 @@ def plain_rows(conn: Connection, stmt) -> list[tuple]:
         rows = result.cursor.fetchall()  # a list from sqlite3 and psycopg; PEP 249 promises only a sequence
         return rows if isinstance(rows, list) else list(rows)
     except Exception as e:  # the driver's own error: not wrapped by SQLAlchemy here
-        if "integer overflow" in str(e):
+        if "integer overflow" in str(e) or "bigint out of range" in str(e):
             raise _overflow() from None
         raise
     finally:
