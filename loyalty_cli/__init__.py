@@ -20,9 +20,10 @@ domain (money, dates, config, rules) pure and used by all of them:
       legacy.py     schema versions 1-6 as loyalty built them before Alembic, frozen
       versions/     the Alembic revisions, one per schema version, never edited once released
         v06_baseline.py  version 6 (the schema before Alembic) as explicit DDL, SQLite's triggers
-        v07_bigint.py    64-bit amounts, points and ids on PostgreSQL
-        v08_checks.py    CHECK constraints (SQLite: the four tables rebuilt in batch mode)
-        v09_postgresql_append_only.py  the append-only triggers on PostgreSQL
+        v07_stores.py    a purchase's store and till
+        v08_bigint.py    64-bit amounts, points and ids on PostgreSQL
+        v09_checks.py    CHECK constraints (SQLite: the four tables rebuilt in batch mode)
+        v10_postgresql_append_only.py  the append-only triggers on PostgreSQL
         chain.py        the hash chain over entries: sealing new entries, verifying, the head
         bulk.py         writes in bulk: executemany on SQLite, Core elsewhere; the cached balances in one statement
         copy.py         a whole ledger into another, empty database: `copy --to`, and `backup` of PostgreSQL

@@ -3,18 +3,19 @@
 # upgrade tests (tests/cli/test_upgrade.py). Each is made by the last commit at that version, checked
 # out in a throwaway worktree, run with this checkout's venv (the same dependencies). The balances the
 # old code printed are kept beside each file (vN.balance.json) for the test to compare with.
-#   sh scripts/make_old_ledgers.sh            # all of them (v6 is made by the code of this checkout's
-#                                             # commit be712c1's successor... see COMMITS below)
-# The files are committed; run this again only to remake them.
+#   sh scripts/make_old_ledgers.sh            # all of them
+#   ONLY=7 sh scripts/make_old_ledgers.sh     # one of them
+# The files are committed; run this again only to remake them (or to add a version: add its commit).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PY:-$ROOT/.venv/bin/python}
 OUT=$ROOT/tests/data/ledgers
-# version:commit -- the last commit before the next schema version appeared (v6: the last commit
-# before Alembic replaced the home-made migrations).
-COMMITS="1:f077146 2:735ac04 3:ccce437 4:ac64311 5:4c7d05d 6:670450f"
+# version:commit -- the last commit before the next schema version appeared (v7: the last commit
+# before Alembic replaced the home-made migrations, whose version 7 was a purchase's store and till).
+COMMITS="1:f077146 2:735ac04 3:ccce437 4:ac64311 5:4c7d05d 6:670450f 7:3e9f1aa"
 for vc in $COMMITS; do
   v=${vc%%:*}; c=${vc#*:}
+  if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$v" ]; then continue; fi
   src=$(mktemp -d /tmp/old-ledger-src.XXXXXX); rmdir "$src"
   git -C "$ROOT" worktree add -f --detach "$src" "$c" >/dev/null 2>&1
   work=$(mktemp -d /tmp/old-ledger.XXXXXX)
@@ -50,6 +51,9 @@ for vc in $COMMITS; do
     fi
     if [ "$v" -ge 6 ]; then
       l edit bob --marketing --date 2025-04-01
+    fi
+    if [ "$v" -ge 7 ]; then
+      l purchase carl 15.00 --order C2 --store Kesklinn --till 2 --date 2025-04-02
     fi
     "$PY" -m loyalty_cli balance --as-of 2025-06-01 --format json > "$OUT/v$v.balance.json"
     "$PY" -m loyalty_cli check >/dev/null

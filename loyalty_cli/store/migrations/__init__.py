@@ -38,7 +38,10 @@ _FILE = re.compile(r"v(\d+)_\w+\.py$")
 # The schema version of the newest revision: the number in its file name (vNN_what.py), read without
 # importing Alembic or the revisions.
 SCHEMA_VERSION = max(int(m.group(1)) for m in map(_FILE.match, os.listdir(VERSIONS)) if m)
-BASELINE = "v06"  # the revision a legacy ledger at version 6 is stamped with
+BASELINE = "v06"  # the revision a ledger made before Alembic is stamped with once at version 6
+# Version 7 (a purchase's store and till) was first a step of the home-made migrations, for a short
+# while: a ledger that step made is stamped with the revision that does the same.
+PRE_ALEMBIC = {6: "v06", 7: "v07"}
 
 
 def _script():
@@ -74,7 +77,7 @@ def _todo(conn: Connection) -> tuple[list, list, bool]:
         have = _versions(conn)
         if have:  # made before Alembic: the old steps up to version 6, then stamped as the baseline
             steps = [s for s in legacy.STEPS if s[0] > max(have)]
-            current = BASELINE
+            current = PRE_ALEMBIC.get(max(have), BASELINE)
             before_alembic = True
     revisions = list(script.iterate_revisions("head", current))
     revisions.reverse()
@@ -104,7 +107,7 @@ def upgrade(conn: Connection) -> list[tuple[int, str]]:
     script = _script()
     ctx = _context(conn)
     if before_alembic:
-        ctx.stamp(script, BASELINE)
+        ctx.stamp(script, PRE_ALEMBIC.get(max(_versions(conn)), BASELINE))
     with Operations.context(ctx):
         for rev in revisions:
             rev.module.upgrade()

@@ -12,7 +12,7 @@ PostgreSQL adds the constraints to the tables (checking every row). SQLite
 cannot add a constraint to a table, so each of the four is rebuilt (Alembic's
 batch mode: a new table, the rows copied, the old one dropped, the new one
 renamed, as SQLite's documentation prescribes, with foreign keys off and
-checked afterwards), from its definition at version 7, written out here, and
+checked afterwards), from its definition at version 8, written out here, and
 its append-only triggers made again (dropping a table drops its triggers).
 """
 
@@ -21,9 +21,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "v08"
-down_revision = "v07"
-SCHEMA_VERSION = 8
+revision = "v09"
+down_revision = "v08"
+SCHEMA_VERSION = 9
 
 CHECKS = {
     "purchases": (
@@ -51,7 +51,7 @@ def _c(name, type_, *args, nullable=False, **kw) -> sa.Column:
 
 
 def _sqlite_tables() -> dict[str, sa.Table]:
-    """The four tables as they are on SQLite at version 7 (the same as at 6)."""
+    """The four tables as they are on SQLite at version 8 (as at 7: version 8 changes nothing there)."""
     md = sa.MetaData()
     for name in ("members", "entries"):
         sa.Table(name, md, sa.Column("id", S(64) if name == "members" else N, primary_key=True))
@@ -60,7 +60,8 @@ def _sqlite_tables() -> dict[str, sa.Table]:
         "purchases", md, _c("id", N, primary_key=True), _c("order_id", S, unique=True),
         _c("member_id", S, sa.ForeignKey("members.id")), _c("at", T), _c("amount", N), _c("discount", N),
         _c("points_redeemed", N), _c("points_paid", N), _c("net", N), _c("points_earned", N), _c("rounding", S),
-        _c("recorded_at", T), sa.Index("ix_purchases_member_at", "member_id", "at"))
+        _c("recorded_at", T), _c("store", S(64), nullable=True), _c("till", S(64), nullable=True),
+        sa.Index("ix_purchases_member_at", "member_id", "at"), sa.Index("ix_purchases_store_at", "store", "at"))
     tables["refunds"] = sa.Table(
         "refunds", md, _c("id", N, primary_key=True), _c("purchase_id", N, sa.ForeignKey("purchases.id")),
         _c("at", T), _c("amount", N), _c("net", N), _c("points", N), _c("points_restored", N), _c("recorded_at", T),

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "v09"
-down_revision = "v08"
-SCHEMA_VERSION = 9
+revision = "v10"
+down_revision = "v09"
+SCHEMA_VERSION = 10
 
 APPEND_ONLY = ("entries", "allocations", "purchases", "refunds", "tier_changes", "schema_version",
                "promo_uses", "referral_codes", "referrals", "referral_rewards", "birthday_bonuses",

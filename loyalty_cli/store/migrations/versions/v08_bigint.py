@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "v07"
-down_revision = "v06"
-SCHEMA_VERSION = 7
+revision = "v08"
+down_revision = "v07"
+SCHEMA_VERSION = 8
 
-# The columns made BIGINT, per table (as they are at version 6). Not schema_version.version nor
+# The columns made BIGINT, per table (as they are at version 7). Not schema_version.version nor
 # birthday_bonuses.year: those are not amounts.
 COLUMNS = {
     "members": ("points",),
