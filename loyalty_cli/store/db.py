@@ -389,6 +389,28 @@ def sqlite_file(url: str) -> Path | None:
     return _sqlite_path(url)
 
 
+def _wal(engine: Engine) -> None:
+    """journal_mode=WAL, outside any transaction, on the driver's connection.
+    Switching needs the file to itself: while another process holds it open
+    (an init racing for a new ledger) it waits, as a busy write would."""
+    if engine.dialect.name != "sqlite":
+        return
+    import time
+
+    give_up = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        raw = engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > give_up:
+                raise LedgerError(f"cannot set up ledger {_where(engine)}: {e}") from None
+        finally:
+            raw.close()
+        time.sleep(0.05)
+
+
 def create(engine: Engine, settle=None) -> str:
     """Create the schema in an empty ledger (every migration, in order).
     Returns "created", or "current" for a ledger that is up to date; an
@@ -396,6 +418,9 @@ def create(engine: Engine, settle=None) -> str:
     state)`, when given, runs in the same transaction before it commits
     (raising rolls all of it back)."""
     where = _where(engine)
+    path = _sqlite_path(str(engine.url))
+    if path is not None and path.is_file() and path.stat().st_size == 0:
+        _wal(engine)  # before any other init racing for the new file holds it open
     try:
         with _migrating(engine) as conn:
             names = _table_names(conn)
@@ -413,12 +438,7 @@ def create(engine: Engine, settle=None) -> str:
             _mark_ours(conn)
             if settle is not None:
                 settle(conn, "created")
-        if engine.dialect.name == "sqlite":  # outside any transaction, on the driver's connection
-            raw = engine.raw_connection()
-            try:
-                raw.cursor().execute("PRAGMA journal_mode = WAL")
-            finally:
-                raw.close()
+        _wal(engine)
         return "created"
     except exc.DBAPIError as e:
         raise _translate(e, where) from None
