@@ -24,7 +24,9 @@ domain (money, dates, config, rules) pure and used by all of them:
         v08_bigint.py    64-bit amounts, points and ids on PostgreSQL
         v09_checks.py    CHECK constraints (SQLite: the four tables rebuilt in batch mode)
         v10_postgresql_append_only.py  the append-only triggers on PostgreSQL
+        v11_seals.py                   the seals over every table but entries
         chain.py        the hash chain over entries: sealing new entries, verifying, the head
+        seals.py        the seals over every other table: canonical content, digests, verifying
         bulk.py         writes in bulk: executemany on SQLite, Core elsewhere; the cached balances in one statement
         copy.py         a whole ledger into another, empty database: `copy --to`, and `backup` of PostgreSQL
       api/              the library: open_ledger -> Ledger, methods named after the commands, frozen typed results

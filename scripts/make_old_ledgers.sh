@@ -12,7 +12,7 @@ PY=${PY:-$ROOT/.venv/bin/python}
 OUT=$ROOT/tests/data/ledgers
 # version:commit -- the last commit before the next schema version appeared (v7: the last commit
 # before Alembic replaced the home-made migrations, whose version 7 was a purchase's store and till).
-COMMITS="1:f077146 2:735ac04 3:ccce437 4:ac64311 5:4c7d05d 6:670450f 7:3e9f1aa"
+COMMITS="1:f077146 2:735ac04 3:ccce437 4:ac64311 5:4c7d05d 6:670450f 7:3e9f1aa 10:3fc5f97"
 for vc in $COMMITS; do
   v=${vc%%:*}; c=${vc#*:}
   if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$v" ]; then continue; fi

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from loyalty_cli.api.arguments import checked
-from loyalty_cli.api.core import LedgerCore, one_write
+from loyalty_cli.api.core import LedgerCore, one_write, record_currency
 from loyalty_cli.api.results import Result, internal, money, row
 from loyalty_cli.errors import LoyaltyError
 
@@ -94,7 +94,7 @@ def init(config: str | os.PathLike[str] = "loyalty.toml", *, db: str | os.PathLi
     def settle(conn, state):  # in the transaction that creates or upgrades the ledger
         if state == "current" and keep:
             raise LoyaltyError(f"already set up: {path} and ledger {where} exist (--force rewrites the programme file)")
-        dbm.bind_currency(conn, prog.currency.code, prog.currency.decimals, record=True)
+        record_currency(conn, dbm.bind_currency(conn, prog.currency.code, prog.currency.decimals))
 
     # Two files, written so that a failure leaves neither half: the programme
     # file goes to a temporary name beside it first (so an unwritable folder
@@ -289,6 +289,11 @@ class Backup(Result):
     problems: tuple[str, ...]
 
 
+# What a problem line can be about, when it takes two words ("promo code SPRING: ...")
+_TWO_WORD_KINDS = {"promo code", "promo use", "tier change", "consent change", "referral code", "referral reward",
+                   "birthday bonus"}
+
+
 @dataclass(frozen=True)
 class Problem(Result):
     """One problem `check` found: its kind (entry, member, order, promo code,
@@ -305,7 +310,7 @@ class Problem(Result):
         if not sep:
             subject, message = "", text
         words = subject.split()
-        kind = " ".join(words[:2]) if words[:2] == ["promo", "code"] else (words[0] if words else "ledger")
+        kind = " ".join(words[:2]) if " ".join(words[:2]) in _TWO_WORD_KINDS else (words[0] if words else "ledger")
         return cls(kind, subject, message, text)
 
     def __str__(self) -> str:
@@ -354,9 +359,9 @@ def backup_path(path: str | os.PathLike[str]) -> Path:
 
 
 @checked
-def check_head(text: str) -> tuple[int, str]:
-    """A chain head as `check --print-head` printed it ("N:HASH"), checked:
-    (entries, hash)."""
+def check_head(text: str) -> tuple[int, int | None, str]:
+    """A chain head as `check --print-head` printed it ("E.S:HASH", or an
+    older loyalty's "E:HASH"), checked: (entries, seals or None, hash)."""
     from loyalty_cli.store import chain
 
     return chain.parse_head(text)

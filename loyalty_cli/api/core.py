@@ -89,6 +89,17 @@ def one_write(url: str) -> Iterator[None]:
         held.discard(key)
 
 
+def record_currency(conn, value: str | None) -> None:
+    """Record, sealed, the currency of a ledger that has none yet (meta
+    "currency"), as `db.bind_currency` gave it (None: it has one)."""
+    if value is None:
+        return
+    from loyalty_cli.ledger.posting import record
+    from loyalty_cli.store.models import meta
+
+    record(conn, meta, [{"key": "currency", "value": value}])
+
+
 class _RollBack(Exception):
     """Raised at the end of a dry run to roll its transaction back."""
 
@@ -167,7 +178,9 @@ class LedgerCore:
                 info = conn.connection.info
                 before = info.get(_CHANGES, 0)
                 if not checking:
-                    db.bind_currency(conn, prog.currency.code, prog.currency.decimals, record=write)
+                    currency = db.bind_currency(conn, prog.currency.code, prog.currency.decimals)
+                    if currency is not None and write:
+                        record_currency(conn, currency)
                 if write and not dry_run and self.on_write is not None:
                     self.on_write()
                 try:

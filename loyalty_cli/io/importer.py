@@ -48,7 +48,7 @@ from loyalty_cli.domain.money import format_amount, parse_amount
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.ledger import codes, operations, tiers
 from loyalty_cli.ledger.members import ID_PATTERN, clean_name, forgotten_text, normalise_email, normalise_phone
-from loyalty_cli.ledger.posting import Posting, post
+from loyalty_cli.ledger.posting import Posting, post, record
 from loyalty_cli.queries import standing
 from loyalty_cli.store import bulk
 from loyalty_cli.store.models import (
@@ -1186,9 +1186,9 @@ def _create_members(conn: Connection, prog: Programme, firsts: list[Row],
         if prog.welcome_bonus:
             welcome.append((mid, enrolled))
         if len(rows) == BATCH:
-            bulk.insert_dicts(conn, members, rows)
+            record(conn, members, rows)
             rows = []
-    bulk.insert_dicts(conn, members, rows)
+    record(conn, members, rows)
     _welcome(conn, prog, welcome)
     return made
 
@@ -1305,9 +1305,9 @@ def _apply_fast(conn: Connection, prog: Programme, batch: list[list[Row]], quote
         if after.name != previous:
             change_rows.append({"member_id": r.member_id, "at": r.at, "from_tier": previous, "to_tier": after.name})
             last_tier[r.member_id] = after.name
-    bulk.insert_dicts(conn, purchases, buy_rows)
+    record(conn, purchases, buy_rows)
     post(conn, earnings, recorded_at=recorded)
-    bulk.insert_dicts(conn, tier_changes, change_rows)
+    record(conn, tier_changes, change_rows)
     if prog.expiry_days:
         _post_expiry(conn, {rows[-1].member_id: rows[-1].at for rows in batch})
 

@@ -18,13 +18,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select
 
 from loyalty_cli.domain.config import MAX_RATE, Level, Programme
 from loyalty_cli.domain.money import format_amount, shown
 from loyalty_cli.domain.rules import Effect
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.ledger.members import active_member, find_member, normalise_email
+from loyalty_cli.ledger.posting import amend, record
 from loyalty_cli.store.db import by_code_point
 from loyalty_cli.store.models import promo_codes, promo_uses, purchases, referral_codes, referrals
 
@@ -144,7 +145,7 @@ def create_promo(conn: Connection, r: PromoRules, *, at: datetime, code: str | N
         "batch": batch, "created_at": at,
     } for text in made]
     for i in range(0, len(rows), 1000):
-        conn.execute(insert(promo_codes), rows[i:i + 1000])
+        record(conn, promo_codes, rows[i:i + 1000])
     return made
 
 
@@ -228,15 +229,15 @@ def check_promo(conn: Connection, prog: Programme, text: str, member, amount: in
 
 def record_use(conn: Connection, row, member_id: str, purchase_id: int, at: datetime, discount: int,
                bonus: int) -> None:
-    conn.execute(insert(promo_uses).values(promo_id=row.id, member_id=member_id, purchase_id=purchase_id,
-                                           at=at, discount=discount, bonus_points=bonus))
+    record(conn, promo_uses, [dict(promo_id=row.id, member_id=member_id, purchase_id=purchase_id, at=at,
+                                   discount=discount, bonus_points=bonus)])
 
 
 def disable(conn: Connection, text: str, at: datetime) -> str:
     row = find_promo(conn, text)
     if row.disabled_at is not None:
         raise LoyaltyError(f"promo code {row.code} is already disabled (since {row.disabled_at:%Y-%m-%d})")
-    conn.execute(update(promo_codes).where(promo_codes.c.id == row.id).values(disabled_at=at))
+    amend(conn, promo_codes, row.id, disabled_at=at)
     return row.code
 
 
@@ -257,7 +258,7 @@ def referral_code(conn: Connection, member_id: str, at: datetime) -> str:
     code = generate(REFERRAL_LENGTH)
     while conn.execute(select(referral_codes.c.key).where(referral_codes.c.key == normalise(code))).first():
         code = generate(REFERRAL_LENGTH)
-    conn.execute(insert(referral_codes).values(member_id=member_id, code=code, key=normalise(code), created_at=at))
+    record(conn, referral_codes, [dict(member_id=member_id, code=code, key=normalise(code), created_at=at)])
     return code
 
 
@@ -317,7 +318,7 @@ def attach_referral(conn: Connection, referee, referrer, at: datetime) -> None:
         raise LoyaltyError(f"a member cannot refer themself: the phone is the referrer's ({referrer.id})")
     if conn.execute(select(referrals.c.referee_id).where(referrals.c.referee_id == referee.id)).first():
         raise LoyaltyError(f"member {referee.id} has already been referred")
-    conn.execute(insert(referrals).values(referee_id=referee.id, referrer_id=referrer.id, at=at))
+    record(conn, referrals, [dict(referee_id=referee.id, referrer_id=referrer.id, at=at)])
 
 
 def check_identity(conn: Connection, member, *, email, phone) -> None:

@@ -16,10 +16,11 @@ from calendar import isleap
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, true, update
+from sqlalchemy import Connection, select, true
 
 from loyalty_cli.domain.config import Programme
 from loyalty_cli.ledger import operations, tiers
+from loyalty_cli.ledger.posting import amend, record
 from loyalty_cli.queries import standing
 from loyalty_cli.store.db import by_code_point
 from loyalty_cli.store.models import birthday_bonuses, entries, members, meta, purchases, tier_changes
@@ -126,7 +127,7 @@ def _sync(conn: Connection, prog: Programme, at: datetime) -> list[dict]:
     for m in sorted(levels):
         before, after = logged.get(m, base), levels[m].name
         if before != after:
-            conn.execute(insert(tier_changes).values(member_id=m, at=at, from_tier=before, to_tier=after))
+            record(conn, tier_changes, [{"member_id": m, "at": at, "from_tier": before, "to_tier": after}])
             out.append({"member": m, "date": at.date(), "from": before, "to": after})
     return out
 
@@ -162,9 +163,9 @@ def released(conn: Connection, since: datetime | None, until: datetime) -> int:
 
 def _mark(conn: Connection, as_of: datetime, previous: datetime | None) -> None:
     if previous is None:
-        conn.execute(insert(meta).values(key=standing.DAILY_MARK, value=as_of.isoformat()))
+        record(conn, meta, [{"key": standing.DAILY_MARK, "value": as_of.isoformat()}])
     elif as_of > previous:
-        conn.execute(update(meta).where(meta.c.key == standing.DAILY_MARK).values(value=as_of.isoformat()))
+        amend(conn, meta, standing.DAILY_MARK, value=as_of.isoformat())
 
 
 def run(conn: Connection, prog: Programme, as_of: datetime) -> dict:

@@ -11,9 +11,10 @@ from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from typing import Iterator, Sequence
 
-from sqlalchemy import Connection, Row, func, insert, select
+from sqlalchemy import Connection, Row, func, select
 
 from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.ledger.posting import record
 from loyalty_cli.store.models import consent_changes, members
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -328,9 +329,8 @@ def record_consent(conn: Connection, member_id: str, at: datetime, given: bool, 
     if last is not None and at < last:
         raise LoyaltyError(f"member {member_id}'s marketing consent was last changed on {last:%Y-%m-%d %H:%M}; "
                            f"a change dated {at:%Y-%m-%d %H:%M} would come before it (use a later --date)")
-    conn.execute(insert(consent_changes).values(
-        member_id=member_id, at=at, marketing=given, via=via,
-        recorded_at=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)))
+    record(conn, consent_changes, [dict(member_id=member_id, at=at, marketing=given, via=via,
+                                        recorded_at=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0))])
     return at
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select
 
 from loyalty_cli.domain import rules
 from loyalty_cli.domain.config import Level, Programme
@@ -32,7 +32,7 @@ from loyalty_cli.ledger.members import (
     record_consent,
     refuse_control,
 )
-from loyalty_cli.ledger.posting import Posting, post
+from loyalty_cli.ledger.posting import Posting, amend, post, record
 from loyalty_cli.queries.standing import (
     _balance,
     _due_lots,
@@ -125,7 +125,7 @@ def enroll(
     if values["phone"]:
         _unique(conn, members.c.phone, values["phone"], "phone")
     referrer = active_member(conn, codes.referrer_of_code(conn, referral)) if referral else None
-    conn.execute(insert(members).values(**values))
+    record(conn, members, [values])
     if marketing:
         record_consent(conn, member_id, at, True, via)
     if referrer is not None:
@@ -153,9 +153,8 @@ def forget(conn: Connection, key: str, *, at: datetime) -> dict:
     values = [getattr(m, f) for f in erased]  # for the store's check that no copy of them is left (db.scrub)
     if m.marketing:  # consent is withdrawn, and the withdrawal kept in the consent history
         at = record_consent(conn, m.id, at, False, "forget")
-    conn.execute(update(members).where(members.c.id == m.id).values(
-        name=None, email=None, phone=None, birthday=None, marketing=False,
-        marketing_at=at if m.marketing else m.marketing_at, forgotten_at=at))
+    amend(conn, members, m.id, name=None, email=None, phone=None, birthday=None, marketing=False,
+          marketing_at=at if m.marketing else m.marketing_at, forgotten_at=at)
     return {"member": m.id, "forgotten_at": at, "already": False, "erased": erased, "points": m.points,
             "values": values}
 
@@ -190,7 +189,7 @@ def edit(conn: Connection, prog: Programme, key: str, *, at: datetime, name=UNSE
     if not values:
         raise LoyaltyError("nothing to change: give at least one of --name, --email, --phone, --birthday, "
                            "--marketing/--no-marketing")
-    conn.execute(update(members).where(members.c.id == m.id).values(**values))
+    amend(conn, members, m.id, **values)
     return {"member": m.id, "changed": sorted(values.keys() - {"marketing_at"})}
 
 
@@ -312,7 +311,8 @@ def _record_tier(conn: Connection, prog: Programme, member_id: str, at: datetime
     ).scalar()
     previous = last if last is not None else prog.levels[0].name
     if level.name != previous:
-        conn.execute(insert(tier_changes).values(member_id=member_id, at=at, from_tier=previous, to_tier=level.name))
+        record(conn, tier_changes, [{"member_id": member_id, "at": at, "from_tier": previous,
+                                     "to_tier": level.name}])
     return level
 
 
@@ -383,13 +383,11 @@ def purchase(conn: Connection, prog: Programme, key: str, amount: int, *, at: da
     available = availability(conn, m.id, at).available if redeem else None
     q = rules.quote_purchase(prog, amount, level if tier_discount else rules.without_discount(level), redeem, available,
                              codes.effect_of(promo) if promo is not None else None)
-    inserted = conn.execute(insert(purchases).values(
+    (purchase_id,) = record(conn, purchases, [dict(
         order_id=order_id, member_id=m.id, at=at, amount=q.amount, discount=q.discount,
         points_redeemed=q.points_redeemed, points_paid=q.points_paid, net=q.net,
         points_earned=q.points_earned, rounding=prog.rounding, recorded_at=recorded_now(),
-        store=store, till=till)).inserted_primary_key
-    assert inserted is not None  # a one-row INSERT has its key
-    purchase_id = inserted[0]
+        store=store, till=till)])
     if q.points_redeemed:
         _debit(conn, m.id, at, "redeem", q.points_redeemed, pool="spendable", order_id=order_id,
                note=f"paid {format_amount(q.points_paid, prog.currency.decimals)} of order {order_id}")
@@ -435,7 +433,7 @@ def _reward_referral(conn: Connection, prog: Programme, member_id: str, purchase
     if why is not None:
         return {"referrer": referrer.id, "referrer_points": 0, "referee_points": 0, "paid": False,
                 "reason": f"{member_id} and the referrer {referrer.id} have {why}: a member cannot refer themself"}
-    conn.execute(insert(referral_rewards).values(referee_id=member_id, purchase_id=purchase_id, at=at))
+    record(conn, referral_rewards, [{"referee_id": member_id, "purchase_id": purchase_id, "at": at}])
     gone = referrer.forgotten_at is not None
     if prog.referee_points:
         _credit(conn, prog, member_id, at, "referral", prog.referee_points, order_id=order_id,
@@ -492,9 +490,8 @@ def refund(conn: Connection, prog: Programme, order_id: str, *, at: datetime, am
         entries.c.order_id == p.order_id, entries.c.kind.in_(("earn", "promo")),
         entries.c.member_id == p.member_id).order_by(entries.c.id)).all()
     take = points_back - _expired_share(conn, p, [e.id for e in own], points_back)
-    conn.execute(insert(refunds).values(
-        purchase_id=p.id, at=at, amount=amount, net=net_back, points=points_back,
-        points_restored=restore, recorded_at=recorded_now()))
+    record(conn, refunds, [dict(purchase_id=p.id, at=at, amount=amount, net=net_back, points=points_back,
+                                points_restored=restore, recorded_at=recorded_now())])
     if take:
         earn_id = next((e.id for e in own if e.kind == "earn"), None)
         _debit(conn, p.member_id, at, "refund", take, pool="all", first_lots=tuple(e.id for e in own),
@@ -635,7 +632,7 @@ def birthday_bonus(conn: Connection, prog: Programme, member_id: str, at: dateti
     birthday_bonuses refuses a second one, even from two runs at once."""
     lock_member(conn, member_id)
     entry_id = _credit(conn, prog, member_id, at, "birthday", prog.birthday_bonus, note=f"birthday bonus {year}")
-    conn.execute(insert(birthday_bonuses).values(member_id=member_id, year=year, entry_id=entry_id))
+    record(conn, birthday_bonuses, [{"member_id": member_id, "year": year, "entry_id": entry_id}])
     _record_earned_tier(conn, prog, member_id, at)
 
 

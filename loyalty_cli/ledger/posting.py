@@ -23,6 +23,15 @@ whole batch of members' earnings in one call. `post` writes a batch:
    user's input: it raises `PostingError` (an AssertionError, never stripped
    by ``python -O``), and the transaction rolls back.
 
+Every other row is written by `record` (insert, with the next ids, which
+loyalty gives) or `amend` (the few rows loyalty changes: a member's personal
+data and consent, a promo code disabled, the daily mark), and sealed by
+`seal` in the same transaction (store/seals.py), which asserts that the
+seals' chain was extended by exactly those seals, linked to the seal that
+was last. Nothing else in loyalty writes a table (tests/ledger/
+test_posting.py proves it from the source), so a row without its seal was
+written outside loyalty.
+
 The checks cost a few indexed queries per call, whatever the batch's size:
 one for the chain, one per 500 entries the allocations touch, one per 500
 touched members, each summing those members' own entries (index on
@@ -34,20 +43,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Table, func, select, update
 
 from loyalty_cli.domain import rules
 from loyalty_cli.queries.standing import recorded_now
-from loyalty_cli.store import bulk, chain
+from loyalty_cli.store import bulk, chain, seals
 from loyalty_cli.store.db import lock_chain, plain_rows
 from loyalty_cli.store.models import allocations, entries, members
+from loyalty_cli.store.models import seals as seals_table
 
 CHUNK = 500  # ids passed to one query (SQLite takes at most 32,766 parameters)
 
 ENTRY_COLUMNS = (*chain.FIELDS, "hash")
-ALLOCATION_COLUMNS = ("debit_id", "credit_id", "points")
+ALLOCATION_COLUMNS = ("id", "debit_id", "credit_id", "points")
 
 
 class PostingError(AssertionError):
@@ -93,13 +103,80 @@ def post(conn: Connection, postings: Sequence[Posting], *, recorded_at: datetime
     bulk.insert_rows(conn, entries, ENTRY_COLUMNS, rows, as_text=as_text)
     ids = [r[0] for r in rows]
     links = _allocation_rows(postings, ids)
-    bulk.insert_rows(conn, allocations, ALLOCATION_COLUMNS, links)
+    if links:
+        first = next_id(conn, allocations)
+        numbered = [(first + i, *link) for i, link in enumerate(links)]
+        bulk.insert_rows(conn, allocations, ALLOCATION_COLUMNS, numbered)
+        seal(conn, allocations, [dict(zip(ALLOCATION_COLUMNS, r, strict=True)) for r in numbered])
     bulk.add_points(conn, deltas)
     assert_chain_extended(conn, head, rows)
     if links:
         assert_lots_within(conn, links)
     assert_balances_match(conn, list(deltas))
     return ids
+
+
+# ---------------------------------------------------------------------------
+# every other row: recorded and sealed
+# ---------------------------------------------------------------------------
+
+
+def next_id(conn: Connection, table: Table) -> int:
+    """The id the next row of `table` gets: ids are given by loyalty, under
+    the write lock, so that a seal can name its row (and the same run gives
+    the same ids on SQLite and PostgreSQL)."""
+    return (conn.execute(select(func.max(table.c.id))).scalar() or 0) + 1
+
+
+def record(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> list:
+    """Insert `rows` of `table` (every row but an entry, which `post`
+    writes) and seal them (store/seals.py); returns their keys. A column a
+    row does not name gets its default (or NULL); a table with an integer
+    id gets the next ids. Runs inside the caller's write transaction."""
+    if not rows:
+        return []
+    lock_chain(conn)
+    key = seals.SEALED[table.name][0]
+    full = [{c.name: r[c.name] if c.name in r else _default(c) for c in table.columns} for r in rows]
+    if key == "id" and "id" in table.c and table.c.id.type.python_type is int:
+        first = next_id(conn, table)
+        for i, r in enumerate(full):
+            r["id"] = first + i
+    columns = list(full[0])
+    bulk.insert_rows(conn, table, columns, [tuple(r[c] for c in columns) for r in full])
+    seal(conn, table, full)
+    return [r[key] for r in full]
+
+
+def amend(conn: Connection, table: Table, key: Any, **values: Any) -> None:
+    """Change a row loyalty may change (a member's personal data and
+    consent, a promo code's disabling, the daily mark) and seal it again."""
+    column = table.c[seals.SEALED[table.name][0]]
+    conn.execute(update(table).where(column == key).values(**values))
+    row = conn.execute(select(table).where(column == key)).one()
+    seal(conn, table, [dict(row._mapping)])
+
+
+def _default(column) -> Any:
+    default = column.default
+    return default.arg if default is not None and default.is_scalar else None
+
+
+def seal(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Seal `rows` of `table`, as just written, and assert that the seals'
+    chain was extended by exactly them."""
+    lock_chain(conn)
+    head = seals.last(conn)
+    new = seals.sealed(head, table.name, rows)
+    bulk.insert_rows(conn, seals_table, seals.SEAL_COLUMNS, new)
+    n, k = head[0], len(new)
+    count, top = conn.execute(select(func.count(), func.max(seals_table.c.id)).where(seals_table.c.id > n)).one()
+    if (count, top) != (k, n + k):
+        raise PostingError(f"the seals: {count} after seal {n}, up to {top}; {k} were written, up to {n + k}")
+    linked = conn.execute(select(seals_table.c.hash).where(seals_table.c.id == n)).scalar() if n else seals.GENESIS
+    if linked != head[1]:
+        raise PostingError(f"the seals: the new seals were linked to seal {n} with hash {head[1][:16]}…, which is "
+                           "not the seal before them")
 
 
 def _deltas(postings: Sequence[Posting]) -> dict[str, int]:
@@ -144,7 +221,7 @@ def _allocation_rows(postings: Sequence[Posting], ids: list[int]) -> list[tuple[
     """(debit_id, credit_id, points) of every allocation, the new entry on
     its own side."""
     rows: list[tuple[int, int, int]] = []
-    for p, entry_id in zip(postings, ids, strict=True):
+    for p, entry_id in zip(postings, ids, strict=True):  # (without their ids, which `post` gives)
         if p.allocations:
             if p.points < 0:
                 rows.extend((entry_id, other, points) for other, points in p.allocations)

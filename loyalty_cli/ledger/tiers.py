@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from loyalty_cli.domain import rules
 from loyalty_cli.domain.config import Programme
+from loyalty_cli.ledger.posting import record
 from loyalty_cli.queries.standing import last_daily_run, review_start, tier_events
 from loyalty_cli.store.models import tier_changes
 
@@ -57,7 +58,7 @@ def review_members(conn: Connection, prog: Programme, member_ids: list[str],
         changes = time_changes(tracker, review_start(last.at if last else None, mark), until,
                                last.to_tier if last else prog.levels[0].name)
         if changes:
-            conn.execute(insert(tier_changes), [{"member_id": member_id, "at": at, "from_tier": before,
-                                                 "to_tier": after} for at, before, after in changes])
+            record(conn, tier_changes, [{"member_id": member_id, "at": at, "from_tier": before, "to_tier": after}
+                                        for at, before, after in changes])
             found += [(member_id, at, before, after) for at, before, after in changes]
     return found

@@ -107,65 +107,102 @@ def _stored(conn: Connection) -> Iterator[tuple]:
         yield from conn.execute(select(*(entries.c[f] for f in (*FIELDS, "hash"))).order_by(entries.c.id))
 
 
-def verify(conn: Connection, head: str | None = None) -> list[str]:
-    """The first break in the chain, as a problem line ([] when whole). With
-    `head` (``"<entries>:<hash>"`` noted earlier), also that the ledger still
-    holds that head: nothing before it rewritten, nothing cut off."""
-    want_n, want_h = parse_head(head) if head else (None, "")
+def _entries(conn: Connection, want_n: int | None) -> tuple[list[str], int, str | None]:
+    """The first break in the entries' chain (as a problem line), the number
+    of entries, and the hash of entry `want_n` (the genesis hash for 0;
+    None when there is no such entry or the chain broke before it)."""
     h, expected_id = GENESIS, 1
-    seen_head = None
+    seen = GENESIS if want_n == 0 else None
     for row in _stored(conn):
         *values, stored = row
         entry_id = values[0]
         if entry_id != expected_id:
             return [f"entry {entry_id}: follows entry {expected_id - 1}, but ids have no gaps: "
                     f"entr{'y' if entry_id - expected_id == 1 else 'ies'} {expected_id}"
-                    f"{'' if entry_id - expected_id == 1 else f' to {entry_id - 1}'} removed outside loyalty"]
+                    f"{'' if entry_id - expected_id == 1 else f' to {entry_id - 1}'} removed outside loyalty"], \
+                expected_id - 1, None
         h = digest(h, values)
         if stored != h:
             what = "has no hash" if stored is None else "hash does not match its content and the entry before it"
             return [f"entry {entry_id}: {what}: the entry, or one before it, was changed outside loyalty "
-                    "(the chain is broken from here)"]
+                    "(the chain is broken from here)"], expected_id - 1, None
         if entry_id == want_n:
-            seen_head = stored
+            seen = stored
         expected_id += 1
-    if want_n is None:
+    return [], expected_id - 1, seen
+
+
+def combined(entry_hash: str, seal_hash: str) -> str:
+    """The hash a head gives: of the entries' and the seals' chains at once."""
+    return hashlib.sha256(f"{entry_hash}:{seal_hash}".encode("ascii")).hexdigest()
+
+
+def verify(conn: Connection, head: str | None = None) -> list[str]:
+    """Every break found: the first in the entries' chain, the first in the
+    seals' chain and the first changed, added or removed row of each sealed
+    table (store/seals.py). With `head` (``"<entries>.<seals>:<hash>"``
+    noted earlier), also that the ledger still holds that head: nothing
+    before it rewritten, nothing cut off. A head of an older loyalty
+    (``"<entries>:<hash>"``) proves the entries only."""
+    from loyalty_cli.store import seals
+
+    want_n, want_s, want_h = parse_head(head) if head else (None, None, "")
+    problems, count, entry_hash = _entries(conn, want_n)
+    sealing, sealed_count, seal_hash = seals.verify(conn, want_s)
+    problems += sealing
+    if want_n is None or problems:
+        return problems
+    if entry_hash is None:
+        if want_n > count:
+            return [f"chain: the ledger has {count} entries, but the head given is entry {want_n}: "
+                    "entries were removed from the end"]
+        return [f"chain: the head given is entry {want_n}, but the ledger's entry {want_n} does not have "
+                "that hash: the head does not match this ledger"]
+    if want_n == 0 and not want_s and combined(entry_hash, seal_hash or GENESIS) != want_h and entry_hash != want_h:
+        return [f"chain: the head given is of an empty ledger with hash {want_h[:16]}…, but this ledger's start "
+                "does not have that hash: the head does not match this ledger"]
+    if want_s is None:  # an older loyalty's head: the entries' chain only
+        if entry_hash != want_h:
+            return [f"entry {want_n}: hash is {entry_hash[:16]}…, the head given says {want_h[:16]}…: "
+                    "the ledger was rewritten up to there"]
         return []
-    if want_n == 0 and want_h == GENESIS:
-        return []
-    if seen_head is None and want_n < expected_id:  # entry 0 (before the first): its hash is the genesis one
-        return [f"chain: the head given is entry {want_n} with hash {want_h[:16]}…, but the ledger's "
-                f"{'start' if want_n == 0 else f'entry {want_n}'} does not have that hash: the head does not "
-                "match this ledger"]
-    if seen_head is None:
-        return [f"chain: the ledger has {expected_id - 1} entries, but the head given is entry {want_n}: "
-                "entries were removed from the end"]
-    if seen_head != want_h:
-        return [f"entry {want_n}: hash is {seen_head[:16]}…, the head given says {want_h[:16]}…: "
-                "the ledger was rewritten up to there"]
+    if seal_hash is None:
+        return [f"chain: the ledger has {sealed_count} seals, but the head given is seal {want_s}: "
+                "seals were removed from the end"]
+    if combined(entry_hash, seal_hash) != want_h:
+        return [f"chain: the head given ({want_n} entries, {want_s} seals) says {want_h[:16]}…, the ledger "
+                f"there has {combined(entry_hash, seal_hash)[:16]}…: the ledger was rewritten up to there"]
     return []
 
 
-def parse_head(text: str) -> tuple[int, str]:
+def parse_head(text: str) -> tuple[int, int | None, str]:
+    """(entries, seals, hash) of a head as `check --print-head` prints it;
+    seals is None in a head of an older loyalty (entries only)."""
     from loyalty_cli.domain.money import INT64_MAX, parse_whole, shown
     from loyalty_cli.errors import LoyaltyError
 
     def refuse(why: str = "") -> NoReturn:
-        raise LoyaltyError(f"head {shown(text)} is not valid: expected <entries>:<64 hex digits>, "
+        raise LoyaltyError(f"head {shown(text)} is not valid: expected <entries>.<seals>:<64 hex digits>, "
                            f"as `loyalty check --print-head` prints it{why}")
 
-    n, sep, h = text.strip().partition(":")
-    if not sep or not n.strip() or len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
+    counts, sep, h = text.strip().partition(":")
+    n, dot, s = counts.partition(".")
+    if not sep or not n.strip() or (dot and not s.strip()) or len(h) != 64 \
+            or any(c not in "0123456789abcdef" for c in h):
         refuse()
     try:
-        return parse_whole(n, "the entry count", maximum=INT64_MAX), h
+        return (parse_whole(n, "the entry count", maximum=INT64_MAX),
+                parse_whole(s, "the seal count", maximum=INT64_MAX) if dot else None, h)
     except LoyaltyError as e:
         refuse(f" ({e})")
 
 
 def head(conn: Connection) -> str:
-    """``"<entries>:<hash of the last>"``: note it, and `check --head` proves
-    later that nothing up to it changed."""
-    n, h = last(conn)
-    return f"{n}:{h}"
+    """``"<entries>.<seals>:<hash>"``, the hash `combined` of the newest
+    entry's and the newest seal's: note it, and `check --head` proves later
+    that nothing up to it changed, in any table."""
+    from loyalty_cli.store import seals
 
+    n, h = last(conn)
+    s, sh = seals.last(conn)
+    return f"{n}.{s}:{combined(h, sh)}"

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import functions
@@ -752,20 +752,20 @@ def ledger_currency(conn: Connection) -> str | None:
     return conn.execute(select(models.meta.c.value).where(models.meta.c.key == "currency")).scalar()
 
 
-def bind_currency(conn: Connection, code: str, decimals: int, *, record: bool) -> None:
+def bind_currency(conn: Connection, code: str, decimals: int) -> str | None:
     """Refuse a programme whose currency differs from the ledger's: amounts are
     stored in minor units, so another currency would silently rescale them.
-    A ledger that has not recorded its currency yet records it (`record`)."""
+    For a ledger that has not recorded its currency yet, the value its meta
+    row "currency" is to get (the caller records it, sealed); else None."""
     have = ledger_currency(conn)
     want = f"{code}:{decimals}"
     if have is None:
-        if record:
-            conn.execute(insert(models.meta).values(key="currency", value=want))
-        return
+        return want
     if have != want:
         raise LedgerError(
             f"the ledger keeps its amounts in {have.split(':')[0]}, but the programme says {code}; "
             "the currency of a ledger cannot change")
+    return None
 
 
 def plain_rows(conn: Connection, stmt) -> list[tuple]:

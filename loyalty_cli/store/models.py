@@ -255,6 +255,20 @@ consent_changes = Table(
     Index("ix_consent_changes_at", "at"),
 )
 
+# The seal of each row of the other tables written (store/seals.py): its table, its key as text,
+# the sha256 of its canonical content and a hash chained to the seal before (schema version 11).
+# A row loyalty rewrites (a member's consent or erasure, a promo code disabled, the daily mark) is
+# sealed again; its newest seal is the one that counts.
+seals = Table(
+    "seals", metadata,
+    _id(),
+    _col("table_name", AutoString(32)),
+    _col("row_key", AutoString),
+    _col("digest", AutoString(64)),
+    _col("hash", AutoString(64)),
+    Index("ix_seals_row", "table_name", "row_key", "id"),
+)
+
 # Refunds with the purchase each refunds, for whole-ledger sums. The "+ 0"
 # keeps SQLite from using the index on refunds.purchase_id, which made it walk
 # every purchase looking for its refunds (0.4 s on 1,000,000 purchases and no
@@ -270,8 +284,9 @@ V4_TABLES = (birthday_bonuses,)
 V5_COLUMNS = (entries.c.hash, members.c.forgotten_at)
 V6_TABLES = (consent_changes,)
 V7_COLUMNS = (purchases.c.store, purchases.c.till)
+V11_TABLES = (seals,)
 
 # Tables whose rows are never changed or removed once written.
 APPEND_ONLY = ("entries", "allocations", "purchases", "refunds", "tier_changes", "schema_version",
                "promo_uses", "referral_codes", "referrals", "referral_rewards", "birthday_bonuses",
-               "consent_changes")
+               "consent_changes", "seals")

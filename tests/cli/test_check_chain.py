@@ -1,10 +1,12 @@
 """`check` against edits made outside loyalty: the hash chain over entries,
-the head noted elsewhere, FIFO spending, and SQLite's own integrity check.
+the seals over every other table, the head noted elsewhere, FIFO spending,
+and SQLite's own integrity check.
 
-Every tamper here first drops the append-only triggers, as someone editing the
-file with the sqlite3 shell would (on PostgreSQL there are none yet: issue 16);
-balances are kept consistent where that would hide the edit from the other
-checks, so only the chain can catch it. On both backends."""
+Every tamper here first gets past the append-only triggers, as someone
+editing the file with the sqlite3 shell would (dropping them), or the
+server's superuser on PostgreSQL (triggers off for the session); balances
+are kept consistent where that would hide the edit from the other checks,
+so only the chain or the seals can catch it. On both backends."""
 
 import hashlib
 import json
@@ -88,6 +90,20 @@ def _rechain(shop, start, stop=None):
         _tamper(shop, f"UPDATE entries SET hash = '{prev}' WHERE id = {row[0]}")
 
 
+def _reseal(shop):
+    """What a careful forger does after removing seals: number the rest 1, 2,
+    3, ... again and chain them anew (sha256 over [previous hash, id, table,
+    key, digest], as JSON: written out here independently of seals.py)."""
+    rows = shop.sql("SELECT table_name, row_key, digest FROM seals ORDER BY id")
+    prev, values = "0" * 64, []
+    for n, (table, key, digest) in enumerate(rows, start=1):
+        prev = hashlib.sha256(json.dumps([prev, n, table, key, digest], ensure_ascii=False,
+                                         separators=(",", ":")).encode()).hexdigest()
+        values.append(f"({n}, '{table}', '{key}', '{digest}', '{prev}')")
+    _tamper(shop, "DELETE FROM seals", f"INSERT INTO seals (id, table_name, row_key, digest, hash) VALUES "
+                                       f"{', '.join(values)}")
+
+
 def test_every_entry_is_chained_to_the_one_before(busy):
     rows = busy.sql(f"SELECT {FIELDS}, hash FROM entries ORDER BY id")
     assert [r[0] for r in rows] == list(range(1, 10))  # ids have no gaps
@@ -140,11 +156,21 @@ def test_a_removed_entry_shows_as_a_gap(busy):
     assert _problems(busy) == ["entry 6: follows entry 4, but ids have no gaps: entry 5 removed outside loyalty"]
 
 
+def _combined(entry_hash, seal_hash):
+    """The head's hash, written out independently of loyalty_cli/chain.py."""
+    return hashlib.sha256(f"{entry_hash}:{seal_hash}".encode()).hexdigest()
+
+
 def test_a_head_noted_earlier_catches_a_rewritten_or_shortened_ledger(busy):
     r = busy.run("check", "--print-head")
     head = r.stdout.strip()
-    n, h = head.split(":")
-    assert n == "9" and len(h) == 64 and busy.sql("SELECT hash FROM entries WHERE id = 9") == [(h,)]
+    counts, h = head.split(":")
+    n, s = counts.split(".")
+    (seals,) = busy.sql("SELECT count(*), max(id) FROM seals")
+    assert n == "9" and (int(s), int(s)) == seals
+    [(entry_hash,)] = busy.sql("SELECT hash FROM entries WHERE id = 9")
+    [(seal_hash,)] = busy.sql(f"SELECT hash FROM seals WHERE id = {s}")
+    assert h == _combined(entry_hash, seal_hash)
     assert busy.run("check", "--head", head).stdout == ""
     # the ledger grows: the old head is still in it
     busy.run("purchase", "ben", "1.00", "--date", "2026-03-02")
@@ -155,14 +181,40 @@ def test_a_head_noted_earlier_catches_a_rewritten_or_shortened_ledger(busy):
     clean(busy)
     r = busy.invoke("check", "--head", head)
     assert r.exit_code == 1
-    assert r.stdout.startswith("entry 9: hash is ") and "the ledger was rewritten up to there" in r.stdout
+    assert r.stdout == (f"chain: the head given (9 entries, {s} seals) says {h[:16]}…, the ledger there has "
+                        f"{_combined(busy.sql('SELECT hash FROM entries WHERE id = 9')[0][0], seal_hash)[:16]}…: "
+                        "the ledger was rewritten up to there\n")
+    # the head an older loyalty printed (entries only) still proves the entries
+    r = busy.invoke("check", "--head", f"9:{entry_hash}")
+    assert r.exit_code == 1 and r.stdout.startswith("entry 9: hash is ")
+
+
+def test_a_head_catches_seals_cut_off_the_end(busy):
+    head = busy.run("check", "--print-head").stdout.strip()
+    busy.run("promo", "create", "LATE", "--points", "5", "--date", "2026-03-02")  # a row and its seal, no entry
+    clean(busy)
+    last = busy.sql("SELECT max(id) FROM seals")[0][0]
+    _tamper(busy, "DELETE FROM promo_codes WHERE code = 'LATE'", f"DELETE FROM seals WHERE id = {last}")
+    clean(busy)  # on its own, a ledger cut short is whole
+    later = busy.run("check", "--print-head").stdout.strip()
+    assert later == head  # and it is the ledger as it was: only a head noted later shows the cut
+    busy.run("promo", "create", "LATER", "--points", "5", "--date", "2026-03-02")
+    noted = busy.run("check", "--print-head").stdout.strip()
+    _tamper(busy, "DELETE FROM promo_codes WHERE code = 'LATER'", f"DELETE FROM seals WHERE id = {last}")
+    r = busy.invoke("check", "--head", noted)
+    assert r.exit_code == 1 and r.stdout == (f"chain: the ledger has {last - 1} seals, but the head given is seal "
+                                             f"{last}: seals were removed from the end\n")
 
 
 def test_a_head_catches_entries_cut_off_the_end(busy):
     head = busy.run("check", "--print-head").stdout.strip()
-    # the last two entries (ben's expiry) removed, with the allocations and balances put back
-    _tamper(busy, "DELETE FROM allocations WHERE debit_id IN (8, 9)", "DELETE FROM entries WHERE id IN (8, 9)",
+    # the last two entries (ben's expiry) removed, with their allocations and those allocations' seals,
+    # and the balances put back
+    _tamper(busy, "DELETE FROM seals WHERE table_name = 'allocations' AND CAST(row_key AS BIGINT) IN "
+                  "(SELECT id FROM allocations WHERE debit_id IN (8, 9))",
+            "DELETE FROM allocations WHERE debit_id IN (8, 9)", "DELETE FROM entries WHERE id IN (8, 9)",
             "UPDATE members SET points = (SELECT sum(points) FROM entries WHERE member_id = members.id)")
+    _reseal(busy)  # the seals after the gap renumbered and rehashed
     clean(busy)  # on its own the shortened chain is whole
     r = busy.invoke("check", "--head", head)
     assert r.exit_code == 1
@@ -170,9 +222,10 @@ def test_a_head_catches_entries_cut_off_the_end(busy):
                         "entries were removed from the end\n")
 
 
-@pytest.mark.parametrize("bad", ["", "8", "8:abc", "x:" + "0" * 64, "8:" + "G" * 64, "-1:" + "0" * 64])
+@pytest.mark.parametrize("bad", ["", "8", "8:abc", "x:" + "0" * 64, "8:" + "G" * 64, "-1:" + "0" * 64,
+                                 "8.:" + "0" * 64, "8.x:" + "0" * 64, "8.-2:" + "0" * 64, ".3:" + "0" * 64])
 def test_a_malformed_head_is_refused_in_one_line(busy, bad):
-    busy.fail("check", "--head", bad, contains="is not valid: expected <entries>:<64 hex digits>")
+    busy.fail("check", "--head", bad, contains="is not valid: expected <entries>.<seals>:<64 hex digits>")
 
 
 def test_print_head_prints_nothing_when_there_are_problems(busy):
@@ -181,9 +234,12 @@ def test_print_head_prints_nothing_when_there_are_problems(busy):
     assert r.exit_code == 1 and r.stdout == "member ben: balance is 1, but the entries sum to 0\n"
 
 
-def test_an_empty_ledger_has_the_genesis_head(shop):
-    assert shop.run("check", "--print-head").stdout == "0:" + "0" * 64 + "\n"
-    assert shop.run("check", "--head", "0:" + "0" * 64).stdout == ""
+def test_a_new_ledger_has_no_entries_and_one_seal_its_currency(shop):
+    [(seal_hash,)] = shop.sql("SELECT hash FROM seals WHERE id = 1")
+    assert shop.sql("SELECT table_name, row_key FROM seals") == [("meta", "currency")]
+    assert shop.run("check", "--print-head").stdout == f"0.1:{_combined('0' * 64, seal_hash)}\n"
+    assert shop.run("check", "--head", "0.0:" + _combined("0" * 64, "0" * 64)).stdout == ""
+    assert shop.run("check", "--head", "0:" + "0" * 64).stdout == ""  # an older loyalty's head of nothing
 
 
 def test_spending_newer_points_before_older_ones_is_caught(busy):

@@ -60,7 +60,8 @@ def test_the_demo_shop_goes_to_postgresql_and_back(backend, tmp_path):
 
     r = shop.run("copy", "--to", target)
     rows = dict(line.split() for line in r.stdout.splitlines()[1:])
-    assert rows["entries"] == head.split(":")[0] and rows["members"] == "3"
+    assert rows["entries"] == head.split(".")[0] and rows["seals"] == head.split(".")[1].split(":")[0]
+    assert rows["members"] == "3"
     assert f". Head: {head}\n" in r.stderr and "set [ledger] database in" in r.stderr
     assert _head(shop, target) == head and _figures(shop, target) == figures
     clean_on = shop.run("check", "--db", target)
@@ -78,7 +79,7 @@ def test_the_demo_shop_goes_to_postgresql_and_back(backend, tmp_path):
     # the copy on PostgreSQL takes new writes: its sequences start past the copied ids
     shop.run("purchase", "anna", "10.00", "--order", "T-100", "--db", target, "--date", "2026-05-01")
     shop.run("promo", "create", "SPRING", "--points", "5", "--db", target)
-    n = int(head.split(":")[0])
+    n = int(head.split(".")[0])
     assert pg.sql(target, "SELECT max(id) FROM entries") == [(n + 1,)]
     assert pg.sql(target, "SELECT max(id) FROM purchases") == [(6,)]
     assert shop.run("check", "--db", target).stdout == ""

@@ -31,7 +31,8 @@ def _downgrade_to_v1(db):
 
 
 def _drop_stores(con):
-    """Take schema version 7's store and till of a purchase away."""
+    """Take schema version 7's store and till of a purchase away (and version 11's seals)."""
+    con.execute("DROP TABLE seals")
     con.execute("DROP INDEX ix_purchases_store_at")
     con.execute("ALTER TABLE purchases DROP COLUMN store")
     con.execute("ALTER TABLE purchases DROP COLUMN till")

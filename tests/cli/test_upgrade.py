@@ -1,6 +1,6 @@
 """`loyalty upgrade` on real ledgers made by every older schema version.
 
-tests/data/ledgers/vN.db were written by the loyalty of schema version N (1-7)
+tests/data/ledgers/vN.db were written by the loyalty of schema version N (1-7, and 10)
 (scripts/make_old_ledgers.sh says which commit and which commands), with the
 balances that loyalty printed beside them (vN.balance.json). Each is upgraded
 here, on a copy, and must then have the schema of a fresh `init` (tables,
@@ -27,7 +27,7 @@ from loyalty_cli.store.db import SCHEMA_VERSION
 from tests import pg
 
 LEDGERS = Path(__file__).parent.parent / "data" / "ledgers"
-VERSIONS = range(1, 8)
+VERSIONS = (1, 2, 3, 4, 5, 6, 7, 10)  # 8-10 came within a day of each other: 10 stands for them
 AS_OF = "2025-06-01"  # the day the fixtures' balances were printed as of (every event before it, no expiry due yet)
 
 

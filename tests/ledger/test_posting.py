@@ -259,3 +259,83 @@ def test_the_import_posts_once_per_batch_of_members(shop, posted, tmp_path, monk
     assert [len(ks) for ks in earns] == [42, 42, 16] and {k for ks in earns for k in ks} == {"earn"}
     assert shop.sql("SELECT count(*) FROM entries WHERE kind = 'earn'") == [(101,)]
     clean(shop)
+
+
+# --- every other row: recorded and sealed -------------------------------------------
+
+
+def _write(shop, fn):
+    engine = db.engine_for(db.sqlite_url(shop.db))
+    try:
+        with db.transaction(engine, write=True) as conn:
+            return fn(conn)
+    finally:
+        engine.dispose()
+
+
+def test_record_gives_the_next_ids_and_seals_each_row_in_order(shop):
+    from loyalty_cli.store import seals
+    from loyalty_cli.store.models import tier_changes
+
+    before = shop.sql("SELECT max(id) FROM seals")[0][0]
+    ids = _write(shop, lambda conn: posting.record(conn, tier_changes, [
+        {"member_id": "anna", "at": AT, "from_tier": None, "to_tier": "Bronze"},
+        {"member_id": "bob", "at": AT, "from_tier": "Bronze", "to_tier": "Silver"}]))
+    first = shop.sql("SELECT coalesce(max(id), 0) FROM tier_changes WHERE id < ?", ids[0])[0][0]
+    assert ids == [first + 1, first + 2]
+    got = shop.sql("SELECT id, table_name, row_key, digest FROM seals WHERE id > ? ORDER BY id", before)
+    kinds = seals.COLUMNS["tier_changes"]
+    assert got == [(before + 1, "tier_changes", str(ids[0]), seals.digest(kinds, {
+                        "id": ids[0], "member_id": "anna", "at": AT, "to_tier": "Bronze"})),
+                   (before + 2, "tier_changes", str(ids[1]), seals.digest(kinds, {
+                       "id": ids[1], "member_id": "bob", "at": AT, "from_tier": "Bronze", "to_tier": "Silver"}))]
+
+
+def test_a_seal_linked_to_a_head_that_is_not_the_last_seal_is_refused(shop, monkeypatch):
+    from loyalty_cli.store import seals
+    from loyalty_cli.store.models import referrals
+
+    real = seals.last
+    for wrong in (lambda conn: (real(conn)[0] + 1, real(conn)[1]), lambda conn: (real(conn)[0], "0" * 64)):
+        monkeypatch.setattr(posting.seals, "last", wrong)
+        before = shop.snapshot()
+        with pytest.raises(PostingError, match="the seals: the new seals were linked to seal"):
+            _write(shop, lambda conn: posting.record(conn, referrals, [{"referee_id": "bob", "referrer_id": "anna",
+                                                                         "at": AT}]))
+        assert shop.snapshot() == before
+
+
+def test_amend_seals_the_row_again_and_its_newest_seal_counts(shop):
+    from loyalty_cli.store.models import members
+
+    _write(shop, lambda conn: posting.amend(conn, members, "bob", marketing=True, marketing_at=AT))
+    assert shop.sql("SELECT count(*) FROM seals WHERE table_name = 'members' AND row_key = 'bob'") == [(2,)]
+    r = shop.invoke("check")
+    assert "member bob: does not match its seal" not in r.stdout  # (the consent history is check's to find)
+
+
+def test_nothing_writes_a_table_but_the_posting_path():
+    """Every INSERT, UPDATE and DELETE in loyalty_cli is in ledger/posting.py
+    (and store/bulk.py, which only it calls), store/copy.py (a whole ledger,
+    seals included, into an empty one) or the migrations: no row can be
+    written without its seal."""
+    import re
+    from pathlib import Path
+
+    root = Path(posting.__file__).resolve().parent.parent
+    allowed = {"ledger/posting.py", "store/bulk.py", "store/copy.py"}
+    write = re.compile(r"(?<![.\w])(insert|update|delete)\(|\b(insert_rows|insert_dicts|add_points)\(|"
+                       r"INSERT INTO|UPDATE \w+ SET|DELETE FROM", re.IGNORECASE)
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel in allowed or rel.startswith("store/migrations/"):
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if write.search(code) and not code.lstrip().startswith(("def ", '"', "'")):
+                found.append(f"{rel}:{n}: {line.strip()}")
+    assert found == []
+    calls = {p.relative_to(root).as_posix() for p in root.rglob("*.py")
+             if re.search(r"bulk\.(insert_rows|insert_dicts|add_points)\(", p.read_text(encoding="utf-8"))}
+    assert calls <= {"ledger/posting.py", "store/migrations/versions/v11_seals.py"}

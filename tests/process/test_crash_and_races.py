@@ -57,6 +57,7 @@ _SEED = int(os.environ.get("CRASH_TEST_SEED", "0"))
 SEED_PURCHASES = 20260101 + _SEED
 SEED_DAILY = 20260228 + _SEED
 SEED_REDEEM = 20260315 + _SEED
+SEED_UPGRADE = 20261202 + _SEED
 
 # ---------------------------------------------------------------------------
 # real processes
@@ -500,6 +501,58 @@ def test_redeem_and_refund_killed_are_all_or_nothing(make_shop):
         start.run(*step)
     clean(shop)
     assert _state(shop.db) == _state(start.db), _diff(_state(shop.db), _state(start.db))
+
+
+# ---------------------------------------------------------------------------
+# 3b. an upgrade killed
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.sqlite_only("kill -9 against SQLite's journal and WAL on the file; a PostgreSQL server rolls back a dead client's transaction itself")
+def test_an_upgrade_killed_at_random_moments_leaves_the_old_ledger_or_the_upgraded_one(make_shop):
+    """`loyalty upgrade` of a real version 1 ledger (tests/data/ledgers/v1.db),
+    killed again and again: after each kill the ledger is version 1 as it was
+    or fully upgraded, never between; run to the end, it checks clean with
+    the balances the old loyalty printed."""
+    from loyalty_cli.store.db import SCHEMA_VERSION
+
+    ledgers = Path(__file__).parent.parent / "data" / "ledgers"
+    want = {r["member"]: r["points"] for r in json.loads((ledgers / "v1.balance.json").read_text())}
+    shop = make_shop(programme(name="Old Shop"))
+    killer = Killer(SEED_UPGRADE)
+    v1_tables = ("members", "purchases", "refunds", "entries", "allocations", "tier_changes")
+
+    def rows(db):  # every row of version 1's tables, as stored
+        con = sqlite3.connect(db)
+        try:
+            return {t: con.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in v1_tables}
+        finally:
+            con.close()
+
+    original = rows(ledgers / "v1.db")
+    for _ in range(8):
+        for f in shop.folder.glob("loyalty.db*"):
+            f.unlink()
+        copy_ledger(ledgers / "v1.db", shop.db)
+        res, killed = killer.run(shop, "upgrade", weights=(0, 1, 0), late=(0.0, 0.8))
+        if not killed:
+            _sane(res, "upgrade")
+        con = sqlite3.connect(shop.db)
+        try:
+            version = con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        finally:
+            con.close()
+        assert version in (1, SCHEMA_VERSION), f"an upgrade left schema version {version}"
+        if version == 1:
+            assert rows(shop.db) == original, "a killed upgrade changed the old ledger"
+            killer.tally["kills that rolled back"] += 1
+            assert _run(shop, "upgrade")[0] == 0
+        elif killed:
+            killer.tally["kills after the commit"] += 1
+        clean(shop)
+        assert {r["member"]: r["points"] for r in shop.json("balance", "--as-of", "2025-06-01")} == want
+    print(killer.summary("upgrade"))
+    assert killer.tally["kills that rolled back"] >= 1, killer.summary("upgrade")
 
 
 # ---------------------------------------------------------------------------

@@ -67,3 +67,43 @@ def test_the_text_the_hash_covers_is_what_sqlite_stores():
     (plain,), (text,) = chain.sealed((3, chain.GENESIS), [row]), chain.sealed((3, chain.GENESIS), [row], as_text=True)
     assert text == (4, "anna", "2026-01-02 09:15:00.000000", "earn", 12, "A1", None, None, None, "2027-01-02", None,
                     "2026-01-02 07:15:00.000000", plain[-1])
+
+
+def test_a_seal_is_the_documented_scheme():
+    """digest: sha256 of the sorted compact JSON of the non-NULL columns, each
+    by its column's type; hash: sha256 of [previous, id, table, key, digest]."""
+    import hashlib
+    import json
+
+    from loyalty_cli.store import seals
+
+    row = {"id": 7, "member_id": "änna", "at": datetime(2026, 1, 2, 9, 15), "from_tier": None, "to_tier": "Gold"}
+    body = '{"at":"2026-01-02T09:15:00.000000","id":7,"member_id":"änna","to_tier":"Gold"}'
+    d = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    assert seals.content(seals.COLUMNS["tier_changes"], row) == body
+    (got,) = seals.sealed((4, "ab" * 32), "tier_changes", [row])
+    link = json.dumps(["ab" * 32, 5, "tier_changes", "7", d], ensure_ascii=False, separators=(",", ":"))
+    assert got == (5, "tier_changes", "7", d, hashlib.sha256(link.encode("utf-8")).hexdigest())
+    # booleans and dates by the column's type, whatever the driver gave
+    kinds = seals.COLUMNS["promo_codes"]
+    assert '"first_purchase":false' in seals.content(kinds, {"first_purchase": 0, "starts": date(2026, 3, 1)})
+    assert '"starts":"2026-03-01"' in seals.content(kinds, {"first_purchase": 0, "starts": date(2026, 3, 1)})
+
+
+def test_personal_data_and_the_cached_balance_are_outside_a_members_seal():
+    from loyalty_cli.store import seals
+
+    assert set(seals.COLUMNS["members"]) == {"id", "enrolled_at", "marketing", "marketing_at", "forgotten_at"}
+
+
+def test_the_upgrade_to_version_11_seals_what_today_seals():
+    """The frozen revision's column lists are today's, until a later revision
+    changes a table (then this test names what that revision must reseal)."""
+    import importlib
+
+    from loyalty_cli.store import seals
+
+    v11 = importlib.import_module("loyalty_cli.store.migrations.versions.v11_seals")
+    assert list(v11.TABLES) == list(seals.SEALED)
+    for name, (key, kinds) in v11.TABLES.items():
+        assert (key, kinds) == (seals.SEALED[name][0], seals.COLUMNS[name]), name
