@@ -578,6 +578,7 @@ class AdminAPI(LedgerCore):
         codes or order ids (the most recent first) that start with `prefix`."""
         from sqlalchemy import select
 
+        from loyalty_cli.store import db as dbm
         from loyalty_cli.store.models import members, promo_codes, purchases
 
         like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -586,7 +587,7 @@ class AdminAPI(LedgerCore):
                  .order_by(purchases.c.at.desc(), purchases.c.id.desc()).limit(limit))
         else:
             col = members.c.id if kind == "member" else promo_codes.c.code
-            q = select(col).where(col.like(like, escape="\\")).order_by(col).limit(limit)
+            q = select(col).where(col.like(like, escape="\\")).order_by(dbm.by_code_point(col)).limit(limit)
             if kind == "member":
                 q = q.where(members.c.forgotten_at.is_(None))
         with self._session(write=False) as conn:

@@ -196,3 +196,7 @@ def test_complete_lists_ids_codes_and_orders_by_prefix(ledger, shop):
     assert ledger.complete("promo", "SU") == ["SUMMER"]
     assert ledger.complete("order", "A") == ["A1"]
     assert ledger.complete("member", "%") == []  # LIKE's wildcards are literal
+    # in the ledger's order, by code point, whatever the server's collation ("Anne" < "an..." < "ann_a")
+    shop.run("enroll", "Anne", "--name", "Anne", "--date", "2026-01-05")
+    shop.run("enroll", "ann_a", "--name", "Ann A", "--date", "2026-01-05")
+    assert ledger.complete("member", "") == ["Anne", "anders", "ann_a", "anna"]
