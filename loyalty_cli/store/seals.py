@@ -40,9 +40,8 @@ from typing import Any, Callable, Iterable, Mapping
 from sqlalchemy import BigInteger, Boolean, Connection, Date, DateTime, Integer, Table, cast, select
 
 from loyalty_cli.store import models
+from loyalty_cli.store.chain import GENESIS
 from loyalty_cli.store.models import seals
-
-GENESIS = "0" * 64
 
 # table -> (its key column, the columns left out of its content)
 SEALED: dict[str, tuple[str, tuple[str, ...]]] = {
